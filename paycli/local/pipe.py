@@ -1,0 +1,254 @@
+"""`AWS::Pipes::Pipe` from an SQS queue to a Step Functions state machine, run locally.
+
+moto stores pipes but never runs them, so this does what EventBridge Pipes does for the pipe in
+the template: a few threads long-poll the source queue (BatchSize, WaitTimeSeconds), hand each
+batch to StartExecution as a JSON *array* of SQS records in Pipes' shape (even for BatchSize 1),
+with FIRE_AND_FORGET, and delete the messages only once StartExecution succeeded. When it fails
+the messages are left alone: they reappear after the queue's visibility timeout and, after
+`maxReceiveCount` receives, SQS's redrive policy moves them to the DLQ, as on AWS.
+
+The two steps with side effects, `start_execution` and `delete_messages`, are methods so fault
+tests can override them; `PipeFaults` is the same seam driven from outside the process (the
+daemon's `/_paycli/faults` control call).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from paycli.local.model import PipeSpec
+
+log = logging.getLogger("paycli.local.pipe")
+
+#: Pipes' default long-poll is 20 s; a short one keeps stop() quick. A message that arrives
+#: during the wait wakes the poller at once, so this costs nothing in latency.
+DEFAULT_WAIT_SECONDS = 1
+DEFAULT_POLLERS = 4
+
+
+class PipeStartError(Exception):
+    """StartExecution did not happen (raised by an injected fault)."""
+
+
+@dataclass
+class PipeFaults:
+    """Faults to inject into running pipes, matched by a substring of a message body.
+
+    `fail_start_matching`: StartExecution "fails" for such batches, so their messages stay in the
+    queue (and reach the DLQ after maxReceiveCount). `skip_delete_matching`: the execution starts
+    but the message is not deleted, so it is delivered again: a duplicate delivery.
+    """
+
+    fail_start_matching: str | None = None
+    skip_delete_matching: str | None = None
+
+    def matches(self, pattern: str | None, records: list[dict[str, Any]]) -> bool:
+        """Whether a fault pattern applies to this batch."""
+        if not pattern:
+            return False
+        return any(pattern in str(r["body"]) for r in records)
+
+    def to_json(self) -> dict[str, Any]:
+        """The current faults, for the control call's answer."""
+        return {"fail_start_matching": self.fail_start_matching,
+                "skip_delete_matching": self.skip_delete_matching}
+
+
+def _attribute_value(value: dict[str, Any]) -> dict[str, Any]:
+    """boto3's MessageAttributeValue in the camelCase shape Pipes and Lambda events use."""
+    binary = value.get("BinaryValue")
+    return {
+        "stringValue": value.get("StringValue"),
+        "binaryValue": base64.b64encode(binary).decode() if binary is not None else None,
+        "stringListValues": list(value.get("StringListValues", [])),
+        "binaryListValues": [base64.b64encode(b).decode()
+                             for b in value.get("BinaryListValues", [])],
+        "dataType": value.get("DataType"),
+    }
+
+
+def to_pipe_record(message: dict[str, Any], spec: PipeSpec, region: str) -> dict[str, Any]:
+    """One received SQS message as an EventBridge Pipes SQS source record."""
+    record: dict[str, Any] = {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": dict(message.get("Attributes", {})),
+        "messageAttributes": {name: _attribute_value(value)
+                              for name, value in message.get("MessageAttributes", {}).items()},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": spec.source_queue_arn,
+        "awsRegion": region,
+    }
+    if "MD5OfMessageAttributes" in message:
+        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+    return record
+
+
+def check_supported(spec: PipeSpec) -> None:
+    """Refuse pipes this poller cannot run faithfully, naming what is unsupported."""
+    if spec.invocation_type != "FIRE_AND_FORGET":
+        msg = (f"pipe {spec.name}: InvocationType {spec.invocation_type} is not supported locally"
+               " (a STANDARD state machine target needs FIRE_AND_FORGET)")
+        raise ValueError(msg)
+    if not spec.target_arn.startswith("arn:aws:states:"):
+        msg = f"pipe {spec.name}: only Step Functions targets are supported, not {spec.target_arn}"
+        raise ValueError(msg)
+    if not 1 <= spec.batch_size <= 10:
+        msg = f"pipe {spec.name}: BatchSize {spec.batch_size} is outside 1..10 for SQS locally"
+        raise ValueError(msg)
+
+
+@dataclass
+class PipeStats:
+    """Counters a test or `paycli local status` can read."""
+
+    received: int = 0
+    started: int = 0
+    start_failures: int = 0
+    deleted: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        """Add to counters atomically (pollers run in parallel)."""
+        with self.lock:
+            for name, count in counts.items():
+                setattr(self, name, getattr(self, name) + count)
+
+    def to_json(self) -> dict[str, int]:
+        """A snapshot."""
+        with self.lock:
+            return {"received": self.received, "started": self.started,
+                    "start_failures": self.start_failures, "deleted": self.deleted}
+
+
+class PipePoller:
+    """Runs one pipe: `start()` launches the pollers, `stop()` ends them and waits."""
+
+    def __init__(
+        self,
+        spec: PipeSpec,
+        *,
+        sqs: Any,
+        sfn: Any,
+        region: str,
+        pollers: int = DEFAULT_POLLERS,
+        wait_seconds: int = DEFAULT_WAIT_SECONDS,
+        faults: PipeFaults | None = None,
+    ) -> None:
+        check_supported(spec)
+        self.spec = spec
+        self.sqs, self.sfn, self.region = sqs, sfn, region
+        self.pollers, self.wait_seconds = pollers, wait_seconds
+        self.faults = faults or PipeFaults()
+        self.stats = PipeStats()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --------------------------------------------------------------- the overridable steps
+
+    def execution_name(self, records: list[dict[str, Any]]) -> str:
+        """A fresh name per StartExecution (moto fails a second unnamed one; AWS needs <= 80)."""
+        return f"{records[0]['messageId']}-{uuid.uuid4().hex[:12]}"[:80]
+
+    def start_execution(self, records: list[dict[str, Any]]) -> str:
+        """Start the target with the batch as its input; return the execution ARN."""
+        if self.faults.matches(self.faults.fail_start_matching, records):
+            msg = "injected fault: StartExecution failed"
+            raise PipeStartError(msg)
+        response = self.sfn.start_execution(
+            stateMachineArn=self.spec.target_arn,
+            name=self.execution_name(records),
+            input=json.dumps(records),
+        )
+        return str(response["executionArn"])
+
+    def delete_messages(self, records: list[dict[str, Any]]) -> None:
+        """Delete a started batch from the source queue."""
+        if self.faults.matches(self.faults.skip_delete_matching, records):
+            log.info("injected fault: not deleting %d message(s)", len(records))
+            return
+        entries = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
+                   for i, r in enumerate(records)]
+        result = self.sqs.delete_message_batch(QueueUrl=self.spec.source_queue_url,
+                                               Entries=entries)
+        for failure in result.get("Failed", []):
+            log.warning("pipe %s: delete failed: %s", self.spec.name, failure)
+        self.stats.add(deleted=len(result.get("Successful", [])))
+
+    # --------------------------------------------------------------- the loop
+
+    def receive(self) -> list[dict[str, Any]]:
+        """One long-poll of the source queue, as records."""
+        response = self.sqs.receive_message(
+            QueueUrl=self.spec.source_queue_url,
+            MaxNumberOfMessages=self.spec.batch_size,
+            WaitTimeSeconds=self.wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = response.get("Messages", [])
+        return [to_pipe_record(m, self.spec, self.region) for m in messages]
+
+    def process(self, records: list[dict[str, Any]]) -> bool:
+        """Start one batch, then delete it; leave it in the queue when the start failed."""
+        self.stats.add(received=len(records))
+        try:
+            arn = self.start_execution(records)
+        except Exception as exc:  # noqa: BLE001 - any failure leaves the messages for SQS to retry
+            self.stats.add(start_failures=1)
+            log.warning("pipe %s: StartExecution failed, message(s) left in the queue: %s",
+                        self.spec.name, exc)
+            return False
+        self.stats.add(started=1)
+        log.debug("pipe %s: started %s", self.spec.name, arn)
+        try:
+            self.delete_messages(records)
+        except Exception:  # a redelivery follows; the handlers are idempotent (convention 8)
+            log.exception("pipe %s: delete after StartExecution failed", self.spec.name)
+        return True
+
+    def poll_once(self) -> int:
+        """Receive and process one batch; the number of messages handled."""
+        records = self.receive()
+        if records:
+            self.process(records)
+        return len(records)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # queue gone, emulator stopping: keep the poller alive, slowly
+                log.exception("pipe %s: receive failed", self.spec.name)
+                self._stop.wait(1.0)
+
+    def start(self) -> None:
+        """Launch the poller threads."""
+        self._stop.clear()
+        for index in range(self.pollers):
+            thread = threading.Thread(target=self._run, name=f"pipe-{self.spec.name}-{index}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the pollers to stop and wait for them (each finishes its current batch)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = [t for t in self._threads if t.is_alive()]
+        if self._threads:
+            log.warning("pipe %s: %d poller(s) did not stop", self.spec.name, len(self._threads))
+
+    @property
+    def running(self) -> bool:
+        """Whether any poller thread is alive."""
+        return any(t.is_alive() for t in self._threads)

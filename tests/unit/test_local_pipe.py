@@ -1,0 +1,200 @@
+"""The local EventBridge Pipe: Pipes' batch shape, delete-after-start, and DLQ on failure.
+
+moto (in-process) plays SQS and Step Functions; the poller is the real one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from paycli.local.model import PipeSpec
+from paycli.local.pipe import PipeFaults, PipePoller, PipeStartError, check_supported
+
+REGION = "us-east-1"
+DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+
+
+class Env:
+    """A source queue with a DLQ (maxReceiveCount 2, visibility 0) and a state machine."""
+
+    def __init__(self) -> None:
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.dlq_url = self.sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        dlq_arn = self._arn(self.dlq_url)
+        policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
+        self.queue_url = self.sqs.create_queue(
+            QueueName="source",
+            Attributes={"VisibilityTimeout": "0", "RedrivePolicy": policy},
+        )["QueueUrl"]
+        self.machine_arn = self.sfn.create_state_machine(
+            name="machine", definition=DEFINITION,
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+        )["stateMachineArn"]
+        self.spec = PipeSpec("pipe", self.queue_url, self._arn(self.queue_url),
+                             self.machine_arn, 1, "FIRE_AND_FORGET")
+
+    def _arn(self, url: str) -> str:
+        attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return str(attrs["Attributes"]["QueueArn"])
+
+    def poller(self, cls: type[PipePoller] = PipePoller, **kwargs: Any) -> PipePoller:
+        return cls(self.spec, sqs=self.sqs, sfn=self.sfn, region=REGION, wait_seconds=0,
+                   **kwargs)
+
+    def executions(self) -> list[dict[str, Any]]:
+        listed = self.sfn.list_executions(stateMachineArn=self.machine_arn)["executions"]
+        return [self.sfn.describe_execution(executionArn=e["executionArn"]) for e in listed]
+
+    def count(self, url: str) -> int:
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(
+            attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield Env()
+
+
+def test_batch_of_one_is_a_json_array_of_pipes_records_and_is_deleted(env: Env) -> None:
+    """BatchSize 1 still gives the target an array; the record has Pipes' fields; the message
+    is deleted once the execution started."""
+    env.sqs.send_message(
+        QueueUrl=env.queue_url, MessageBody='{"payment_id": "pay_1"}',
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "card"}},
+    )
+    poller = env.poller()
+
+    assert poller.poll_once() == 1
+
+    (execution,) = env.executions()
+    records = json.loads(execution["input"])
+    assert isinstance(records, list)
+    assert len(records) == 1
+    record = records[0]
+    assert json.loads(record["body"]) == {"payment_id": "pay_1"}
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"] == env.spec.source_queue_arn
+    assert record["awsRegion"] == REGION
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert record["messageAttributes"]["kind"]["stringValue"] == "card"
+    assert record["messageAttributes"]["kind"]["dataType"] == "String"
+    assert {"messageId", "receiptHandle", "md5OfBody"} <= record.keys()
+    assert execution["name"].startswith(record["messageId"])
+    assert env.count(env.queue_url) == 0
+    assert poller.stats.to_json() == {"received": 1, "started": 1, "start_failures": 0,
+                                      "deleted": 1}
+
+
+def test_every_execution_gets_its_own_name(env: Env) -> None:
+    """moto fails a second unnamed StartExecution; the pipe always names them, uniquely."""
+    for index in range(3):
+        env.sqs.send_message(QueueUrl=env.queue_url, MessageBody=json.dumps({"n": index}))
+    poller = env.poller()
+    while poller.poll_once():
+        pass
+    names = {e["name"] for e in env.executions()}
+    assert len(names) == 3
+
+
+class FailingStart(PipePoller):
+    """A pipe whose target cannot be started (the seam fault tests use)."""
+
+    def start_execution(self, records: list[dict[str, Any]]) -> str:
+        raise PipeStartError("target unavailable")
+
+
+def test_message_the_pipe_cannot_start_reaches_the_dlq_after_max_receive_count(env: Env) -> None:
+    """A failed StartExecution leaves the message; SQS redrives it to the DLQ after
+    maxReceiveCount receives, with its body intact; nothing was started or deleted."""
+    env.sqs.send_message(QueueUrl=env.queue_url, MessageBody='{"payment_id": "pay_x"}')
+    poller = env.poller(FailingStart)
+
+    handled = [poller.poll_once() for _ in range(3)]
+
+    assert handled == [1, 1, 0]  # the third receive finds it over maxReceiveCount
+    assert env.count(env.queue_url) == 0
+    moved = env.sqs.receive_message(QueueUrl=env.dlq_url)["Messages"]
+    assert [m["Body"] for m in moved] == ['{"payment_id": "pay_x"}']
+    assert env.executions() == []
+    assert poller.stats.start_failures == 2
+    assert poller.stats.deleted == 0
+
+
+def test_injected_duplicate_delivery_starts_a_second_execution(env: Env) -> None:
+    """skip_delete_matching keeps a started message in the queue: it is delivered again."""
+    env.sqs.send_message(QueueUrl=env.queue_url, MessageBody='{"payment_id": "dup"}')
+    faults = PipeFaults(skip_delete_matching="dup")
+    poller = env.poller(faults=faults)
+
+    assert poller.poll_once() == 1
+    faults.skip_delete_matching = None
+    assert poller.poll_once() == 1
+
+    inputs = [json.loads(e["input"])[0]["body"] for e in env.executions()]
+    assert inputs == ['{"payment_id": "dup"}'] * 2
+    assert env.count(env.queue_url) == 0
+
+
+def test_running_pollers_fail_matching_messages_and_start_the_rest(env: Env) -> None:
+    """With real poller threads: a faulted message goes to the DLQ, a normal one is started."""
+    poller = env.poller(faults=PipeFaults(fail_start_matching="poison"), pollers=1)
+    poller.wait_seconds = 1
+    poller.start()
+    try:
+        env.sqs.send_message(QueueUrl=env.queue_url, MessageBody='{"payment_id": "poison"}')
+        env.sqs.send_message(QueueUrl=env.queue_url, MessageBody='{"payment_id": "fine"}')
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and env.count(env.dlq_url) == 0:
+            time.sleep(0.05)
+    finally:
+        poller.stop()
+    assert not poller.running
+    assert env.count(env.dlq_url) == 1
+    bodies = [json.loads(e["input"])[0]["body"] for e in env.executions()]
+    assert bodies == ['{"payment_id": "fine"}']
+
+
+def test_stop_ends_idle_pollers_promptly(env: Env) -> None:
+    """stop() returns within about one long-poll wait and leaves no thread behind."""
+    poller = env.poller(pollers=3)
+    poller.wait_seconds = 1
+    poller.start()
+    assert poller.running
+    started = time.monotonic()
+    poller.stop()
+    assert time.monotonic() - started < 3
+    assert not poller.running
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("invocation_type", "REQUEST_RESPONSE", "InvocationType REQUEST_RESPONSE"),
+        ("target_arn", "arn:aws:lambda:us-east-1:123456789012:function:f", "only Step Functions"),
+        ("batch_size", 11, "BatchSize 11"),
+    ],
+)
+def test_unsupported_pipes_are_refused_by_name(field: str, value: Any, message: str) -> None:
+    """A pipe the poller cannot run faithfully is an error naming it, never a silent skip."""
+    fields: dict[str, Any] = {
+        "name": "p", "source_queue_url": "u", "source_queue_arn": "a",
+        "target_arn": "arn:aws:states:us-east-1:123456789012:stateMachine:m", "batch_size": 1,
+        "invocation_type": "FIRE_AND_FORGET", field: value,
+    }
+    with pytest.raises(ValueError, match=message):
+        check_supported(PipeSpec(**fields))
