@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from paycli import __version__
+from paycli.cli.validate import validate
 from paycli.core.errors import PaycliError
 
 app = typer.Typer(
@@ -37,6 +38,9 @@ def root(
     ] = False,
 ) -> None:
     """paycli: payments in, settled balances out."""
+
+
+app.command()(validate)
 
 
 def main() -> None:
