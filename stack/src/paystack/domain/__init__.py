@@ -1,0 +1,1 @@
+"""Payment rules and data operations, free of Lambda and HTTP concerns."""

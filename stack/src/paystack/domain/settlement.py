@@ -1,0 +1,207 @@
+"""DeductAmount: debit the account and settle the payment in one transaction, exactly once.
+
+Runs more than once for one payment when Step Functions retries a lost Lambda response, when
+a duplicate SQS message starts a second execution, or on a redrive. The transaction makes
+that safe: the debit, the SUCCEEDED status and the `debit#{payment_id}` ledger entry are
+written together or not at all, and each carries a condition.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from paystack.domain.accounts import Account, debit_entry_id, get_account
+from paystack.domain.dynamo import (
+    TableNames,
+    cancellation_reasons,
+    error_code,
+    from_item,
+    iso_timestamp,
+    to_item,
+    to_value,
+)
+from paystack.domain.errors import AccountNotFoundError
+from paystack.domain.payment import Payment, Status
+from paystack.domain.store import NOT_SETTLED, NOT_SETTLED_VALUES, get_payment, mark_declined
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+# Optimistic-concurrency attempts when another payment debits the same account meanwhile.
+MAX_ATTEMPTS = 5
+
+
+class SettlementConflictError(Exception):
+    """The account kept changing under us for MAX_ATTEMPTS tries: a technical failure (the
+    state machine marks the payment FAILED; a redrive settles it later)."""
+
+
+def settle_payment(
+    ddb: DynamoDBClient, tables: TableNames, payment_id: str, now: datetime
+) -> dict[str, Any]:
+    """{"payment_id", "outcome": SUCCEEDED|DECLINED, "reason", "balance_after_minor"}."""
+    for _attempt in range(MAX_ATTEMPTS):
+        payment = get_payment(ddb, tables, payment_id)
+        if payment.settled:
+            return _settled_outcome(ddb, tables, payment)
+        result = _try_settle(ddb, tables, payment, now)
+        if result is not None:
+            return result
+    raise SettlementConflictError(f"account of payment {payment_id} kept changing; try again")
+
+
+def _try_settle(
+    ddb: DynamoDBClient, tables: TableNames, payment: Payment, now: datetime
+) -> dict[str, Any] | None:
+    """One transaction attempt; None when the account changed meanwhile (retry)."""
+    try:
+        account = get_account(ddb, tables, payment.account_id)
+    except AccountNotFoundError:
+        return _decline(ddb, tables, payment, "account_not_found", now)
+    if account.currency != payment.currency:
+        return _decline(ddb, tables, payment, "currency_mismatch", now)
+    if account.balance_minor < payment.amount_minor:
+        return _decline(ddb, tables, payment, "insufficient_funds", now)
+    balance_after = account.balance_minor - payment.amount_minor
+    try:
+        ddb.transact_write_items(TransactItems=_settlement_items(tables, payment, account, now))
+    except ClientError as exc:
+        if error_code(exc) != "TransactionCanceledException":
+            raise
+        return _after_cancellation(ddb, tables, payment, exc, now)
+    return _outcome(payment.payment_id, Status.SUCCEEDED, None, balance_after)
+
+
+def _settlement_items(
+    tables: TableNames, payment: Payment, account: Account, now: datetime
+) -> list[TransactWriteItemTypeDef]:
+    """The three writes of a settlement, each with its guard."""
+    stamp = to_value(iso_timestamp(now))
+    amount = to_value(payment.amount_minor)
+    balance_after = account.balance_minor - payment.amount_minor
+    return [
+        {
+            # Guard: version unchanged since we read the balance (a concurrent debit of another
+            # payment), balance covers the amount, currency matches. The version check also makes
+            # the ledger's balance_after_minor exact.
+            "Update": {
+                "TableName": tables.accounts,
+                "Key": {"account_id": {"S": account.account_id}},
+                "UpdateExpression": "SET balance_minor = balance_minor - :amount, "
+                "version = version + :one, updated_at = :now",
+                "ConditionExpression": "version = :version AND balance_minor >= :amount "
+                "AND currency = :currency",
+                "ExpressionAttributeValues": {
+                    ":amount": amount,
+                    ":one": to_value(1),
+                    ":now": stamp,
+                    ":version": to_value(account.version),
+                    ":currency": to_value(payment.currency),
+                },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        },
+        {
+            # Guard: not settled. A second DeductAmount for the same payment (Step Functions
+            # retry after a lost response, duplicate execution, redrive) cancels the whole
+            # transaction here, so the account is never debited twice.
+            "Update": {
+                "TableName": tables.payments,
+                "Key": {"payment_id": {"S": payment.payment_id}},
+                "UpdateExpression": "SET #status = :status, updated_at = :now "
+                "REMOVE reason, #error, cause",
+                "ConditionExpression": NOT_SETTLED,
+                "ExpressionAttributeNames": {"#status": "status", "#error": "error"},
+                "ExpressionAttributeValues": {
+                    **NOT_SETTLED_VALUES,
+                    ":status": to_value(Status.SUCCEEDED.value),
+                    ":now": stamp,
+                },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        },
+        {
+            # Guard: one ledger entry per payment, even if the status were ever rewritten.
+            "Put": {
+                "TableName": tables.ledger,
+                "Item": to_item(
+                    {
+                        "account_id": account.account_id,
+                        "entry_id": debit_entry_id(payment.payment_id),
+                        "amount_minor": -payment.amount_minor,
+                        "currency": payment.currency,
+                        "balance_after_minor": balance_after,
+                        "payment_id": payment.payment_id,
+                        "created_at": iso_timestamp(now),
+                    }
+                ),
+                "ConditionExpression": "attribute_not_exists(entry_id)",
+            }
+        },
+    ]
+
+
+def _after_cancellation(
+    ddb: DynamoDBClient, tables: TableNames, payment: Payment, exc: ClientError, now: datetime
+) -> dict[str, Any] | None:
+    """Tell the reasons apart: settled already (return its outcome, never debit), balance
+    or currency no longer fit (decline, balance untouched), or a race (None: retry)."""
+    reasons = [reason.get("Code") for reason in cancellation_reasons(exc)]
+    account_reason, payment_reason, ledger_reason = [*reasons, None, None, None][:3]
+    if "ConditionalCheckFailed" in (payment_reason, ledger_reason):
+        return _settled_outcome(ddb, tables, get_payment(ddb, tables, payment.payment_id))
+    if account_reason == "ConditionalCheckFailed":
+        old = cancellation_reasons(exc)[0].get("Item")
+        if not old:
+            return _decline(ddb, tables, payment, "account_not_found", now)
+        account = from_item(old)
+        if account.get("currency") != payment.currency:
+            return _decline(ddb, tables, payment, "currency_mismatch", now)
+        if account.get("balance_minor", 0) < payment.amount_minor:
+            return _decline(ddb, tables, payment, "insufficient_funds", now)
+        return None  # the version moved: another debit landed first; re-read and retry
+    if "TransactionConflict" in reasons:
+        return None
+    raise exc
+
+
+def _decline(
+    ddb: DynamoDBClient, tables: TableNames, payment: Payment, reason: str, now: datetime
+) -> dict[str, Any]:
+    """DECLINED with `reason`, the balance untouched; or the settled outcome if a duplicate
+    execution settled it first."""
+    settled = mark_declined(ddb, tables, payment.payment_id, reason, now)
+    if settled is not None:
+        return _settled_outcome(ddb, tables, settled)
+    return _outcome(payment.payment_id, Status.DECLINED, reason, None)
+
+
+def _settled_outcome(ddb: DynamoDBClient, tables: TableNames, payment: Payment) -> dict[str, Any]:
+    """The stored outcome, with the balance the settlement left (from its ledger entry)."""
+    balance_after = None
+    if payment.status == Status.SUCCEEDED:
+        item = ddb.get_item(
+            TableName=tables.ledger,
+            Key={
+                "account_id": {"S": payment.account_id},
+                "entry_id": {"S": debit_entry_id(payment.payment_id)},
+            },
+            ConsistentRead=True,
+        ).get("Item")
+        balance_after = None if item is None else from_item(item)["balance_after_minor"]
+    return _outcome(payment.payment_id, payment.status, payment.reason, balance_after)
+
+
+def _outcome(
+    payment_id: str, status: str, reason: str | None, balance_after: int | None
+) -> dict[str, Any]:
+    return {
+        "payment_id": payment_id,
+        "outcome": str(status),
+        "reason": reason,
+        "balance_after_minor": balance_after,
+    }

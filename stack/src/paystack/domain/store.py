@@ -1,0 +1,83 @@
+"""PaymentsTable reads and the conditional writes shared by ValidatePayment and DeductAmount.
+
+Every write here carries a condition; its comment names the retry it makes harmless.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from paystack.domain.dynamo import TableNames, error_code, from_item, iso_timestamp, to_value
+from paystack.domain.errors import PaymentNotFoundError
+from paystack.domain.payment import Payment, Status, payment_from_attributes
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+PAYMENT_ID_RE = re.compile(r"pay_[0-9a-f]{32}")
+
+# Shared by every write that must not touch a settled payment.
+NOT_SETTLED = "attribute_exists(payment_id) AND NOT #status IN (:succeeded, :declined)"
+NOT_SETTLED_VALUES: dict[str, AttributeValueTypeDef] = {
+    ":succeeded": {"S": Status.SUCCEEDED.value},
+    ":declined": {"S": Status.DECLINED.value},
+}
+
+
+def find_payment(ddb: DynamoDBClient, tables: TableNames, payment_id: str) -> Payment | None:
+    """The payment (strongly consistent: a retry must see the previous attempt's write), or
+    None. Ids that cannot be ours are answered without a call."""
+    if not PAYMENT_ID_RE.fullmatch(payment_id):
+        return None
+    item = ddb.get_item(
+        TableName=tables.payments, Key={"payment_id": {"S": payment_id}}, ConsistentRead=True
+    ).get("Item")
+    return None if item is None else payment_from_attributes(from_item(item))
+
+
+def get_payment(ddb: DynamoDBClient, tables: TableNames, payment_id: str) -> Payment:
+    """The payment, or PaymentNotFoundError."""
+    payment = find_payment(ddb, tables, payment_id)
+    if payment is None:
+        raise PaymentNotFoundError(f"payment {payment_id!r} does not exist")
+    return payment
+
+
+def mark_declined(
+    ddb: DynamoDBClient, tables: TableNames, payment_id: str, reason: str, now: datetime
+) -> Payment | None:
+    """Set DECLINED with `reason` unless the payment is already settled.
+
+    Guard: NOT status IN (SUCCEEDED, DECLINED). A duplicate execution (an SQS message sent
+    twice, a redrive) that reaches a decline after another one settled must not overwrite it.
+    Returns None if it wrote, else the settled payment as stored.
+    """
+    try:
+        ddb.update_item(
+            TableName=tables.payments,
+            Key={"payment_id": {"S": payment_id}},
+            UpdateExpression="SET #status = :declined, reason = :reason, updated_at = :now "
+            "REMOVE #error, cause",
+            ConditionExpression=NOT_SETTLED,
+            ExpressionAttributeNames={"#status": "status", "#error": "error"},
+            ExpressionAttributeValues={
+                **NOT_SETTLED_VALUES,
+                ":reason": to_value(reason),
+                ":now": to_value(iso_timestamp(now)),
+            },
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        return get_payment(ddb, tables, payment_id)
+    return None
+
+
+def outcome_of(payment: Payment) -> dict[str, Any]:
+    """The Step Functions result for a payment that is already settled."""
+    return {"payment_id": payment.payment_id, "outcome": payment.status, "reason": payment.reason}

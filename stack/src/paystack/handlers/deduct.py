@@ -1,0 +1,34 @@
+"""DeductAmount Lambda: {"payment_id"} -> {"payment_id", "outcome", "reason",
+"balance_after_minor"}.
+
+Safe to invoke any number of times for one payment: the account is debited once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from paystack.domain.dynamo import TableNames, utc_now
+from paystack.domain.settlement import settle_payment
+from paystack.handlers._runtime import dynamodb, logger, tracer
+from paystack.handlers.validate import payment_id_of
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Settle one approved payment: debit, SUCCEEDED and ledger entry in one transaction."""
+    payment_id = payment_id_of(event)
+    logger.append_keys(payment_id=payment_id)
+    result = settle_payment(dynamodb(), TableNames.from_env(), payment_id, utc_now())
+    logger.info(
+        "payment settled",
+        extra={
+            "outcome": result["outcome"],
+            "reason": result["reason"],
+            "balance_after_minor": result["balance_after_minor"],
+        },
+    )
+    return result

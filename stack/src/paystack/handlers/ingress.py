@@ -1,0 +1,167 @@
+"""Ingress Lambda behind API Gateway (REST proxy events).
+
+POST /payments/{method}: validate, record PENDING once per Idempotency-Key, enqueue, 202.
+GET /payments/{payment_id}: the payment view, or 404.
+
+The request body holds the card number and CVC: it is never logged (no log_event, no
+logging of the body or of validation input), and only the PAN-free details are stored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from paystack.domain.dynamo import TableNames, utc_now
+from paystack.domain.errors import (
+    ConflictError,
+    IdempotencyKeyReusedError,
+    InvalidInputError,
+    NotFoundError,
+    PaymentError,
+)
+from paystack.domain.intake import (
+    IntakeSettings,
+    accept_payment,
+    check_idempotency_key,
+    parse_request,
+    request_hash,
+)
+from paystack.domain.payment import payment_view
+from paystack.domain.store import get_payment
+from paystack.handlers._runtime import dynamodb, env_int, env_str, logger, sqs, tracer
+
+# How long a fetched fingerprint key is reused before Secrets Manager is asked again.
+SECRET_MAX_AGE_SECONDS = 300
+# Keys must outlive any sensible client retry window (docs/design.md: at least 24 h).
+MIN_IDEMPOTENCY_TTL_SECONDS = 86_400
+
+app = APIGatewayRestResolver()
+
+
+def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body, separators=(",", ":")),
+        headers=headers,
+    )
+
+
+def _error_response(status: int, error: PaymentError) -> Response[str]:
+    """{"error": {"code", "message"}}; messages never contain card data."""
+    logger.info("request rejected", extra={"status": status, "code": error.code})
+    return _json_response(status, {"error": {"code": error.code, "message": error.message}})
+
+
+@app.exception_handler(InvalidInputError)  # type: ignore[untyped-decorator]
+def _bad_request(error: InvalidInputError) -> Response[str]:
+    return _error_response(400, error)
+
+
+@app.exception_handler(NotFoundError)  # type: ignore[untyped-decorator]
+def _not_found(error: NotFoundError) -> Response[str]:
+    return _error_response(404, error)
+
+
+@app.exception_handler(ConflictError)  # type: ignore[untyped-decorator]
+def _conflict(error: ConflictError) -> Response[str]:
+    return _error_response(422 if isinstance(error, IdempotencyKeyReusedError) else 409, error)
+
+
+@app.not_found
+def _no_route(_error: Exception) -> Response[str]:
+    return _error_response(404, NotFoundError("no such route", code="route_not_found"))
+
+
+def fingerprint_key() -> bytes:
+    """The HMAC key for card/IBAN fingerprints and request hashes, cached for a few minutes
+    by Powertools so warm invocations do not call Secrets Manager."""
+    arn = env_str("CARD_FINGERPRINT_SECRET_ARN")
+    secret = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS)
+    return secret.encode() if isinstance(secret, str) else bytes(secret)
+
+
+def intake_settings() -> IntakeSettings:
+    """Settings from the environment, read per invocation (the local stack overlays the
+    environment per thread)."""
+    return IntakeSettings(
+        max_amount_minor=env_int("MAX_AMOUNT_MINOR"),
+        ttl_seconds=env_int("IDEMPOTENCY_TTL_SECONDS", minimum=MIN_IDEMPOTENCY_TTL_SECONDS),
+        fingerprint_key=fingerprint_key(),
+    )
+
+
+def status_url(payment_id: str) -> str:
+    """https://{domain}/{stage}/payments/{id}, from the request itself so the same code is
+    right on execute-api, on a custom domain (base path kept) and on the local API."""
+    event = app.current_event
+    context = event.request_context
+    proto = event.headers.get("X-Forwarded-Proto")  # headers are case-insensitive here
+    host = context.domain_name or event.headers.get("Host") or "localhost"
+    full_path = context.path or ""
+    if full_path.endswith(event.path):
+        prefix = full_path[: len(full_path) - len(event.path)]
+    else:
+        prefix = f"/{context.stage}"
+    return f"{proto or 'https'}://{host}{prefix}/payments/{payment_id}"
+
+
+def _request_body() -> Any:
+    """The JSON body; malformed JSON is a 400 whose message does not echo the input."""
+    raw = app.current_event.decoded_body
+    try:
+        return json.loads(raw or "")
+    except ValueError:
+        raise InvalidInputError(
+            "the request body must be valid JSON", code="invalid_json"
+        ) from None
+
+
+@app.post("/payments/<method>")
+@tracer.capture_method
+def create_payment(method: str) -> Response[str]:
+    """Accept a payment: 202 with the payment view + status_url, replays flagged."""
+    key = check_idempotency_key(app.current_event.headers.get("Idempotency-Key"))
+    body = _request_body()
+    settings = intake_settings()
+    now = utc_now()
+    request = parse_request(method, body, settings, now)
+    accepted = accept_payment(
+        dynamodb(),
+        sqs(),
+        TableNames.from_env(),
+        queue_url=env_str("QUEUE_URL"),
+        request=request,
+        idempotency_key=key,
+        fingerprint=request_hash(method, body, settings.fingerprint_key),
+        status_url=status_url,
+        settings=settings,
+        now=now,
+    )
+    logger.append_keys(payment_id=accepted.payment_id)
+    logger.info("payment accepted", extra={"replayed": accepted.replayed, "method": method})
+    headers = {"Location": accepted.body["status_url"]}
+    if accepted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return _json_response(202, accepted.body, headers)
+
+
+@app.get("/payments/<payment_id>")
+@tracer.capture_method
+def read_payment(payment_id: str) -> Response[str]:
+    """The payment view, or 404 payment_not_found."""
+    logger.append_keys(payment_id=payment_id)
+    payment = get_payment(dynamodb(), TableNames.from_env(), payment_id)
+    return _json_response(200, payment_view(payment))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """API Gateway proxy entry point."""
+    return app.resolve(event, context)
