@@ -29,11 +29,13 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from paycli.local import sigv4
+from paycli.local.state import TOKEN_HEADER
+
+__all__ = ["TOKEN_HEADER", "ControlSurface", "Gateway", "HttpRequest", "LocalApi", "RouteTable"]
 
 log = logging.getLogger("paycli.local.api")
 
 CONTROL_PREFIX = "/_paycli/"
-TOKEN_HEADER = "X-Paycli-Token"  # noqa: S105 - a header name, not a secret
 #: API Gateway's payload limit.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 

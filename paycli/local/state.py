@@ -25,6 +25,9 @@ LOCAL_SECRET_KEY = "paycli-local-secret"  # noqa: S105 - a public, local-only co
 #: The account id moto uses for requests signed with the keys above (its default account).
 LOCAL_ACCOUNT_ID = "123456789012"
 
+#: The header that carries the per-start control token (see api.ControlSurface).
+TOKEN_HEADER = "X-Paycli-Token"  # noqa: S105 - a header name, not a secret
+
 STATE_FILE = "state.json"
 OUTPUTS_FILE = "outputs.json"
 LOG_FILE = "daemon.log"
@@ -129,3 +132,29 @@ def local_credentials_env(endpoint: str | None = None) -> dict[str, str]:
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
     return env
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (and is not a zombie we could still reap)."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: ask the kernel whether it exists
+        reaped = 0
+    if reaped == pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A zombie still answers kill(0) but is gone for every purpose here (Linux /proc only)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] == "Z"

@@ -1,0 +1,249 @@
+"""The CLI's handle on the local stack: status, up, down, deploy, outputs, logs.
+
+Every function reads the daemon's `state.json` to find it and talks to its control surface over
+HTTP on 127.0.0.1 with the per-start token; none imports boto3 or moto, so the CLI stays fast.
+`up` starts `python -m paycli.local.daemon` in its own session (it outlives the CLI), waits until
+it has published its state and answers, and otherwise fails with the log's last lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from paycli.core import errors
+from paycli.local import state as st
+from paycli.local.state import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, TOKEN_HEADER
+
+__all__ = [
+    "LOCAL_ACCESS_KEY", "LOCAL_REGION", "LOCAL_SECRET_KEY", "LocalStatus", "deploy", "down",
+    "logs", "outputs", "status", "up",
+]
+
+START_TIMEOUT = 60.0  # moto + engine start in a few seconds; a busy CI box can be slow
+STOP_TIMEOUT = 15.0
+NOT_RUNNING_HINT = "Start it with `paycli local up` (or run `paycli deploy`)."
+
+
+@dataclass(frozen=True)
+class LocalStatus:
+    """What `paycli local status` shows."""
+
+    running: bool
+    pid: int | None
+    endpoint: str | None
+    api_url: str | None
+    started_at: str | None
+    deployed: bool
+
+
+# ------------------------------------------------------------------------- talking to it
+
+
+def _request(state: st.DaemonState, method: str, action: str, *,
+             body: dict[str, Any] | None = None, query: dict[str, str] | None = None,
+             timeout: float = 10.0) -> Any:
+    """One control call; a daemon-side PaycliError comes back as the same kind of error."""
+    url = f"{state.api_url}/_paycli/{action}"
+    if query:
+        url += "?" + urllib.parse.urlencode(query)
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method,  # noqa: S310 - http://127.0.0.1
+                                     headers={TOKEN_HEADER: state.token,
+                                              "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise _error_from(exc) from None
+    except (urllib.error.URLError, OSError) as exc:
+        msg = f"the local stack (pid {state.pid}) does not answer at {state.api_url}: {exc}"
+        raise errors.ConfigError(msg, hint=f"See its log: {state.log_file}") from None
+
+
+_BY_CODE: dict[int, type[errors.PaycliError]] = {
+    int(errors.ExitCode.USAGE): errors.UsageError,
+    int(errors.ExitCode.NOT_FOUND): errors.NotFoundError,
+    int(errors.ExitCode.CONFLICT): errors.ConflictError,
+    int(errors.ExitCode.ENVIRONMENT): errors.ConfigError,
+    int(errors.ExitCode.TIMEOUT): errors.WaitTimeoutError,
+}
+
+
+def _error_from(exc: urllib.error.HTTPError) -> errors.PaycliError:
+    try:
+        error = json.loads(exc.read())["error"]
+    except (ValueError, KeyError, TypeError):
+        return errors.PaycliError(f"local stack control call failed: HTTP {exc.code}")
+    cls = _BY_CODE.get(int(error.get("exit_code") or 1), errors.PaycliError)
+    return cls(str(error.get("message")), hint=error.get("hint"))
+
+
+def _running_state() -> st.DaemonState | None:
+    """The state of a live daemon, or None (a stale file of a dead one is removed)."""
+    state = st.read_state()
+    if state is None:
+        return None
+    if not st.pid_alive(state.pid):
+        st.remove_state(state.pid)
+        return None
+    return state
+
+
+def _require_running() -> st.DaemonState:
+    state = _running_state()
+    if state is None:
+        raise errors.ConfigError("the local stack is not running", hint=NOT_RUNNING_HINT)
+    return state
+
+
+# ------------------------------------------------------------------------- the API
+
+
+def status() -> LocalStatus:
+    """Whether the local stack runs, where, and whether something is deployed."""
+    state = _running_state()
+    if state is None:
+        return LocalStatus(False, None, None, None, None, False)
+    try:
+        health = _request(state, "GET", "health", timeout=5.0)
+    except errors.PaycliError:
+        health = {"deployed": False}
+    return LocalStatus(True, state.pid, state.endpoint, state.api_url, state.started_at,
+                       bool(health.get("deployed")))
+
+
+@contextlib.contextmanager
+def _start_lock() -> Iterator[None]:
+    """One `up` at a time per state dir, so two concurrent callers never start two daemons."""
+    with (st.local_dir() / "up.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def up(*, port: int | None = None, foreground: bool = False,
+       time_scale: float = 1.0) -> LocalStatus:
+    """Start the local stack unless it runs (idempotent); detached unless `foreground`."""
+    if foreground:
+        return _up_foreground(port=port, time_scale=time_scale)
+    with _start_lock():
+        if _running_state() is None:
+            _spawn(port=port or 0, time_scale=time_scale)
+    return status()
+
+
+def _up_foreground(*, port: int | None, time_scale: float) -> LocalStatus:
+    from paycli.local import daemon  # noqa: PLC0415 - imports moto: only when asked
+
+    if _running_state() is not None:
+        state = _require_running()
+        msg = f"the local stack already runs in the background (pid {state.pid})"
+        raise errors.ConflictError(msg, hint="Stop it first with `paycli local down`.")
+    daemon.configure_logging()
+    code = daemon.run(port=port or 0, time_scale=time_scale, home=st.home_dir())
+    if code != 0:
+        raise errors.ConfigError("the local stack stopped with an error")
+    return status()
+
+
+def _spawn(*, port: int, time_scale: float) -> None:
+    """Start the daemon in its own session and wait until it published a live state."""
+    log_path = st.local_dir() / st.LOG_FILE
+    command = [sys.executable, "-m", "paycli.local.daemon", "--port", str(port),
+               "--state-dir", str(st.home_dir()), "--time-scale", str(time_scale)]
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        state = st.read_state()
+        if state is not None and state.pid == process.pid:
+            return
+        if process.poll() is not None:
+            _fail_start(f"the local stack exited during start-up (code {process.returncode})",
+                        log_path)
+        time.sleep(0.1)
+    process.terminate()
+    process.wait(STOP_TIMEOUT)
+    _fail_start(f"the local stack did not become ready within {START_TIMEOUT:.0f} s", log_path)
+
+
+def _fail_start(message: str, log_path: Path) -> None:
+    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+    tail = "\n".join(lines)
+    raise errors.ConfigError(f"{message}. Last log lines:\n{tail}",
+                             hint=f"Full log: {log_path}")
+
+
+def down() -> bool:
+    """Stop the local stack: SIGTERM, wait, SIGKILL as a last resort; False if none ran."""
+    state = _running_state()
+    if state is None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(state.pid, signal.SIGTERM)
+    if not _wait_gone(state.pid, STOP_TIMEOUT):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state.pid, signal.SIGKILL)
+        _wait_gone(state.pid, 5.0)
+    st.remove_state(state.pid)  # after a SIGKILL the daemon could not clean up itself
+    return True
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not st.pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not st.pid_alive(pid)
+
+
+def deploy(template_path: Path) -> dict[str, str]:
+    """Start the stack if needed, provision `template_path` into it; its outputs."""
+    up()
+    state = _require_running()
+    outputs_: dict[str, str] = _request(state, "POST", "deploy", timeout=120.0,
+                                        body={"template_path": str(template_path.resolve())})
+    return outputs_
+
+
+def outputs() -> dict[str, str] | None:
+    """The running stack's deployment outputs, or None (not running, or nothing deployed)."""
+    return st.read_outputs() if _running_state() is not None else None
+
+
+def logs(function: str | None = None, payment_id: str | None = None) -> list[dict[str, Any]]:
+    """Captured handler logs from the running stack, filtered by function and/or payment."""
+    query = {k: v for k, v in (("function", function), ("payment_id", payment_id)) if v}
+    records: list[dict[str, Any]] = _request(_require_running(), "GET", "logs", query=query)
+    return records
+
+
+def set_faults(**faults: str | None) -> dict[str, Any]:
+    """Inject (or clear, with None) pipe faults in the running stack: a seam for fault tests."""
+    result: dict[str, Any] = _request(_require_running(), "POST", "faults", body=faults)
+    return result
+
+
+def state() -> st.DaemonState:
+    """The running daemon's published state (endpoint, API URL, ...) or a ConfigError."""
+    return _require_running()

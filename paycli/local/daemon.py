@@ -1,0 +1,232 @@
+"""The local stack's process: moto server + engine + local API + pipe pollers, until SIGTERM.
+
+`python -m paycli.local.daemon --port P --api-port Q --state-dir D [--time-scale S]` starts
+everything, publishes `state.json` once it can serve, answers control calls (deploy, health,
+logs, faults, shutdown) on the local API's `/_paycli/` paths, and on SIGTERM/SIGINT (or the
+shutdown call) stops the pollers and servers and removes its state files. `paycli local up`
+starts it detached; `paycli local up --foreground` runs `run()` in the CLI's own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from paycli.local import state as st
+from paycli.local.api import ControlSurface, Gateway, LocalApi
+from paycli.local.model import Deployment, PipeSpec
+from paycli.local.pipe import DEFAULT_POLLERS, PipeFaults, PipePoller
+
+log = logging.getLogger("paycli.local.daemon")
+
+
+class Daemon:
+    """Owns every running part; its methods are the control surface (api.Control)."""
+
+    def __init__(self, *, port: int = 0, api_port: int = 0, home: Path | None = None,
+                 time_scale: float = 1.0, pollers: int = DEFAULT_POLLERS) -> None:
+        self.port, self.api_port, self.home = port, api_port, home or st.home_dir()
+        self.time_scale, self.pollers = time_scale, pollers
+        self.faults_plan = PipeFaults()
+        self.deployment: Deployment | None = None
+        self.stopping = threading.Event()
+        self._deploy_lock = threading.Lock()
+        self._pipes: dict[PipeSpec, PipePoller] = {}
+        self._moto: Any = None
+        self._stack: Any = None
+        self._api: LocalApi | None = None
+        self.state: st.DaemonState | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> st.DaemonState:
+        """Start the emulator, the engine and the API; publish state.json; return it."""
+        self._refuse_second_daemon()
+        st.clear_outputs(self.home)  # a fresh emulator holds nothing: old outputs would lie
+        for key, value in st.local_credentials_env().items():
+            os.environ[key] = value
+        self._start_moto()
+        self._start_stack()
+        self._start_api()
+        assert self._api is not None
+        token = secrets.token_urlsafe(32)
+        self._api_control.token = token
+        endpoint = f"http://127.0.0.1:{self.port}"
+        self.state = st.DaemonState(
+            pid=os.getpid(), port=self.port, endpoint=endpoint, api_port=self._api.port,
+            api_url=self._api.base_url, token=token,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            log_file=str(st.local_dir(self.home) / st.LOG_FILE), time_scale=self.time_scale,
+        )
+        st.write_state(self.state, self.home)
+        log.info("local stack ready: endpoint %s, api %s", endpoint, self._api.base_url)
+        return self.state
+
+    def _refuse_second_daemon(self) -> None:
+        current = st.read_state(self.home)
+        if current is not None and current.pid != os.getpid() and st.pid_alive(current.pid):
+            msg = f"a local stack is already running (pid {current.pid})"
+            raise RuntimeError(msg)
+
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy; daemon only
+
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._moto.start()
+        self.port = int(self._moto.get_host_and_port()[1])
+        # MOTO_NOTES: moto's interpreter builds clients against localhost:$MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self.port)
+
+    def _start_stack(self) -> None:
+        from paycli.local.stack import LocalStack  # noqa: PLC0415 - imports moto internals
+
+        self._stack = LocalStack(region=st.LOCAL_REGION, time_scale=self.time_scale,
+                                 log_dir=st.local_dir(self.home))
+        self._stack.start()
+
+    def _start_api(self) -> None:
+        gateway = Gateway(self._stack.runner, st.LOCAL_REGION, st.LOCAL_ACCESS_KEY,
+                          st.LOCAL_SECRET_KEY, st.LOCAL_ACCOUNT_ID)
+        self._api_control = ControlSurface(self, token="")
+        self._api = LocalApi(gateway, self._api_control, port=self.api_port)
+        self._api.start()
+
+    def wait(self) -> None:
+        """Block until a signal or the shutdown call asks us to stop."""
+        while not self.stopping.wait(0.5):
+            pass
+
+    def stop(self) -> None:
+        """Stop pollers first (no new executions), then the API, engine and emulator."""
+        for poller in self._pipes.values():
+            poller.stop()
+        self._pipes.clear()
+        if self._api is not None:
+            self._api.stop()
+        if self._stack is not None:
+            self._stack.stop()
+        if self._moto is not None:
+            self._moto.stop()
+        st.remove_state(os.getpid(), self.home)
+        log.info("local stack stopped")
+
+    # ------------------------------------------------------------------ control surface
+
+    def health(self) -> dict[str, Any]:
+        """Liveness plus what is deployed and what the pipes did."""
+        return {
+            "pid": os.getpid(),
+            "deployed": self.deployment is not None,
+            "endpoint": self.state.endpoint if self.state else None,
+            "api_url": self.state.api_url if self.state else None,
+            "pipes": {spec.name: p.stats.to_json() for spec, p in self._pipes.items()},
+            "faults": self.faults_plan.to_json(),
+        }
+
+    def deploy(self, template_path: str) -> dict[str, str]:
+        """Provision the template (idempotent), route the API, run its pipes; the outputs."""
+        with self._deploy_lock:
+            assert self._api is not None
+            deployment: Deployment = self._stack.deploy(
+                Path(template_path), api_base_url=self._api.base_url)
+            self._api.set_routes(deployment.routes)
+            self._sync_pipes(deployment.pipes)
+            self.deployment = deployment
+            st.write_outputs(deployment.outputs, self.home)
+            log.info("deployed %s: %d routes, %d pipes", template_path, len(deployment.routes),
+                     len(deployment.pipes))
+            return dict(deployment.outputs)
+
+    def _sync_pipes(self, specs: Sequence[PipeSpec]) -> None:
+        """Keep pollers whose pipe is unchanged; stop the others; start the new ones."""
+        for spec in [s for s in self._pipes if s not in specs]:
+            self._pipes.pop(spec).stop()
+        for spec in specs:
+            if spec not in self._pipes:
+                poller = PipePoller(spec, sqs=self._stack.client("sqs"),
+                                    sfn=self._stack.client("stepfunctions"),
+                                    region=st.LOCAL_REGION, pollers=self.pollers,
+                                    faults=self.faults_plan)
+                poller.start()
+                self._pipes[spec] = poller
+
+    def logs(self, function: str | None, payment_id: str | None) -> list[dict[str, Any]]:
+        """Captured handler log records, filtered."""
+        records: list[dict[str, Any]] = self._stack.runner.logs(function=function,
+                                                                 payment_id=payment_id)
+        return records
+
+    def faults(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Set (or clear, with null) injected pipe faults; the current set."""
+        for key in ("fail_start_matching", "skip_delete_matching"):
+            if key in spec:
+                setattr(self.faults_plan, key, spec[key] or None)
+        return self.faults_plan.to_json()
+
+    def shutdown(self) -> None:
+        """Ask the main loop to stop (the reply goes out first)."""
+        self.stopping.set()
+
+
+def run(*, port: int = 0, api_port: int = 0, home: Path | None = None,
+        time_scale: float = 1.0, pollers: int = DEFAULT_POLLERS) -> int:
+    """Run a daemon in this process until SIGTERM/SIGINT or the shutdown call; exit status."""
+    daemon = Daemon(port=port, api_port=api_port, home=home, time_scale=time_scale,
+                    pollers=pollers)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %d: shutting down", signum)
+        daemon.stopping.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        daemon.start()
+        daemon.wait()
+    except Exception:
+        log.exception("local stack failed")
+        return 1
+    finally:
+        daemon.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def configure_logging() -> None:
+    """Daemon log lines on stderr (the log file when detached, the terminal in --foreground)."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m paycli.local.daemon",
+                                     description="Run the paycli local stack.")
+    parser.add_argument("--port", type=int, default=0, help="moto server port (0: a free one)")
+    parser.add_argument("--api-port", type=int, default=0, help="local API port (0: free)")
+    parser.add_argument("--state-dir", type=Path, default=None, help="PAYCLI_HOME to use")
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="factor on ASL Retry/Wait sleeps (tests use e.g. 0.01)")
+    parser.add_argument("--pollers", type=int, default=DEFAULT_POLLERS,
+                        help="poller threads per pipe")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m paycli.local.daemon`."""
+    args = _parse(argv)
+    configure_logging()
+    return run(port=args.port, api_port=args.api_port, home=args.state_dir,
+               time_scale=args.time_scale, pollers=args.pollers)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
