@@ -1,0 +1,692 @@
+"""Creates every resource of the SAM template in the emulated account, in dependency order.
+
+Nothing about the resources is written here: names, keys, attributes, environment variables
+and wiring all come from the template (convention 7). Each supported type lists the properties
+it emulates, those it accepts without enforcement (IAM, tracing, logging, throttling...), and
+anything else is a TemplateError naming the resource and property. Deploying again is
+idempotent: each step looks the resource up by its deterministic name first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import secrets
+import string
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from paycli.local.model import Deployment, FunctionSpec, PipeSpec, Route
+from paycli.local.template import (
+    ACCOUNT_ID,
+    Resolver,
+    Template,
+    TemplateError,
+    dependency_order,
+)
+
+ClientFactory = Callable[[str], Any]
+Registrar = Callable[[FunctionSpec], None]
+
+_RESOURCE_ATTRIBUTES = {
+    "Type",
+    "Properties",
+    "DeletionPolicy",
+    "UpdateReplacePolicy",
+    "DependsOn",
+    "Metadata",
+}
+# Per type: properties that are emulated, and those accepted but not enforced locally.
+_SUPPORTED: dict[str, tuple[set[str], dict[str, str]]] = {
+    "AWS::SQS::Queue": (
+        {
+            "QueueName",
+            "VisibilityTimeout",
+            "MessageRetentionPeriod",
+            "RedrivePolicy",
+            "DelaySeconds",
+            "ReceiveMessageWaitTimeSeconds",
+            "MaximumMessageSize",
+            "FifoQueue",
+            "ContentBasedDeduplication",
+            "SqsManagedSseEnabled",
+            "RedriveAllowPolicy",
+        },
+        {"KmsMasterKeyId": "SQS KMS encryption", "Tags": "tags"},
+    ),
+    "AWS::DynamoDB::Table": (
+        {
+            "TableName",
+            "AttributeDefinitions",
+            "KeySchema",
+            "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
+            "BillingMode",
+            "ProvisionedThroughput",
+            "TimeToLiveSpecification",
+            "PointInTimeRecoverySpecification",
+            "SSESpecification",
+            "DeletionProtectionEnabled",
+        },
+        {"Tags": "tags"},
+    ),
+    "AWS::SecretsManager::Secret": (
+        {"Name", "Description", "GenerateSecretString", "SecretString"},
+        {"KmsKeyId": "secret KMS encryption", "Tags": "tags"},
+    ),
+    "AWS::Serverless::Function": (
+        {
+            "Handler",
+            "CodeUri",
+            "Runtime",
+            "MemorySize",
+            "Timeout",
+            "Environment",
+            "Events",
+            "FunctionName",
+            "Description",
+        },
+        {
+            "Architectures": "CPU architecture (the host's Python runs the code)",
+            "Tracing": "X-Ray tracing (POWERTOOLS_TRACE_DISABLED=true locally)",
+            # The Powertools layer is provided by the CLI's own environment (it depends on
+            # aws-lambda-powertools), so handlers import it exactly as on Lambda.
+            "Layers": "Lambda layers (Powertools comes from the CLI's environment)",
+            "Policies": "IAM policies of the function role",
+            "Role": "IAM role",
+            "Tags": "tags",
+        },
+    ),
+    "AWS::Serverless::Api": (
+        {"StageName", "Auth", "Name"},
+        {
+            "TracingEnabled": "X-Ray tracing",
+            "MethodSettings": "stage throttling and logging",
+            "Models": "API Gateway request models (the handler validates bodies itself)",
+            "Description": "description",
+            "Tags": "tags",
+        },
+    ),
+    "AWS::Serverless::StateMachine": (
+        {"Type", "DefinitionUri", "Definition", "DefinitionSubstitutions", "Name"},
+        {
+            "Tracing": "X-Ray tracing",
+            "Logging": "execution logging to CloudWatch Logs",
+            "Policies": "IAM policies of the state machine role",
+            "Role": "IAM role",
+            "Tags": "tags",
+        },
+    ),
+    "AWS::Pipes::Pipe": (
+        {
+            "Name",
+            "Description",
+            "RoleArn",
+            "Source",
+            "SourceParameters",
+            "Target",
+            "TargetParameters",
+            "DesiredState",
+        },
+        {"Tags": "tags"},
+    ),
+    "AWS::IAM::Role": (
+        {
+            "RoleName",
+            "AssumeRolePolicyDocument",
+            "Policies",
+            "ManagedPolicyArns",
+            "Path",
+            "Description",
+        },
+        {"Tags": "tags"},
+    ),
+    "AWS::Logs::LogGroup": (
+        {"LogGroupName", "RetentionInDays"},
+        {"Tags": "tags", "KmsKeyId": "log group KMS encryption"},
+    ),
+}
+_API_EVENT_PROPERTIES = {"RestApiId", "Path", "Method", "Auth", "RequestModel", "RequestParameters"}
+# Not enforced locally whatever the template says: listed in the Deployment.
+_ALWAYS_UNENFORCED = (
+    "IAM roles and policies are created in the emulator but never enforced",
+    "CloudWatch log groups are created but handler logs go to the local log capture",
+)
+
+
+def _physical_name(stack_name: str, logical_id: str) -> str:
+    return f"{stack_name}-{logical_id}"
+
+
+def _api_id(stack_name: str, logical_id: str) -> str:
+    """A stable 10-character id, like API Gateway's, so outputs survive a redeploy."""
+    return hashlib.sha256(f"{stack_name}/{logical_id}".encode()).hexdigest()[:10]
+
+
+class Provisioner:
+    """Walks the template in dependency order and creates (or finds) each resource."""
+
+    def __init__(
+        self,
+        template: Template,
+        client: ClientFactory,
+        register_function: Registrar,
+        *,
+        region: str,
+        stack_name: str = "paycli",
+    ) -> None:
+        self.template = template
+        self.client = client
+        self.register_function = register_function
+        self.region = region
+        self.stack_name = stack_name
+        self.resolver = Resolver(template, region=region, stack_name=stack_name)
+        self.functions: dict[str, FunctionSpec] = {}
+        self.pipes: list[PipeSpec] = []
+        self.apis: dict[str, dict[str, str]] = {}
+        self.unenforced: list[str] = list(_ALWAYS_UNENFORCED)
+        self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
+            "AWS::SQS::Queue": self._queue,
+            "AWS::DynamoDB::Table": self._table,
+            "AWS::SecretsManager::Secret": self._secret,
+            "AWS::Serverless::Function": self._function,
+            "AWS::Serverless::Api": self._api,
+            "AWS::Serverless::StateMachine": self._state_machine,
+            "AWS::Pipes::Pipe": self._pipe,
+            "AWS::IAM::Role": self._role,
+            "AWS::Logs::LogGroup": self._log_group,
+        }
+
+    # ---------------------------------------------------------------- entry point
+    def check(self) -> None:
+        """Fail before creating anything if a type or property cannot be emulated."""
+        for logical_id, resource in self.template.resources.items():
+            extra = set(resource) - _RESOURCE_ATTRIBUTES
+            if extra:
+                names = ", ".join(sorted(extra))
+                msg = f"{logical_id}: resource attribute(s) {names} not supported"
+                raise TemplateError(msg)
+            kind = resource["Type"]
+            if kind not in _SUPPORTED:
+                msg = f"{logical_id}: resource type {kind} is not supported by the local stack"
+                raise TemplateError(msg)
+            emulated, accepted = _SUPPORTED[kind]
+            for prop in resource.get("Properties") or {}:
+                if prop not in emulated and prop not in accepted:
+                    msg = f"{logical_id} ({kind}): property {prop} is not supported locally"
+                    raise TemplateError(msg)
+                if prop in accepted:
+                    self.unenforced.append(f"{logical_id}.{prop}: {accepted[prop]}")
+            if kind == "AWS::Serverless::Function":
+                self._check_events(logical_id, resource.get("Properties") or {})
+
+    def provision(self, api_base_url: str) -> Deployment:
+        """Create everything and return the resolved outputs and wiring."""
+        self.check()
+        for logical_id in dependency_order(self.template):
+            resource = self.template.resources[logical_id]
+            properties = resource.get("Properties") or {}
+            self._creators[resource["Type"]](logical_id, properties)
+        return Deployment(
+            outputs=self._outputs(api_base_url),
+            routes=self._routes(),
+            pipes=list(self.pipes),
+            functions=dict(self.functions),
+            emulated_without_enforcement=tuple(self.unenforced),
+        )
+
+    def _props(self, properties: dict[str, Any]) -> dict[str, Any]:
+        resolved = self.resolver.resolve(properties)
+        return resolved if isinstance(resolved, dict) else {}
+
+    def _arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{resource}"
+
+    # ---------------------------------------------------------------- SQS
+    def _queue(self, logical_id: str, properties: dict[str, Any]) -> None:
+        props = self._props(properties)
+        name = props.get("QueueName") or _physical_name(self.stack_name, logical_id)
+        if props.get("FifoQueue") and not name.endswith(".fifo"):
+            name += ".fifo"
+        attributes = {
+            key: json.dumps(value) if isinstance(value, dict) else _attr_str(value)
+            for key, value in props.items()
+            if key not in {"QueueName", "Tags", "KmsMasterKeyId"}
+        }
+        sqs = self.client("sqs")
+        try:
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+        except sqs.exceptions.QueueDoesNotExist:
+            url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = self._arn("sqs", name)
+        self.resolver.add(logical_id, url, Arn=arn, QueueName=name, QueueUrl=url)
+
+    # ---------------------------------------------------------------- DynamoDB
+    def _table(self, logical_id: str, properties: dict[str, Any]) -> None:
+        props = self._props(properties)
+        name = props.get("TableName") or _physical_name(self.stack_name, logical_id)
+        ddb = self.client("dynamodb")
+        try:
+            description = ddb.describe_table(TableName=name)["Table"]
+        except ddb.exceptions.ResourceNotFoundException:
+            description = ddb.create_table(**_table_args(name, props))["TableDescription"]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            current = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+            if current.get("TimeToLiveStatus") != "ENABLED" and ttl.get("Enabled"):
+                ddb.update_time_to_live(
+                    TableName=name,
+                    TimeToLiveSpecification={
+                        "AttributeName": ttl["AttributeName"],
+                        "Enabled": True,
+                    },
+                )
+        pitr = props.get("PointInTimeRecoverySpecification")
+        if pitr:
+            ddb.update_continuous_backups(
+                TableName=name,
+                PointInTimeRecoverySpecification={
+                    "PointInTimeRecoveryEnabled": bool(pitr.get("PointInTimeRecoveryEnabled"))
+                },
+            )
+        arn = description["TableArn"]
+        self.resolver.add(
+            logical_id,
+            name,
+            Arn=arn,
+            StreamArn=description.get("LatestStreamArn", f"{arn}/stream/local"),
+        )
+
+    # ---------------------------------------------------------------- Secrets Manager
+    def _secret(self, logical_id: str, properties: dict[str, Any]) -> None:
+        props = self._props(properties)
+        name = props.get("Name") or _physical_name(self.stack_name, logical_id)
+        sm = self.client("secretsmanager")
+        try:
+            arn = sm.describe_secret(SecretId=name)["ARN"]
+        except sm.exceptions.ResourceNotFoundException:
+            value = props.get("SecretString")
+            if value is None:
+                value = _generate_secret(props.get("GenerateSecretString") or {}, logical_id)
+            arn = sm.create_secret(
+                Name=name, Description=props.get("Description", ""), SecretString=value
+            )["ARN"]
+        self.resolver.add(logical_id, arn, Id=arn, Name=name)
+
+    # ---------------------------------------------------------------- IAM and logs
+    def _ensure_role(self, name: str, trust: dict[str, Any], policies: list[Any]) -> str:
+        iam = self.client("iam")
+        try:
+            arn = str(iam.get_role(RoleName=name)["Role"]["Arn"])
+        except iam.exceptions.NoSuchEntityException:
+            arn = str(
+                iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+                    "Arn"
+                ]
+            )
+        for policy in policies:
+            if isinstance(policy, dict) and "PolicyName" in policy:
+                iam.put_role_policy(
+                    RoleName=name,
+                    PolicyName=policy["PolicyName"],
+                    PolicyDocument=json.dumps(policy["PolicyDocument"]),
+                )
+        return arn
+
+    def _role(self, logical_id: str, properties: dict[str, Any]) -> None:
+        props = self._props(properties)
+        name = props.get("RoleName") or _physical_name(self.stack_name, logical_id)
+        arn = self._ensure_role(
+            name, props.get("AssumeRolePolicyDocument") or {}, props.get("Policies") or []
+        )
+        self.resolver.add(logical_id, name, Arn=arn, RoleId=f"AROA{_api_id(name, 'role')}")
+
+    def _service_role(self, logical_id: str, service: str) -> str:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        return self._ensure_role(_physical_name(self.stack_name, f"{logical_id}Role"), trust, [])
+
+    def _log_group(self, logical_id: str, properties: dict[str, Any]) -> None:
+        props = self._props(properties)
+        name = props.get("LogGroupName") or f"/paycli/{_physical_name(self.stack_name, logical_id)}"
+        logs = self.client("logs")
+        existing = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+        if not any(group["logGroupName"] == name for group in existing):
+            logs.create_log_group(logGroupName=name)
+        if "RetentionInDays" in props:
+            logs.put_retention_policy(
+                logGroupName=name, retentionInDays=int(props["RetentionInDays"])
+            )
+        self.resolver.add(logical_id, name, Arn=self._arn("logs", f"log-group:{name}:*"))
+
+    # ---------------------------------------------------------------- Lambda
+    def _function(self, logical_id: str, properties: dict[str, Any]) -> None:
+        props = self._props({k: v for k, v in properties.items() if k != "Events"})
+        name = props.get("FunctionName") or _physical_name(self.stack_name, logical_id)
+        code_dir = self._code_dir(logical_id, props)
+        environment = {
+            key: _attr_str(value)
+            for key, value in ((props.get("Environment") or {}).get("Variables") or {}).items()
+        }
+        arn = self._arn("lambda", f"function:{name}")
+        spec = FunctionSpec(
+            logical_id=logical_id,
+            function_name=name,
+            arn=arn,
+            code_dir=code_dir,
+            handler=str(props["Handler"]),
+            environment=environment,
+            timeout=int(props.get("Timeout", 3)),
+            memory_size=int(props.get("MemorySize", 128)),
+            runtime=str(props.get("Runtime", "python3.12")),
+        )
+        self._put_function(spec, self._service_role(logical_id, "lambda.amazonaws.com"))
+        self.register_function(spec)
+        self.functions[logical_id] = spec
+        self.resolver.add(logical_id, name, Arn=arn)
+
+    def _code_dir(self, logical_id: str, props: dict[str, Any]) -> Path:
+        code_uri = props.get("CodeUri")
+        if not isinstance(code_uri, str):
+            msg = f"{logical_id}: CodeUri must be a local directory for the local stack"
+            raise TemplateError(msg)
+        code_dir = (self.template.base_dir / code_uri).resolve()
+        if not code_dir.is_dir():
+            msg = f"{logical_id}: CodeUri {code_uri!r} is not a directory ({code_dir})"
+            raise TemplateError(msg)
+        if "Handler" not in props:
+            msg = f"{logical_id}: Handler is required"
+            raise TemplateError(msg)
+        return code_dir
+
+    def _put_function(self, spec: FunctionSpec, role_arn: str) -> None:
+        """The moto function is a placeholder (dummy zip); the runner runs the real code."""
+        lam = self.client("lambda")
+        config = {
+            "Runtime": spec.runtime,
+            "Handler": spec.handler,
+            "Role": role_arn,
+            "Timeout": spec.timeout,
+            "MemorySize": spec.memory_size,
+            "Environment": {"Variables": spec.environment},
+        }
+        try:
+            lam.get_function(FunctionName=spec.function_name)
+            lam.update_function_configuration(FunctionName=spec.function_name, **config)
+        except lam.exceptions.ResourceNotFoundException:
+            lam.create_function(
+                FunctionName=spec.function_name, Code={"ZipFile": _dummy_zip()}, **config
+            )
+
+    def _check_events(self, logical_id: str, properties: dict[str, Any]) -> None:
+        for event_id, event in (properties.get("Events") or {}).items():
+            if event.get("Type") != "Api":
+                msg = (
+                    f"{logical_id}.Events.{event_id}: event type {event.get('Type')} is not "
+                    "supported by the local stack (only Api)"
+                )
+                raise TemplateError(msg)
+            extra = set(event.get("Properties") or {}) - _API_EVENT_PROPERTIES
+            if extra:
+                msg = (
+                    f"{logical_id}.Events.{event_id}: Api event property "
+                    f"{', '.join(sorted(extra))} is not supported locally"
+                )
+                raise TemplateError(msg)
+            if "RequestModel" in (event.get("Properties") or {}):
+                self.unenforced.append(
+                    f"{logical_id}.Events.{event_id}.RequestModel: body validation by API "
+                    "Gateway (the handler validates bodies itself)"
+                )
+
+    # ---------------------------------------------------------------- API
+    def _api(self, logical_id: str, properties: dict[str, Any]) -> None:
+        props = self._props(properties)
+        auth = props.get("Auth") or {}
+        extra = set(auth) - {"DefaultAuthorizer"}
+        if extra:
+            msg = f"{logical_id}.Auth: {', '.join(sorted(extra))} not supported locally"
+            raise TemplateError(msg)
+        authorizer = auth.get("DefaultAuthorizer", "NONE")
+        if authorizer not in {"AWS_IAM", "NONE"}:
+            msg = f"{logical_id}: DefaultAuthorizer {authorizer} not supported (AWS_IAM or NONE)"
+            raise TemplateError(msg)
+        api_id = _api_id(self.stack_name, logical_id)
+        stage = str(props.get("StageName", "Prod"))
+        self.apis[logical_id] = {"id": api_id, "stage": stage, "authorizer": authorizer}
+        self.resolver.add(logical_id, api_id, RootResourceId=api_id[:6])
+
+    def _routes(self) -> list[Route]:
+        routes: list[Route] = []
+        for logical_id, resource in self.template.resources_of("AWS::Serverless::Function"):
+            events = (resource.get("Properties") or {}).get("Events") or {}
+            for event in events.values():
+                routes.append(self._route(logical_id, event.get("Properties") or {}))
+        return routes
+
+    def _route(self, function_id: str, props: dict[str, Any]) -> Route:
+        api_ref = props.get("RestApiId")
+        api_logical = api_ref.get("Ref") if isinstance(api_ref, dict) else None
+        if api_logical not in self.apis:
+            msg = (
+                f"{function_id}: Api event RestApiId must be !Ref to an "
+                "AWS::Serverless::Api in the template (implicit APIs are not supported)"
+            )
+            raise TemplateError(msg)
+        api = self.apis[str(api_logical)]
+        authorization = api["authorizer"]
+        event_auth = props.get("Auth") or {}
+        if "Authorizer" in event_auth:
+            authorization = str(event_auth["Authorizer"])
+        return Route(
+            method=str(props["Method"]).upper(),
+            path=str(props["Path"]),
+            stage=api["stage"],
+            function_name=self.functions[function_id].function_name,
+            authorization=authorization,
+        )
+
+    # ---------------------------------------------------------------- Step Functions
+    def _state_machine(self, logical_id: str, properties: dict[str, Any]) -> None:
+        props = self._props(properties)
+        name = props.get("Name") or _physical_name(self.stack_name, logical_id)
+        definition = substitute_definition(
+            self._definition_text(logical_id, props),
+            {k: str(v) for k, v in (props.get("DefinitionSubstitutions") or {}).items()},
+            logical_id,
+        )
+        role_arn = self._service_role(logical_id, "states.amazonaws.com")
+        sfn = self.client("stepfunctions")
+        arn = self._arn("states", f"stateMachine:{name}")
+        try:
+            sfn.describe_state_machine(stateMachineArn=arn)
+            sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+        except sfn.exceptions.StateMachineDoesNotExist:
+            # Always STANDARD: executions must be listable and describable (MOTO_NOTES); an
+            # EXPRESS machine in the template is emulated as STANDARD.
+            sfn.create_state_machine(
+                name=name, definition=definition, roleArn=role_arn, type="STANDARD"
+            )
+        self.resolver.add(logical_id, arn, Arn=arn, Name=name)
+
+    def _definition_text(self, logical_id: str, props: dict[str, Any]) -> str:
+        if "Definition" in props:
+            return json.dumps(props["Definition"])
+        uri = props.get("DefinitionUri")
+        if not isinstance(uri, str):
+            msg = f"{logical_id}: DefinitionUri must be a local file for the local stack"
+            raise TemplateError(msg)
+        path = self.template.base_dir / uri
+        if not path.is_file():
+            msg = f"{logical_id}: DefinitionUri {uri!r} not found ({path})"
+            raise TemplateError(msg)
+        return path.read_text(encoding="utf-8")
+
+    # ---------------------------------------------------------------- Pipes
+    def _pipe(self, logical_id: str, properties: dict[str, Any]) -> None:
+        props = self._props(properties)
+        name = props.get("Name") or _physical_name(self.stack_name, logical_id)
+        source, target = str(props["Source"]), str(props["Target"])
+        if ":sqs:" not in source or ":states:" not in target:
+            msg = f"{logical_id}: only SQS -> Step Functions pipes are supported locally"
+            raise TemplateError(msg)
+        sqs_params = (props.get("SourceParameters") or {}).get("SqsQueueParameters") or {}
+        sfn_params = (props.get("TargetParameters") or {}).get(
+            "StepFunctionStateMachineParameters"
+        ) or {}
+        spec = PipeSpec(
+            name=name,
+            source_queue_url=self._queue_url_for(source),
+            source_queue_arn=source,
+            target_arn=target,
+            batch_size=int(sqs_params.get("BatchSize", 10)),
+            invocation_type=str(sfn_params.get("InvocationType", "REQUEST_RESPONSE")),
+        )
+        self._store_pipe(name, props)
+        self.pipes.append(spec)
+        self.resolver.add(logical_id, name, Arn=self._arn("pipes", f"pipe/{name}"))
+
+    def _queue_url_for(self, queue_arn: str) -> str:
+        queue_name = queue_arn.rsplit(":", 1)[-1]
+        return str(self.client("sqs").get_queue_url(QueueName=queue_name)["QueueUrl"])
+
+    def _store_pipe(self, name: str, props: dict[str, Any]) -> None:
+        """Stored in moto's pipes backend for `describe-pipe`; moto never runs it (MOTO_NOTES),
+        paycli/local/pipe.py does."""
+        pipes = self.client("pipes")
+        args = {
+            k: v
+            for k, v in props.items()
+            if k
+            in {
+                "Source",
+                "Target",
+                "RoleArn",
+                "SourceParameters",
+                "TargetParameters",
+                "Description",
+            }
+        }
+        try:
+            pipes.describe_pipe(Name=name)
+        except pipes.exceptions.NotFoundException:
+            pipes.create_pipe(Name=name, DesiredState="RUNNING", **args)
+
+    # ---------------------------------------------------------------- outputs
+    def _outputs(self, api_base_url: str) -> dict[str, str]:
+        outputs: dict[str, str] = {}
+        for key, output in self.template.outputs.items():
+            if "Condition" in output:
+                msg = f"Outputs.{key}: Condition is not supported locally"
+                raise TemplateError(msg)
+            outputs[key] = self._local_url(
+                str(self.resolver.resolve(output["Value"])), api_base_url
+            )
+        return outputs
+
+    def _local_url(self, value: str, api_base_url: str) -> str:
+        """An execute-api URL of a template API becomes the local API's URL (same stage)."""
+        for api in self.apis.values():
+            prefix = f"https://{api['id']}.execute-api.{self.region}.amazonaws.com"
+            if value.startswith(prefix):
+                return api_base_url.rstrip("/") + value[len(prefix) :]
+        return value
+
+
+_DEFINITION_VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def substitute_definition(text: str, substitutions: dict[str, str], logical_id: str) -> str:
+    """DefinitionSubstitutions as Step Functions applies them; a `${X}` without a value is an
+    error (CloudFormation would reject the state machine)."""
+    missing = sorted(set(_DEFINITION_VARIABLE.findall(text)) - set(substitutions))
+    if missing:
+        msg = f"{logical_id}: no DefinitionSubstitutions for {', '.join(missing)}"
+        raise TemplateError(msg)
+    return _DEFINITION_VARIABLE.sub(lambda m: substitutions[m.group(1)], text)
+
+
+def _attr_str(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _table_args(name: str, props: dict[str, Any]) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PROVISIONED"),
+    }
+    for key in (
+        "GlobalSecondaryIndexes",
+        "LocalSecondaryIndexes",
+        "ProvisionedThroughput",
+        "DeletionProtectionEnabled",
+    ):
+        if key in props:
+            args[key] = props[key]
+    sse = props.get("SSESpecification")
+    if sse:  # CloudFormation spells the API's "Enabled" as "SSEEnabled"
+        args["SSESpecification"] = {
+            ("Enabled" if key == "SSEEnabled" else key): value for key, value in sse.items()
+        }
+    if args["BillingMode"] == "PROVISIONED" and "ProvisionedThroughput" not in args:
+        args["ProvisionedThroughput"] = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+    return args
+
+
+def _generate_secret(spec: dict[str, Any], logical_id: str) -> str:
+    """GenerateSecretString: a random password honouring the options this template uses."""
+    supported = {
+        "PasswordLength",
+        "ExcludePunctuation",
+        "ExcludeCharacters",
+        "ExcludeUppercase",
+        "ExcludeLowercase",
+        "ExcludeNumbers",
+        "SecretStringTemplate",
+        "GenerateStringKey",
+        "IncludeSpace",
+    }
+    extra = set(spec) - supported
+    if extra:
+        msg = f"{logical_id}.GenerateSecretString: {', '.join(sorted(extra))} not supported"
+        raise TemplateError(msg)
+    alphabet = ""
+    if not spec.get("ExcludeUppercase"):
+        alphabet += string.ascii_uppercase
+    if not spec.get("ExcludeLowercase"):
+        alphabet += string.ascii_lowercase
+    if not spec.get("ExcludeNumbers"):
+        alphabet += string.digits
+    if not spec.get("ExcludePunctuation"):
+        alphabet += "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+    if spec.get("IncludeSpace"):
+        alphabet += " "
+    alphabet = "".join(c for c in alphabet if c not in str(spec.get("ExcludeCharacters", "")))
+    length = int(spec.get("PasswordLength", 32))
+    password = "".join(secrets.choice(alphabet) for _ in range(length))
+    if "SecretStringTemplate" in spec:
+        document = json.loads(spec["SecretStringTemplate"])
+        document[spec.get("GenerateStringKey", "password")] = password
+        return json.dumps(document)
+    return password
+
+
+def _dummy_zip() -> bytes:
+    """moto's create_function needs a zip; the runner never reads it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("placeholder.py", "# code runs from CodeUri via paycli's runner\n")
+    return buffer.getvalue()
