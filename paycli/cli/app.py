@@ -7,16 +7,57 @@ Nothing here (or in any cli module at import time) imports boto3, moto or the lo
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from paycli import __version__
-from paycli.cli.validate import validate
-from paycli.core.errors import PaycliError
+from paycli.cli import accounts, demo, deploy, dlq, executions, logs, pay, payments
+from paycli.cli._common import ProfileOpt, RegionOpt, StackNameOpt, TargetOpt, app_dir
+from paycli.core.context import AppContext
+from paycli.core.errors import PaycliError, from_botocore
+from paycli.core.settings import resolve_settings
+
+
+def _to_paycli_error(exc: BaseException) -> PaycliError | None:
+    """Ours as is; botocore's mapped once (core.errors); anything else is a bug: None."""
+    if isinstance(exc, PaycliError):
+        return exc
+    return from_botocore(exc)
+
+
+def report_error(error: PaycliError) -> None:
+    """The one place that prints an error: `Error: ...` and an optional `Hint: ...`, stderr."""
+    typer.echo(f"Error: {error.message}", err=True)
+    if error.hint:
+        typer.echo(f"Hint: {error.hint}", err=True)
+
+
+class PaycliGroup(TyperGroup):
+    """The root group: turns PaycliError (and botocore errors) into one line and an exit code.
+
+    Doing it here, around every sub-command, makes CliRunner tests see the same exit codes and
+    messages as a user's shell. `--debug` re-raises with the traceback instead.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the chosen command; map expected errors."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            error = _to_paycli_error(exc)
+            obj = ctx.obj
+            debug = isinstance(obj, AppContext) and obj.settings.debug
+            if error is None or debug:
+                raise
+            report_error(error)
+            raise typer.Exit(int(error.exit_code)) from None
+
 
 app = typer.Typer(
     name="paycli",
+    cls=PaycliGroup,
     help="Deploy and operate the paycli payment pipeline, on AWS or on the embedded local stack.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,  # no tracebacks with locals: they would leak secrets
@@ -32,26 +73,48 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
+    *,
+    target: TargetOpt = None,
+    profile: ProfileOpt = None,
+    region: RegionOpt = None,
+    stack_name: StackNameOpt = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
-    """paycli: payments in, settled balances out."""
+    """paycli: payments in, settled balances out.
+
+    Settings resolve flag > environment > config file (written by `deploy --target aws`) >
+    default. Example: paycli --target aws --region eu-west-1 status
+    """
+    if isinstance(ctx.obj, AppContext):  # injected by a test: keep it
+        return
+    flags = {"target": target, "profile": profile, "region": region, "stack_name": stack_name}
+    ctx.obj = AppContext(resolve_settings(flags=flags, app_dir=app_dir(), debug=debug))
 
 
-app.command()(validate)
+app.add_typer(deploy.app)  # deploy, destroy, status at the top level
+app.add_typer(pay.app)  # pay at the top level
+app.add_typer(logs.app)  # logs at the top level
+app.add_typer(demo.app)  # demo at the top level
+app.add_typer(accounts.app, name="accounts")
+app.add_typer(payments.app, name="payments")
+app.add_typer(executions.app, name="executions")
+app.add_typer(dlq.app, name="dlq")
 
 
 def main() -> None:
-    """Console entry point: Typer handles usage errors; a PaycliError becomes one line + its code."""
+    """Console entry point. Errors raised before a command runs (settings) are mapped here."""
     debug = "--debug" in sys.argv
     try:
         app()
     except PaycliError as exc:
         if debug:
             raise
-        typer.echo(f"Error: {exc.message}", err=True)
-        if exc.hint:
-            typer.echo(f"Hint: {exc.hint}", err=True)
+        report_error(exc)
         sys.exit(int(exc.exit_code))

@@ -1,0 +1,126 @@
+"""`paycli executions list|show|watch|redrive`: the payment workflow's executions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from paycli.cli._common import JsonOpt, YesOpt, renderer, services
+
+app = typer.Typer(
+    help="Step Functions executions: list, explain, watch, redrive.", no_args_is_help=True
+)
+
+StatusOpt = Annotated[
+    str | None,
+    typer.Option("--status", help="RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED."),
+]
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    *,
+    status: StatusOpt = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 20,
+    json_output: JsonOpt = False,
+) -> None:
+    """List executions, newest first.
+
+    Example: paycli executions list --status FAILED --json
+    """
+    out = renderer(ctx, json_output)
+    found = services(ctx).executions().list_executions(status, limit)
+    out.emit([execution.view() for execution in found], out.executions_table)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    *,
+    ref: Annotated[str, typer.Argument(help="Execution ARN or name, or a payment id.")],
+    json_output: JsonOpt = False,
+) -> None:
+    """The state-by-state timeline; for a failure, the failing state, its error and cause.
+
+    Example: paycli executions show pay_01HXYZ
+    """
+    out = renderer(ctx, json_output)
+    out.emit(services(ctx).executions().show(ref).view(), out.execution_detail)
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    *,
+    status: StatusOpt = None,
+    interval: Annotated[
+        float, typer.Option("--interval", help="Seconds between polls (>= 1).")
+    ] = 2.0,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Stop once nothing is running.")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Rows to follow.")] = 20,
+    json_output: JsonOpt = False,
+) -> None:
+    """A live table of executions that updates in place (one ListExecutions per interval).
+
+    With --json, prints one JSON line per changed execution instead (for scripts).
+
+    Example: paycli executions watch --until-idle
+    """
+    import json  # noqa: PLC0415
+
+    out = renderer(ctx, json_output)
+    svc = services(ctx).executions()
+    rows: list[dict[str, object]] = []
+    with out.live() as show:
+        for update in svc.watch(status, interval=interval, until_idle=until_idle, limit=limit):
+            rows = [e.view() for e in sorted(update.rows.values(), key=_started, reverse=True)]
+            if json_output:
+                for arn in update.changed:
+                    typer.echo(json.dumps(update.rows[arn].view(), default=str))
+            elif out.out.is_terminal:
+                show(out.executions_table(rows[:limit]))
+    if not json_output and not out.out.is_terminal:
+        out.emit(rows[:limit], out.executions_table)
+
+
+def _started(execution: object) -> str:
+    return str(getattr(execution, "start_date", "") or "")
+
+
+@app.command()
+def redrive(
+    ctx: typer.Context,
+    *,
+    refs: Annotated[
+        list[str] | None, typer.Argument(help="Execution ARNs/names or payment ids.")
+    ] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Every FAILED execution.")] = False,
+    since: Annotated[
+        str | None, typer.Option("--since", help="With --failed: started since (1h, ISO).")
+    ] = None,
+    yes: YesOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Run failed executions again: RedriveExecution on AWS, a restart with the same input
+    under a new name on the local stack or when the failure ended in the workflow's Fail state
+    (safe: every step is idempotent).
+
+    Example: paycli executions redrive --failed --since 1h --yes
+    """
+    from paycli.core.errors import UsageError  # noqa: PLC0415
+    from paycli.core.timeparse import parse_since  # noqa: PLC0415
+
+    if bool(refs) == failed:
+        raise UsageError("give execution ids/payment ids, or --failed (not both)")
+    out = renderer(ctx, json_output)
+    svc = services(ctx).executions()
+    targets = list(refs or []) or svc.failed_since(parse_since(since) if since else None)
+    if not targets:
+        out.note("Nothing to redrive.")
+    elif not yes:
+        typer.confirm(f"Redrive {len(targets)} execution(s)?", abort=True, err=True)
+    out.emit([result.view() for result in svc.redrive(targets)], out.redrive_results_table)

@@ -1,0 +1,51 @@
+"""`paycli logs`: the handlers' logs (captured locally, CloudWatch Logs on AWS)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from paycli.cli._common import JsonOpt, renderer, services
+
+app = typer.Typer()
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    *,
+    payment: Annotated[str | None, typer.Option("--payment", help="Only this payment.")] = None,
+    function: Annotated[
+        str | None, typer.Option("--function", help="ingress, validate or deduct.")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines (Ctrl-C stops).")
+    ] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between polls.")] = 2.0,
+    json_output: JsonOpt = False,
+) -> None:
+    """Show handler log lines, oldest first; with --follow, keep polling for new ones.
+
+    With --json, one JSON object per line.
+
+    Example: paycli logs --payment pay_01HXYZ --function validate
+    """
+    import json  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    out = renderer(ctx, json_output)
+    svc = services(ctx)
+    seen = 0
+    while True:
+        records = svc.logs(function, payment)
+        fresh = [record.view() for record in records[seen:]]
+        seen = len(records)
+        if json_output:
+            for view in fresh:
+                typer.echo(json.dumps(view, default=str))
+        elif fresh or not follow:
+            out.emit(fresh, out.logs_table)
+        if not follow:
+            return
+        time.sleep(max(interval, 1.0))

@@ -1,0 +1,78 @@
+"""`paycli pay card|bank|wallet`: send one payment through the API (SigV4-signed)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from paycli.cli._common import JsonOpt, renderer, services
+
+app = typer.Typer()
+
+
+class MethodChoice(StrEnum):
+    """The API's payment methods (POST /payments/{method})."""
+
+    card = "card"
+    bank = "bank"
+    wallet = "wallet"
+
+
+@app.command()
+def pay(
+    ctx: typer.Context,
+    *,
+    method: Annotated[MethodChoice, typer.Argument(help="card, bank or wallet.")],
+    amount: Annotated[str, typer.Option("--amount", help="Amount in major units, e.g. 12.50.")],
+    account: Annotated[str, typer.Option("--account", help="Account to debit.")],
+    currency: Annotated[str, typer.Option("--currency", help="ISO 4217 code.")] = "USD",
+    card: Annotated[
+        str, typer.Option("--card", help="Card number (test cards: see README).")
+    ] = "4242424242424242",
+    iban: Annotated[str, typer.Option("--iban", help="IBAN for bank.")] = "DE89370400440532013000",
+    wallet: Annotated[str, typer.Option("--wallet", help="Wallet id for wallet.")] = "wal_demo0001",
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option("--idempotency-key", help="Reuse to retry safely (default: generated)."),
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow it to its final status.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds --wait may take.")] = 60.0,
+    json_output: JsonOpt = False,
+) -> None:
+    """Send a payment; with --wait, follow it to SUCCEEDED, DECLINED or FAILED.
+
+    Exit code 0 once the API accepted it (with --wait, whatever the outcome). The card number
+    goes to the API only: it is never printed, logged or stored here.
+
+    Example: paycli pay card --amount 12.50 --account acc_demo --card 4000000000000002 --wait
+    """
+    from paycli.core.payments import PayRequest  # noqa: PLC0415 - keep --help fast
+
+    out = renderer(ctx, json_output)
+    request = PayRequest(
+        method=method.value,
+        amount=amount,
+        currency=currency,
+        account_id=account,
+        card_number=card,
+        iban=iban,
+        wallet_id=wallet,
+        idempotency_key=idempotency_key,
+    )
+    svc = services(ctx).payments(with_api=True)
+    result = svc.pay(request)
+    out.note(
+        f"Idempotency-Key: {result.idempotency_key}" + (" (replayed)" if result.replayed else "")
+    )
+    payment = result.payment
+    if wait:
+        with out.spinner(f"{payment.payment_id}: {payment.status}") as update:
+            payment = svc.wait(
+                payment.payment_id,
+                timeout=timeout,
+                on_change=lambda p: update(f"{p.payment_id}: {p.status}"),
+            )
+    view = {**payment.view(), "idempotency_key": result.idempotency_key}
+    out.emit(view, out.payment_panel)

@@ -1,0 +1,61 @@
+"""`paycli payments get|list`: read payments (Query on an index, never a Scan)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from paycli.cli._common import JsonOpt, renderer, services
+
+app = typer.Typer(help="Read payments: one by id, or filtered lists.", no_args_is_help=True)
+
+
+@app.command()
+def get(
+    ctx: typer.Context,
+    *,
+    payment_id: Annotated[str, typer.Argument(help="The payment id (pay_...).")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Show one payment.
+
+    Example: paycli payments get pay_01HXYZ --json
+    """
+    out = renderer(ctx, json_output)
+    out.emit(services(ctx).payments().get(payment_id).view(), out.payment_panel)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    *,
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help="PENDING, PROCESSING, SUCCEEDED, DECLINED or FAILED."),
+    ] = None,
+    method: Annotated[str | None, typer.Option("--method", help="card, bank or wallet.")] = None,
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Age (30m, 1h, 2d) or ISO-8601 time.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+    json_output: JsonOpt = False,
+) -> None:
+    """List payments, newest first.
+
+    Example: paycli payments list --status DECLINED --since 1h --json
+    """
+    from paycli.core.payments import PaymentFilter  # noqa: PLC0415
+    from paycli.core.timeparse import parse_since  # noqa: PLC0415
+
+    out = renderer(ctx, json_output)
+    filters = PaymentFilter(
+        status=status.upper() if status else None,
+        method=method.lower() if method else None,
+        account_id=account,
+        since=parse_since(since) if since else None,
+        limit=limit,
+    )
+    found = services(ctx).payments().list_payments(filters)
+    out.emit([payment.view() for payment in found], out.payments_table)

@@ -1,0 +1,371 @@
+"""Step Functions executions of the payment workflow: list, explain, watch, redrive.
+
+Redrive has two ways, chosen per execution:
+- `RedriveExecution` (AWS) continues a failed, aborted or timed-out execution from the step
+  that failed. It only helps when the failure was not caught: an execution that the ASL routed
+  to its own `Fail` state (PaymentFailed, after MarkFailed) would "continue" at that Fail state
+  and fail again.
+- restart: `StartExecution` with the same input under a new explicit name. Used for executions
+  that ended in a Fail state, and on the local stack, whose emulator (moto 5.2.5) does not
+  implement RedriveExecution. Safe because every step is idempotent: ValidatePayment leaves a
+  settled payment alone and DeductAmount debits a payment at most once (design.md).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Final
+
+from paycli.core.errors import ConflictError, NotFoundError, UsageError
+from paycli.core.payments import PaymentsService
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+EXECUTION_STATUSES: Final = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+REDRIVABLE: Final = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+MIN_WATCH_INTERVAL: Final = 1.0  # ListExecutions is throttled at a few calls a second on AWS
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One execution as ListExecutions/DescribeExecution report it."""
+
+    execution_arn: str
+    name: str
+    status: str
+    start_date: datetime | None
+    stop_date: datetime | None = None
+    error: str | None = None
+    cause: str | None = None
+    payment_id: str | None = None
+
+    def view(self) -> dict[str, Any]:
+        """Stable JSON fields."""
+        return {
+            "execution_arn": self.execution_arn,
+            "name": self.name,
+            "status": self.status,
+            "start_date": self.start_date.isoformat() if self.start_date else None,
+            "stop_date": self.stop_date.isoformat() if self.stop_date else None,
+            "payment_id": self.payment_id,
+            "error": self.error,
+            "cause": self.cause,
+        }
+
+
+@dataclass
+class Step:
+    """One state visited: when, how many attempts, and how its last attempt ended."""
+
+    state: str
+    state_type: str
+    entered: datetime | None
+    exited: datetime | None = None
+    attempts: int = 0
+    failed: bool = False
+    error: str | None = None
+    cause: str | None = None
+
+    def view(self) -> dict[str, Any]:
+        """Stable JSON fields."""
+        return {
+            "state": self.state,
+            "type": self.state_type,
+            "entered": self.entered.isoformat() if self.entered else None,
+            "exited": self.exited.isoformat() if self.exited else None,
+            "attempts": self.attempts,
+            "failed": self.failed,
+            "error": self.error,
+            "cause": self.cause,
+        }
+
+
+@dataclass(frozen=True)
+class ExecutionDetail:
+    """An execution and its state-by-state timeline; for a failure, where and why."""
+
+    execution: Execution
+    steps: list[Step]
+    failed_state: str | None
+    error: str | None
+    cause: str | None
+
+    def view(self) -> dict[str, Any]:
+        """Stable JSON fields."""
+        return {
+            **self.execution.view(),
+            "failed_state": self.failed_state,
+            "error": self.error,
+            "cause": self.cause,
+            "steps": [step.view() for step in self.steps],
+        }
+
+
+@dataclass(frozen=True)
+class RedriveResult:
+    """What a redrive did to one execution."""
+
+    execution_arn: str
+    method: str  # "RedriveExecution" or "restart"
+    new_execution_arn: str
+
+    def view(self) -> dict[str, Any]:
+        """Stable JSON fields."""
+        return {
+            "execution_arn": self.execution_arn,
+            "method": self.method,
+            "new_execution_arn": self.new_execution_arn,
+        }
+
+
+@dataclass
+class WatchUpdate:
+    """One poll of `executions watch`: every row known, and the arns that changed."""
+
+    rows: dict[str, Execution] = field(default_factory=dict)
+    changed: list[str] = field(default_factory=list)
+
+    @property
+    def running(self) -> int:
+        """Executions still running, for `--until-idle`."""
+        return sum(1 for row in self.rows.values() if row.status == "RUNNING")
+
+
+def payment_id_from_input(raw: str | None) -> str | None:
+    """The payment id inside an execution input: a Pipe batch (array of SQS records)."""
+    try:
+        data = json.loads(raw or "null")
+        record = data[0] if isinstance(data, list) else data
+        body = record.get("body", record)
+        body = json.loads(body) if isinstance(body, str) else body
+        return str(body["payment_id"])
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None
+
+
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    """The `...EventDetails` member of a history event, whatever its type."""
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict):
+            return value
+    return {}
+
+
+def build_timeline(events: list[dict[str, Any]]) -> list[Step]:
+    """Fold GetExecutionHistory events into steps, one per state entered.
+
+    A Task's retries show as attempts; its last failure stays on the step (failed=True) unless
+    a later attempt succeeded.
+    """
+    steps: list[Step] = []
+    for event in events:
+        kind, details = str(event.get("type", "")), _details(event)
+        if kind.endswith("StateEntered"):
+            state_type = kind.removesuffix("StateEntered")
+            steps.append(Step(details.get("name", "?"), state_type, event.get("timestamp")))
+        elif not steps:
+            continue
+        elif kind.endswith("StateExited"):
+            steps[-1].exited = event.get("timestamp")
+        elif kind.endswith("Scheduled"):
+            steps[-1].attempts += 1
+        elif kind.endswith("Succeeded") and kind != "ExecutionSucceeded":
+            steps[-1].failed = False
+        elif kind.endswith(("Failed", "TimedOut")) and "error" in details:
+            step = steps[-1]
+            step.failed, step.error, step.cause = True, details.get("error"), details.get("cause")
+    for step in steps:
+        if step.state_type == "Fail":
+            step.failed = True
+    return steps
+
+
+class ExecutionsService:
+    """Executions of the payment state machine."""
+
+    def __init__(
+        self,
+        sfn: SFNClient,
+        state_machine_arn: str,
+        payments: PaymentsService,
+        *,
+        redrive_supported: bool,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """`redrive_supported` is False on the local stack (moto lacks RedriveExecution)."""
+        self._sfn = sfn
+        self._arn = state_machine_arn
+        self._payments = payments
+        self._redrive_supported = redrive_supported
+        self._sleep = sleep
+
+    def list_executions(self, status: str | None = None, limit: int = 50) -> list[Execution]:
+        """Newest first (ListExecutions' order), paginated up to `limit`."""
+        kwargs: dict[str, Any] = {
+            "stateMachineArn": self._arn,
+            "PaginationConfig": {"MaxItems": limit, "PageSize": min(max(limit, 1), 1000)},
+        }
+        if status:
+            status = status.upper()
+            if status not in EXECUTION_STATUSES:
+                raise UsageError(
+                    f"unknown status {status!r}", hint=f"use {', '.join(EXECUTION_STATUSES)}"
+                )
+            kwargs["statusFilter"] = status
+        found: list[Execution] = []
+        for page in self._sfn.get_paginator("list_executions").paginate(**kwargs):
+            found.extend(_from_summary(dict(item)) for item in page["executions"])
+        return found[:limit]
+
+    def resolve(self, ref: str) -> str:
+        """An execution ARN from an ARN, a payment id (its execution_arn) or an execution name."""
+        if ref.startswith("arn:"):
+            return ref
+        try:
+            payment = self._payments.get(ref)
+        except NotFoundError:
+            base = self._arn.replace(":stateMachine:", ":execution:")
+            return f"{base}:{ref}"
+        if not payment.execution_arn:
+            raise NotFoundError(
+                f"payment {ref} has no execution yet (status {payment.status})",
+                hint="its message may still be queued: `paycli dlq stats`, then try again",
+            )
+        return payment.execution_arn
+
+    def describe(self, ref: str) -> Execution:
+        """DescribeExecution, with the payment id read from the input."""
+        reply = dict(self._sfn.describe_execution(executionArn=self.resolve(ref)))
+        return replace(
+            _from_summary(reply), payment_id=payment_id_from_input(str(reply.get("input", "")))
+        )
+
+    def show(self, ref: str) -> ExecutionDetail:
+        """The timeline; for a failure, the failing state (not the Fail state it ended in)."""
+        execution = self.describe(ref)
+        events: list[dict[str, Any]] = []
+        paginator = self._sfn.get_paginator("get_execution_history")
+        for page in paginator.paginate(executionArn=execution.execution_arn):
+            events.extend(dict(event) for event in page["events"])
+        steps = build_timeline(events)
+        culprit = _failing_step(steps)
+        return ExecutionDetail(
+            execution=execution,
+            steps=steps,
+            failed_state=culprit.state if culprit else None,
+            error=(culprit.error if culprit and culprit.error else execution.error),
+            cause=(culprit.cause if culprit and culprit.cause else execution.cause),
+        )
+
+    def poll(self, previous: WatchUpdate, status: str | None, limit: int) -> WatchUpdate:
+        """One watch poll: one ListExecutions, plus DescribeExecution for failures that are new.
+
+        Only rows whose status changed are described (for their error), so a quiet pipeline
+        costs one call per interval.
+        """
+        update = WatchUpdate(rows=dict(previous.rows))
+        for listed in self.list_executions(status, limit):
+            before = previous.rows.get(listed.execution_arn)
+            if before is not None and before.status == listed.status:
+                continue
+            # Only a failure needs DescribeExecution (for its error); the list has the rest.
+            current = self.describe(listed.execution_arn) if listed.status in REDRIVABLE else listed
+            update.rows[listed.execution_arn] = current
+            update.changed.append(listed.execution_arn)
+        return update
+
+    def watch(
+        self,
+        status: str | None = None,
+        *,
+        interval: float = 2.0,
+        until_idle: bool = False,
+        limit: int = 50,
+        max_polls: int | None = None,
+    ) -> Iterator[WatchUpdate]:
+        """Poll every `interval` seconds (>= 1 s) and yield each update."""
+        if interval < MIN_WATCH_INTERVAL:
+            raise UsageError(
+                f"--interval must be at least {MIN_WATCH_INTERVAL:g} s",
+                hint="ListExecutions is throttled on AWS; poll gently",
+            )
+        update, polls = WatchUpdate(), 0
+        while True:
+            update = self.poll(update, status, limit)
+            polls += 1
+            yield update
+            if (until_idle and update.running == 0) or (max_polls and polls >= max_polls):
+                return
+            self._sleep(interval)
+
+    def failed_since(self, since: datetime | None) -> list[str]:
+        """ARNs of FAILED executions started at or after `since` (all of them when None)."""
+        found = self.list_executions("FAILED", limit=10_000)
+        return [
+            e.execution_arn
+            for e in found
+            if since is None or (e.start_date is not None and e.start_date >= since)
+        ]
+
+    def redrive(self, refs: list[str]) -> list[RedriveResult]:
+        """Redrive each execution (see the module docstring for which way)."""
+        return [self._redrive_one(self.resolve(ref)) for ref in refs]
+
+    def _redrive_one(self, arn: str) -> RedriveResult:
+        reply = dict(self._sfn.describe_execution(executionArn=arn))
+        status = str(reply["status"])
+        if status not in REDRIVABLE:
+            raise ConflictError(
+                f"execution {reply['name']} is {status}: only failed, timed-out or aborted "
+                "executions can be redriven"
+            )
+        if self._redrive_supported and reply.get("error") not in self._fail_state_errors:
+            self._sfn.redrive_execution(executionArn=arn)
+            return RedriveResult(arn, "RedriveExecution", arn)
+        name = f"{str(reply['name'])[:60]}-rd-{uuid.uuid4().hex[:8]}"
+        started = self._sfn.start_execution(
+            stateMachineArn=str(reply.get("stateMachineArn", self._arn)),
+            name=name,  # always named: moto fails a second unnamed execution
+            input=str(reply.get("input", "{}")),
+        )
+        return RedriveResult(arn, "restart", started["executionArn"])
+
+    @cached_property
+    def _fail_state_errors(self) -> frozenset[str]:
+        """The Error names of the definition's Fail states: failures that a redrive repeats."""
+        definition = json.loads(
+            self._sfn.describe_state_machine(stateMachineArn=self._arn)["definition"]
+        )
+        return frozenset(
+            str(state.get("Error"))
+            for state in definition.get("States", {}).values()
+            if state.get("Type") == "Fail"
+        )
+
+
+def _from_summary(item: dict[str, Any]) -> Execution:
+    """ListExecutions' summary or DescribeExecution's reply as an Execution."""
+    return Execution(
+        execution_arn=str(item["executionArn"]),
+        name=str(item.get("name", "")),
+        status=str(item.get("status", "")),
+        start_date=item.get("startDate"),
+        stop_date=item.get("stopDate"),
+        error=item.get("error"),
+        cause=item.get("cause"),
+    )
+
+
+def _failing_step(steps: list[Step]) -> Step | None:
+    """The step that failed first for good (a Task whose retries ran out), else a Fail state."""
+    for step in steps:
+        if step.failed and step.state_type != "Fail":
+            return step
+    return next((step for step in steps if step.state_type == "Fail"), None)

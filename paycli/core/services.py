@@ -1,0 +1,144 @@
+"""Builds each service for a target from the clients and outputs of `core.aws` (the factory).
+
+The CLI asks this for a service and hands it its arguments; tests hand in an AwsTarget with
+preset outputs (and moto behind boto3) to exercise the same services.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from paycli.core.accounts import AccountsService
+from paycli.core.api import ApiClient
+from paycli.core.aws import AwsTarget, StackOutputs
+from paycli.core.deploy import (
+    AwsPrerequisites,
+    find_sam,
+    run_sam,
+    sam_delete_command,
+    sam_deploy_command,
+    template_path,
+)
+from paycli.core.dlq import DlqService
+from paycli.core.executions import ExecutionsService
+from paycli.core.logs import CloudWatchLogs, LogRecord, from_local, logical_function
+from paycli.core.payments import PaymentsService
+from paycli.core.settings import write_config
+from paycli.core.status import StatusReport
+
+STATUS_COUNT_CAP = 1000
+
+
+class Services:
+    """One target's services, each built on first use."""
+
+    def __init__(self, target: AwsTarget) -> None:
+        """All clients and names come from `target`."""
+        self.target = target
+
+    @property
+    def outputs(self) -> StackOutputs:
+        """The deployed stack's outputs (a clear error when nothing is deployed)."""
+        return self.target.outputs()
+
+    def accounts(self) -> AccountsService:
+        """Accounts, through the paystack helpers."""
+        out = self.outputs
+        return AccountsService(self.target.dynamodb(), out.AccountsTableName, out.LedgerTableName)
+
+    @cached_property
+    def _api(self) -> ApiClient:
+        return ApiClient(self.outputs.ApiUrl, self.target.credentials(), self.target.region)
+
+    def payments(self, *, with_api: bool = False) -> PaymentsService:
+        """Payments: reads from the table; `with_api` for `pay` (signed HTTP)."""
+        api = self._api if with_api else None
+        return PaymentsService(api, self.target.dynamodb(), self.outputs.PaymentsTableName)
+
+    def executions(self) -> ExecutionsService:
+        """Executions; RedriveExecution only on AWS (moto lacks it)."""
+        return ExecutionsService(
+            self.target.sfn(),
+            self.outputs.StateMachineArn,
+            self.payments(),
+            redrive_supported=not self.target.is_local,
+        )
+
+    def dlq(self) -> DlqService:
+        """The queue and its DLQ; StartMessageMoveTask only on AWS (moto lacks it)."""
+        out = self.outputs
+        return DlqService(
+            self.target.sqs(),
+            out.QueueUrl,
+            out.DeadLetterQueueUrl,
+            move_task_supported=not self.target.is_local,
+        )
+
+    def logs(self, function: str | None, payment_id: str | None) -> list[LogRecord]:
+        """Captured handler logs (local) or CloudWatch Logs (AWS)."""
+        if self.target.is_local:
+            from paycli.local import control  # noqa: PLC0415
+
+            _ = self.outputs  # a clear error when the local stack is not running/deployed
+            logical = logical_function(function)
+            records = control.logs(function=logical, payment_id=payment_id)
+            return [from_local(dict(record)) for record in records]
+        return self.cloudwatch_logs().fetch(function, payment_id)
+
+    def cloudwatch_logs(self) -> CloudWatchLogs:
+        """The AWS log reader, with the functions' physical names from the stack."""
+        resources = self.target.stack_resources()
+        functions = {k: v for k, v in resources.items() if k.endswith("Function")}
+        return CloudWatchLogs(self.target.logs(), functions)
+
+    def status(self) -> StatusReport:
+        """Outputs, queue depths and execution counts (counts capped to stay cheap)."""
+        executions = self.executions()
+        running = len(executions.list_executions("RUNNING", STATUS_COUNT_CAP))
+        failed = len(executions.list_executions("FAILED", STATUS_COUNT_CAP))
+        return StatusReport(
+            target=self.target.settings.target,
+            where=self.target.settings.describe(),
+            outputs=self.outputs.as_dict(),
+            dlq=self.dlq().stats(),
+            executions_running=running,
+            executions_failed=failed,
+            counts_capped=STATUS_COUNT_CAP in (running, failed),
+        )
+
+    # ------------------------------------------------------------------ deploy / destroy
+    def deploy_local(self) -> dict[str, str]:
+        """Start the local stack if needed and provision the bundled template (idempotent)."""
+        from paycli.local import control  # noqa: PLC0415
+
+        return dict(control.deploy(template_path()))
+
+    def aws_prerequisites(self) -> AwsPrerequisites:
+        """sam installed, a region, working credentials: each missing one named exactly."""
+        sam = find_sam()
+        region = self.target.region
+        identity = self.target.sts().get_caller_identity()
+        return AwsPrerequisites(sam=sam, account=str(identity["Account"]), region=region)
+
+    def deploy_aws_command(self, prereq: AwsPrerequisites, *, confirm: bool) -> list[str]:
+        """The `sam deploy` command for the bundled template and these settings."""
+        return sam_deploy_command(
+            prereq.sam, template_path(), self.target.settings, prereq.region, confirm=confirm
+        )
+
+    def deploy_aws(self, *, confirm: bool) -> dict[str, str]:
+        """Run `sam deploy`, remember the settings, return the stack's outputs."""
+        prereq = self.aws_prerequisites()
+        run_sam(self.deploy_aws_command(prereq, confirm=confirm))
+        write_config(self.target.settings)
+        return self.target.outputs().as_dict()
+
+    def destroy(self) -> str:
+        """Local: stop the local stack (its state is in memory). AWS: `sam delete`."""
+        if self.target.is_local:
+            from paycli.local import control  # noqa: PLC0415
+
+            return "stopped" if control.down() else "not running"
+        prereq = self.aws_prerequisites()
+        run_sam(sam_delete_command(prereq.sam, self.target.settings, prereq.region))
+        return "deleted (tables are kept: DeletionPolicy Retain)"

@@ -1,0 +1,332 @@
+"""The one module that imports rich: tables and panels for people, JSON for scripts.
+
+Data goes to stdout (a table, or JSON with --json); spinners, progress bars, notes and warnings
+go to stderr, so `paycli ... --json | jq` always works. Renderers take the same plain `view()`
+dicts that --json prints, so the two outputs cannot drift apart. CLI modules import this inside
+their commands: rich costs ~45 ms of start-up that `--help` should not pay.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from paystack.domain.money import format_amount
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+STATUS_STYLES = {
+    "SUCCEEDED": "green",
+    "DECLINED": "yellow",
+    "FAILED": "red",
+    "TIMED_OUT": "red",
+    "ABORTED": "red",
+    "PENDING": "cyan",
+    "PROCESSING": "cyan",
+    "RUNNING": "cyan",
+}
+
+
+def money(amount_minor: int | None, currency: str | None) -> str:
+    """Minor units as people read them ("12.50 USD"), via the domain's formatter."""
+    if amount_minor is None or not currency:
+        return "-"
+    try:
+        return format_amount(int(amount_minor), currency)
+    except ValueError:  # an unknown currency code: show the raw minor units, never guess
+        return f"{amount_minor} {currency} (minor units)"
+
+
+def status_text(status: str | None) -> Text:
+    """A status word in its colour."""
+    value = status or "-"
+    return Text(value, style=STATUS_STYLES.get(value, ""))
+
+
+def _cell(value: Any) -> str:
+    return "-" if value in (None, "") else str(value)
+
+
+class Renderer:
+    """Prints one command's result for people or for machines, and its progress on stderr."""
+
+    def __init__(
+        self,
+        *,
+        json_output: bool = False,
+        where: str = "",
+        out: Console | None = None,
+        err: Console | None = None,
+    ) -> None:
+        """`where` names the target in human output ("local stack", "AWS stack ...")."""
+        self.json_output = json_output
+        self.where = where
+        self.out = out or Console(highlight=False)
+        self.err = err or Console(stderr=True, highlight=False)
+
+    # ------------------------------------------------------------------ plumbing
+    def emit(self, data: Any, human: Callable[[Any], RenderableType]) -> None:
+        """JSON on stdout with --json, else the human rendering of the same data."""
+        if self.json_output:
+            sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+            sys.stdout.flush()
+        else:
+            self.out.print(human(data))
+
+    def note(self, text: str) -> None:
+        """A remark for people, on stderr (never mixed into data)."""
+        self.err.print(text, highlight=False)
+
+    def title(self, what: str) -> str:
+        """A table title that names the target."""
+        return f"{what} [dim]on {self.where}[/dim]" if self.where else what
+
+    @contextmanager
+    def spinner(self, text: str) -> Iterator[Callable[[str], None]]:
+        """A spinner on stderr; yields a function that updates its text."""
+        with self.err.status(text) as status:
+            yield status.update
+
+    @contextmanager
+    def progress(self, description: str, total: int) -> Iterator[Callable[[int, int], None]]:
+        """A progress bar on stderr; yields `update(done, total)`."""
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=self.err,
+            transient=False,
+        )
+        with bar:
+            task = bar.add_task(description, total=total)
+            yield lambda done, new_total: bar.update(task, completed=done, total=new_total)
+
+    @contextmanager
+    def live(self) -> Iterator[Callable[[RenderableType], None]]:
+        """A display that updates in place (on stdout: it is the data), or plain prints."""
+        if self.json_output or not self.out.is_terminal:
+            yield lambda renderable: None
+            return
+        with Live(console=self.out, refresh_per_second=4) as live:
+            yield live.update
+
+    # ------------------------------------------------------------------ payments
+    def payment_panel(self, view: Mapping[str, Any]) -> RenderableType:
+        """One payment as a panel."""
+        table = Table.grid(padding=(0, 2))
+        table.add_row("payment", str(view.get("payment_id")))
+        table.add_row("status", status_text(view.get("status")))
+        if view.get("reason"):
+            table.add_row("reason", str(view["reason"]))
+        table.add_row("amount", money(view.get("amount_minor"), view.get("currency")))
+        table.add_row("method", _method_text(view))
+        table.add_row("account", _cell(view.get("account_id")))
+        table.add_row("created", _cell(view.get("created_at")))
+        if view.get("idempotency_key"):
+            table.add_row("idempotency key", str(view["idempotency_key"]))
+        if view.get("error"):
+            table.add_row("error", str(view["error"]))
+        return Panel(table, title=self.title("Payment"), expand=False)
+
+    def payments_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
+        """Payments, one row each."""
+        table = Table(title=self.title(f"Payments ({len(views)})"))
+        for column in ("payment", "status", "amount", "method", "account", "reason", "created"):
+            table.add_column(column, justify="right" if column == "amount" else "left")
+        for view in views:
+            table.add_row(
+                str(view["payment_id"]),
+                status_text(view.get("status")),
+                money(view.get("amount_minor"), view.get("currency")),
+                _method_text(view),
+                _cell(view.get("account_id")),
+                _cell(view.get("reason")),
+                _cell(view.get("created_at")),
+            )
+        return table
+
+    # ------------------------------------------------------------------ accounts
+    def accounts_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
+        """Accounts and balances."""
+        table = Table(title=self.title(f"Accounts ({len(views)})"))
+        table.add_column("account")
+        table.add_column("balance", justify="right")
+        table.add_column("created")
+        for view in views:
+            table.add_row(
+                str(view["account_id"]),
+                money(view.get("balance_minor"), view.get("currency")),
+                _cell(view.get("created_at")),
+            )
+        return table
+
+    def account_panel(self, view: Mapping[str, Any]) -> RenderableType:
+        """One account."""
+        return self.accounts_table([view])
+
+    # ------------------------------------------------------------------ DLQ
+    def dlq_stats_table(self, view: Mapping[str, Any]) -> RenderableType:
+        """Queue and DLQ depths."""
+        table = Table(title=self.title("Queues"))
+        table.add_column("queue")
+        table.add_column("visible", justify="right")
+        table.add_column("in flight", justify="right")
+        table.add_row("payments", str(view["queue_messages"]), str(view["queue_in_flight"]))
+        dlq_style = "red" if view["dlq_messages"] else ""
+        table.add_row(
+            Text("dead-letter", style=dlq_style),
+            Text(str(view["dlq_messages"]), style=dlq_style),
+            str(view["dlq_in_flight"]),
+        )
+        return table
+
+    def dlq_messages_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
+        """DLQ messages seen by peek."""
+        table = Table(title=self.title(f"Dead-letter messages ({len(views)}, left in place)"))
+        for column in ("message", "payment", "error", "sent", "receives"):
+            table.add_column(column)
+        for view in views:
+            table.add_row(
+                str(view["message_id"])[:12],
+                _cell(view.get("payment_id")),
+                _cell(view.get("error")),
+                _cell(view.get("sent_at")),
+                _cell(view.get("receive_count")),
+            )
+        return table
+
+    def redrive_text(self, view: Mapping[str, Any]) -> RenderableType:
+        """What a DLQ redrive did."""
+        if view["dry_run"]:
+            return Text(f"Would move {view['candidates']} message(s) back ({view['method']}).")
+        failed = f", {view['failed']} failed (left in the DLQ)" if view["failed"] else ""
+        return Text(
+            f"Moved {view['moved']} of {view['candidates']} message(s) back to the payment "
+            f"queue with {view['method']}{failed}."
+        )
+
+    # ------------------------------------------------------------------ executions
+    def executions_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
+        """Executions, newest first."""
+        table = Table(title=self.title(f"Executions ({len(views)})"))
+        for column in ("name", "status", "started", "stopped", "error"):
+            table.add_column(column)
+        for view in views:
+            table.add_row(
+                str(view["name"]),
+                status_text(view.get("status")),
+                _cell(view.get("start_date")),
+                _cell(view.get("stop_date")),
+                _cell(view.get("error")),
+            )
+        return table
+
+    def execution_detail(self, view: Mapping[str, Any]) -> RenderableType:
+        """The timeline of one execution; the failing state in red with error and cause."""
+        table = Table(
+            title=self.title(f"Execution {view['name']}"),
+            caption=f"payment {view.get('payment_id') or '-'}, status {view['status']}",
+        )
+        for column in ("state", "type", "entered", "attempts", "result"):
+            table.add_column(column)
+        for step in view["steps"]:
+            failing = step["state"] == view.get("failed_state")
+            result = Text(f"{step['error']}" if step["failed"] else "ok")
+            if step["failed"]:
+                result.stylize("red")
+            table.add_row(
+                Text(step["state"], style="bold red" if failing else ""),
+                step["type"],
+                _cell(step["entered"]),
+                _cell(step["attempts"] or ""),
+                result,
+            )
+        if not view.get("failed_state"):
+            return table
+        summary = Text.assemble(
+            ("Failed in ", "red"),
+            (str(view["failed_state"]), "bold red"),
+            f": {view.get('error') or '-'}\n",
+            str(view.get("cause") or ""),
+        )
+        return Group(table, summary)
+
+    def redrive_results_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
+        """Executions redriven and how."""
+        table = Table(title=self.title(f"Redriven executions ({len(views)})"))
+        table.add_column("execution")
+        table.add_column("method")
+        table.add_column("now running as")
+        for view in views:
+            table.add_row(
+                view["execution_arn"].rsplit(":", 1)[-1],
+                view["method"],
+                view["new_execution_arn"].rsplit(":", 1)[-1],
+            )
+        return table
+
+    # ------------------------------------------------------------------ stack
+    def outputs_table(self, outputs: Mapping[str, str]) -> RenderableType:
+        """Stack outputs, as CloudFormation lists them."""
+        table = Table(title=self.title("Stack outputs"))
+        table.add_column("output")
+        table.add_column("value", overflow="fold")
+        for key, value in outputs.items():
+            table.add_row(key, value)
+        return table
+
+    def status_view(self, view: Mapping[str, Any]) -> RenderableType:
+        """Outputs, queue depths and execution counts."""
+        counts = Table(title=self.title("Pipeline"))
+        counts.add_column("what")
+        counts.add_column("count", justify="right")
+        capped = "+" if view.get("counts_capped") else ""
+        counts.add_row("queued payments", str(view["queue_messages"]))
+        counts.add_row("dead-letter messages", str(view["dlq_messages"]))
+        counts.add_row("executions running", f"{view['executions_running']}{capped}")
+        counts.add_row("executions failed", f"{view['executions_failed']}{capped}")
+        grid = Table.grid()
+        grid.add_row(self.outputs_table(view["outputs"]))
+        grid.add_row(counts)
+        return grid
+
+    def logs_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
+        """Log lines, oldest first."""
+        table = Table(title=self.title(f"Logs ({len(views)})"), show_lines=False)
+        table.add_column("time", no_wrap=True)
+        table.add_column("function")
+        table.add_column("message", overflow="fold")
+        for view in views:
+            table.add_row(
+                _cell(view.get("timestamp")), _cell(view.get("function")), view["message"]
+            )
+        return table
+
+    def key_values(self, title: str, data: Mapping[str, Any]) -> RenderableType:
+        """A small two-column table (demo summary, deploy results)."""
+        table = Table(title=self.title(title), show_header=False)
+        table.add_column("key")
+        table.add_column("value", overflow="fold")
+        for key, value in data.items():
+            table.add_row(str(key), _cell(value))
+        return table
+
+
+def _method_text(view: Mapping[str, Any]) -> str:
+    """ "card visa ****4242", "bank DE ****3000", "wallet wal_..."."""
+    method = str(view.get("method") or "-")
+    details = view.get(method) or {}
+    if method == "card" and details.get("last4"):
+        return f"card {details.get('brand') or ''} ****{details['last4']}".replace("  ", " ")
+    if method == "bank" and details.get("last4"):
+        return f"bank {details.get('country') or ''} ****{details['last4']}"
+    if method == "wallet" and details.get("wallet_id"):
+        return f"wallet {details['wallet_id']}"
+    return method
