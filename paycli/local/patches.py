@@ -14,6 +14,7 @@ against the new source before moving the pin.
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -119,6 +120,7 @@ def apply() -> None:
         _patch_sfn_clients()
         _patch_asl_sleeps()
         _patch_lambda_invoke()
+        _patch_definite_json_paths()
         _applied = True
 
 
@@ -445,3 +447,44 @@ def _patch_lambda_invoke() -> None:
 def sleep_scaled(seconds: float) -> None:
     """Sleep `seconds` of emulated time (used by the project's own pollers in tests)."""
     _real_sleep(seconds * _time_scale)
+
+
+# --------------------------------------------------------------------------- JSONPath
+_JSON_PATH_MODULES = (
+    "moto.stepfunctions.parser.asl.component.intrinsic.argument.argument",
+    "moto.stepfunctions.parser.asl.eval.states",
+)
+# Wildcards, recursive descent, filters, slices and unions make a path indefinite (a list).
+_INDEFINITE_PATH = re.compile(r"\*|\.\.|\?\(|\[[^\]]*[:,]")
+
+
+def _patch_definite_json_paths() -> None:
+    """moto 5.2.5 answers a definite path below an array index with a one-element list
+    (`$[0].body` -> `["..."]`, its change for getmoto/moto#7825), so the ASL's
+    `States.StringToJson($[0].body)` on a Pipes batch fails with "'list' object has no attribute
+    'strip'". AWS returns the value itself for a definite path; indefinite paths keep moto's
+    behaviour. `extract_json` is imported by name, so the importing modules are re-pointed."""
+    import importlib
+    import sys
+
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    original = json_path.extract_json
+    parse = json_path.parse  # type: ignore[attr-defined]  # jsonpath_ng's, as moto uses it
+
+    @wraps(original)
+    def extract_json(path: str, data: Any) -> Any:
+        if not _INDEFINITE_PATH.search(path):
+            matches = parse(path).find(data)
+            if len(matches) == 1:
+                return matches[0].value
+        return original(path, data)
+
+    json_path.extract_json = extract_json
+    for name in _JSON_PATH_MODULES:
+        importlib.import_module(name)
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("moto.stepfunctions"):
+            continue
+        if getattr(module, "extract_json", None) is original:
+            module.extract_json = extract_json  # type: ignore[attr-defined]
