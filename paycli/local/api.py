@@ -33,7 +33,9 @@ from paycli.local.state import TOKEN_HEADER
 
 __all__ = ["TOKEN_HEADER", "ControlSurface", "Gateway", "HttpRequest", "LocalApi", "RouteTable"]
 
-log = logging.getLogger("paycli.local.api")
+# Not under "paycli": the handlers' Powertools Logger() is named after the service
+# ("paycli") and would capture and reformat these records as if a handler wrote them.
+log = logging.getLogger("paycli-local.api")
 
 CONTROL_PREFIX = "/_paycli/"
 #: API Gateway's payload limit.

@@ -26,7 +26,9 @@ from paycli.local.api import ControlSurface, Gateway, LocalApi
 from paycli.local.model import Deployment, PipeSpec
 from paycli.local.pipe import DEFAULT_POLLERS, PipeFaults, PipePoller
 
-log = logging.getLogger("paycli.local.daemon")
+# Not under "paycli": the handlers' Powertools Logger() is named after the service
+# ("paycli") and would capture and reformat these records as if a handler wrote them.
+log = logging.getLogger("paycli-local.daemon")
 
 
 class Daemon:
@@ -205,6 +207,7 @@ def configure_logging() -> None:
     """Daemon log lines on stderr (the log file when detached, the terminal in --foreground)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto HTTP call
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -24,7 +24,9 @@ from typing import Any
 
 from paycli.local.model import PipeSpec
 
-log = logging.getLogger("paycli.local.pipe")
+# Not under "paycli": the handlers' Powertools Logger() is named after the service
+# ("paycli") and would capture and reformat these records as if a handler wrote them.
+log = logging.getLogger("paycli-local.pipe")
 
 #: Pipes' default long-poll is 20 s; a short one keeps stop() quick. A message that arrives
 #: during the wait wakes the poller at once, so this costs nothing in latency.
