@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -145,9 +146,18 @@ class _ThreadRoutedStream(io.TextIOBase):
     capture; every other thread writes through to the real stream. Powertools' Logger keeps the
     sys.stdout it saw at import, so this is installed before any handler is imported."""
 
-    def __init__(self, real: TextIO) -> None:
+    def __init__(self, real: TextIO, name: str) -> None:
         self.real = real
+        self.name = name
         self._local = threading.local()
+
+    def _passthrough(self) -> TextIO:
+        """Where unrouted writes go: whatever sys.<name> is now (a test runner may have
+        swapped it since), or the stream this wrapped."""
+        current = getattr(sys, self.name, None)
+        if current is None or current is self:
+            return self.real
+        return current  # type: ignore[no-any-return]
 
     def capture(self) -> Callable[[str], None] | None:
         sink: Callable[[str], None] | None = getattr(self._local, "sink", None)
@@ -165,13 +175,13 @@ class _ThreadRoutedStream(io.TextIOBase):
     def write(self, text: str) -> int:
         sink = self.capture()
         if sink is None:
-            return self.real.write(text)
+            return self._passthrough().write(text)
         sink(text)
         return len(text)
 
     def flush(self) -> None:
         if self.capture() is None:
-            self.real.flush()
+            self._passthrough().flush()
 
     def isatty(self) -> bool:
         return self.real.isatty()
@@ -181,13 +191,22 @@ class _ThreadRoutedStream(io.TextIOBase):
         return str(getattr(self.real, "encoding", "utf-8"))
 
 
+_ROUTED: dict[str, _ThreadRoutedStream] = {}
+
+
 def _install_streams() -> tuple[_ThreadRoutedStream, _ThreadRoutedStream]:
+    """Wrap sys.stdout/sys.stderr once per process; later calls return the same wrappers."""
     with _environ_lock:
-        if not isinstance(sys.stdout, _ThreadRoutedStream):
-            sys.stdout = _ThreadRoutedStream(sys.stdout)
-        if not isinstance(sys.stderr, _ThreadRoutedStream):
-            sys.stderr = _ThreadRoutedStream(sys.stderr)
-        return sys.stdout, sys.stderr
+        for name in ("stdout", "stderr"):
+            if name not in _ROUTED:
+                current = getattr(sys, name)
+                _ROUTED[name] = (
+                    current
+                    if isinstance(current, _ThreadRoutedStream)
+                    else _ThreadRoutedStream(current, name)
+                )
+                setattr(sys, name, _ROUTED[name])
+        return _ROUTED["stdout"], _ROUTED["stderr"]
 
 
 class _LineBuffer:
@@ -546,11 +565,31 @@ def _load_handler(spec: FunctionSpec) -> Handler:
         if package:
             importlib.import_module(package)
         module = _exec_module(spec, module_path, file_path, package)
+        _reroute_log_handlers()
     handler = getattr(module, attr, None)
     if not callable(handler):
         msg = f"{spec.logical_id}: {module_path} has no callable {attr!r}"
         raise AttributeError(msg)
     return handler  # type: ignore[no-any-return]
+
+
+def _reroute_log_handlers() -> None:
+    """Point logging handlers that write to a console stream at the routed wrappers, so a
+    logger built before the runner existed (a module imported earlier, or while a test runner
+    had swapped sys.stdout) is captured too."""
+    targets: dict[int, _ThreadRoutedStream] = {}
+    for name, routed in _ROUTED.items():
+        for stream in (routed.real, getattr(sys, name), getattr(sys, f"__{name}__")):
+            if stream is not None and stream is not routed:
+                targets[id(stream)] = routed
+    loggers = [logging.getLogger()]
+    loggers += [
+        obj for obj in logging.Logger.manager.loggerDict.values() if isinstance(obj, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in targets:
+                handler.setStream(targets[id(handler.stream)])
 
 
 def _exec_module(spec: FunctionSpec, module_path: str, file_path: Path, package: str) -> ModuleType:
