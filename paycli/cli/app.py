@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from paycli import __version__
-from paycli.cli import accounts, demo, deploy, dlq, executions, logs, pay, payments
+from paycli.cli import accounts, demo, deploy, dlq, executions, local, logs, pay, payments
 from paycli.cli._common import ProfileOpt, RegionOpt, StackNameOpt, TargetOpt, app_dir
 from paycli.core.context import AppContext
 from paycli.core.errors import PaycliError, from_botocore
@@ -106,6 +106,7 @@ app.add_typer(accounts.app, name="accounts")
 app.add_typer(payments.app, name="payments")
 app.add_typer(executions.app, name="executions")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(local.app, name="local")
 
 
 def main() -> None:
