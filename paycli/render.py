@@ -318,6 +318,29 @@ class Renderer:
             table.add_row(str(key), _cell(value))
         return table
 
+    # ------------------------------------------------------------------ validate
+    def findings_table(self, view: Mapping[str, Any]) -> RenderableType:
+        """`paycli validate`: one row per finding, then the verdict. Cells are Text, not markup:
+        messages quote template text, which may contain square brackets."""
+        ok = bool(view["ok"])
+        verdict = Text("OK" if ok else "FAILED", style="green" if ok else "red")
+        verdict.append(f": {view['errors']} error(s), {view['warnings']} warning(s)")
+        verdict.append(f" in {view['stack_dir']}", style="dim")
+        if not view["findings"]:
+            return verdict
+        table = Table(title="Validation findings")
+        for column in ("severity", "code", "source", "location"):
+            table.add_column(column, no_wrap=column != "location", overflow="fold")
+        table.add_column("message", overflow="fold")
+        styles = {"error": "red", "warning": "yellow"}
+        for finding in view["findings"]:
+            severity = str(finding["severity"])
+            table.add_row(
+                Text(severity, style=styles.get(severity, "")),
+                *(Text(str(finding[key])) for key in ("code", "source", "location", "message")),
+            )
+        return Group(table, verdict)
+
 
 def _method_text(view: Mapping[str, Any]) -> str:
     """ "card visa ****4242", "bank DE ****3000", "wallet wal_..."."""

@@ -13,7 +13,18 @@ import typer
 from typer.core import TyperGroup
 
 from paycli import __version__
-from paycli.cli import accounts, demo, deploy, dlq, executions, local, logs, pay, payments
+from paycli.cli import (
+    accounts,
+    demo,
+    deploy,
+    dlq,
+    executions,
+    local,
+    logs,
+    pay,
+    payments,
+    validate,
+)
 from paycli.cli._common import ProfileOpt, RegionOpt, StackNameOpt, TargetOpt, app_dir
 from paycli.core.context import AppContext
 from paycli.core.errors import PaycliError, from_botocore
@@ -102,6 +113,7 @@ app.add_typer(deploy.app)  # deploy, destroy, status at the top level
 app.add_typer(pay.app)  # pay at the top level
 app.add_typer(logs.app)  # logs at the top level
 app.add_typer(demo.app)  # demo at the top level
+app.add_typer(validate.app)  # validate at the top level
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(payments.app, name="payments")
 app.add_typer(executions.app, name="executions")

@@ -3,9 +3,11 @@
 Five independent checks, each returning plain `Finding`s:
 
 - `lint_sam`: cfn-lint on `template.yaml` as written (the SAM form);
-- `translate` + `lint_translated`: the offline aws-sam-translator output linted again, because
-  cfn-lint validates the SAM form against SAM schemas and misses `!Ref`/`!GetAtt` to resources
-  that do not exist (measured with cfn-lint 1.58: four of four such breaks pass the SAM form);
+- `translate` + `lint_translated`: the offline aws-sam-translator output linted again. cfn-lint
+  1.58 validates the SAM form against SAM schemas and, measured here, never checks `!Ref`/
+  `!GetAtt` inside a function's Environment or SAM policy templates, and elsewhere accepts any
+  name that starts with a SAM resource's id (`DeductAmountFunctions`), since SAM generates
+  resources named that way. After translation every such reference is checked;
 - `check_state_machines`: the ASL after `DefinitionSubstitutions` (placeholders, JSON, state
   graph, and moto's ASL parser, which is what the local stack executes);
 - `check_functions`: every `CodeUri` and `Handler` resolves on disk with exact case (macOS and
@@ -223,7 +225,8 @@ def translate(
 
 def _translator_finding(exc: Any) -> Finding:
     """One translator error; resource errors carry the logical id they are about."""
-    logical_id = getattr(exc, "logical_id", None)
+    found = re.match(r"Resource with id \[([^\]]+)\]", str(exc.message))
+    logical_id = found.group(1) if found else None
     where = f"{TEMPLATE_NAME}: Resources.{logical_id}" if logical_id else TEMPLATE_NAME
     return Finding("sam-translator", Severity.ERROR, "sam-translate", str(exc.message), where)
 
@@ -504,7 +507,9 @@ def _check_reachability(start: Any, states: Mapping[str, Any], where: str) -> li
     for source, targets in edges.items():
         for target in targets:
             reverse[target].append(source)
-    exits = {name for name, state in states.items() if _is_exit(state)}
+    # A state with no valid way out at all is reported once, as itself (no-way-out or
+    # unknown-target): counting it as an end keeps its predecessors from being reported too.
+    exits = {name for name, state in states.items() if _is_exit(state) or not edges[name]}
     can_finish = _closure(exits, reverse)
     findings += [
         _error(
