@@ -209,6 +209,19 @@ def _install_streams() -> tuple[_ThreadRoutedStream, _ThreadRoutedStream]:
         return _ROUTED["stdout"], _ROUTED["stderr"]
 
 
+def _ensure_streams() -> None:
+    """Re-install the wrappers if something (a test runner's capture) swapped sys.stdout or
+    sys.stderr since: the swapped-in stream becomes where unrouted writes go."""
+    for name, routed in _ROUTED.items():
+        current = getattr(sys, name)
+        if current is not routed:
+            with _environ_lock:
+                current = getattr(sys, name)
+                if current is not routed and current is not None:
+                    routed.real = current
+                    setattr(sys, name, routed)
+
+
 class _LineBuffer:
     """Collects writes of one invocation and emits whole lines."""
 
@@ -388,6 +401,7 @@ class LambdaRunner:
         payment_id = _payment_id_of(event)
         emit = self._emitter(spec, request_id, payment_id)
         out, err = _LineBuffer(emit, "stdout"), _LineBuffer(emit, "stderr")
+        _ensure_streams()
         started = time.monotonic()
         error: BaseException | None = None
         body = b""

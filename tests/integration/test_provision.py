@@ -1,0 +1,213 @@
+"""The provisioner against moto: the real template becomes real (emulated) resources with the
+template's properties, a second deploy changes nothing, a template change reaches the handler,
+and an unsupported template fails before anything is created."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from paycli.local.model import Deployment
+from paycli.local.stack import LocalStack
+from paycli.local.template import TemplateError
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "stack" / "template.yaml"
+API_URL = "http://127.0.0.1:4567"
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    local = LocalStack(time_scale=0.01, log_dir=tmp_path / "logs")
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture
+def deployed(stack: LocalStack) -> Deployment:
+    return stack.deploy(TEMPLATE, api_base_url=API_URL)
+
+
+def test_outputs_are_resolved_like_cloudformation(deployed: Deployment) -> None:
+    """Every Output is a concrete value; the API URL points at the local API with the stage."""
+    assert deployed.outputs["ApiUrl"] == f"{API_URL}/v1"
+    assert deployed.outputs["QueueUrl"].endswith("/paycli-PaymentQueue")
+    assert deployed.outputs["StateMachineArn"].startswith("arn:aws:states:us-east-1:")
+    for value in deployed.outputs.values():
+        assert "${" not in value
+        assert "Ref" not in value
+
+
+def test_queue_has_the_template_redrive_policy(stack: LocalStack, deployed: Deployment) -> None:
+    sqs = stack.client("sqs")
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=deployed.outputs["QueueUrl"], AttributeNames=["All"]
+    )["Attributes"]
+    dlq_arn = sqs.get_queue_attributes(
+        QueueUrl=deployed.outputs["DeadLetterQueueUrl"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    assert json.loads(attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": 3,
+    }
+    assert attributes["VisibilityTimeout"] == "60"
+    assert attributes["MessageRetentionPeriod"] == "345600"
+
+
+def test_tables_have_keys_indexes_and_ttl(stack: LocalStack, deployed: Deployment) -> None:
+    ddb = stack.client("dynamodb")
+    payments = ddb.describe_table(TableName=deployed.outputs["PaymentsTableName"])["Table"]
+    indexes = {i["IndexName"]: i for i in payments["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"ByStatus", "ByAccount"}
+    assert [k["AttributeName"] for k in indexes["ByStatus"]["KeySchema"]] == [
+        "status",
+        "created_at",
+    ]
+    ledger = ddb.describe_table(TableName=deployed.outputs["LedgerTableName"])["Table"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in ledger["KeySchema"]] == [
+        ("account_id", "HASH"),
+        ("entry_id", "RANGE"),
+    ]
+    ttl = ddb.describe_time_to_live(TableName=deployed.outputs["IdempotencyTableName"])
+    assert ttl["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED",
+        "AttributeName": "expires_at",
+    }
+
+
+def test_secret_is_generated_per_the_template(stack: LocalStack, deployed: Deployment) -> None:
+    """GenerateSecretString: 64 characters, no punctuation, random."""
+    arn = deployed.functions["IngressFunction"].environment["CARD_FINGERPRINT_SECRET_ARN"]
+    value = stack.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    assert len(value) == 64
+    assert value.isalnum()
+
+
+def test_functions_state_machine_and_pipe_are_wired(
+    stack: LocalStack, deployed: Deployment
+) -> None:
+    """Function environments resolve to the created resources; the ASL has its substitutions;
+    the pipe names the queue and the state machine; routes carry the Api's authorizer."""
+    ingress = deployed.functions["IngressFunction"]
+    assert ingress.environment["QUEUE_URL"] == deployed.outputs["QueueUrl"]
+    assert ingress.environment["PAYMENTS_TABLE"] == deployed.outputs["PaymentsTableName"]
+    assert ingress.environment["IDEMPOTENCY_TTL_SECONDS"] == "172800"
+    assert ingress.environment["MAX_AMOUNT_MINOR"] == "1000000"
+    assert ingress.timeout == 10
+    assert ingress.code_dir == ROOT / "stack" / "src"
+    config = stack.client("lambda").get_function_configuration(FunctionName=ingress.function_name)
+    assert config["Environment"]["Variables"]["QUEUE_URL"] == deployed.outputs["QueueUrl"]
+
+    definition = stack.client("stepfunctions").describe_state_machine(
+        stateMachineArn=deployed.outputs["StateMachineArn"]
+    )["definition"]
+    assert "${" not in definition
+    assert deployed.functions["DeductAmountFunction"].arn in definition
+
+    (pipe,) = deployed.pipes
+    assert pipe.source_queue_url == deployed.outputs["QueueUrl"]
+    assert pipe.target_arn == deployed.outputs["StateMachineArn"]
+    assert (pipe.batch_size, pipe.invocation_type) == (1, "FIRE_AND_FORGET")
+    stored = stack.client("pipes").describe_pipe(Name=pipe.name)
+    assert stored["Target"] == pipe.target_arn
+
+    assert {(r.method, r.path, r.stage, r.authorization) for r in deployed.routes} == {
+        ("POST", "/payments/{method}", "v1", "AWS_IAM"),
+        ("GET", "/payments/{payment_id}", "v1", "AWS_IAM"),
+    }
+
+
+def test_second_deploy_is_idempotent(stack: LocalStack, deployed: Deployment) -> None:
+    """Same outputs, no duplicate resources, the generated secret is not regenerated."""
+    secret_arn = deployed.functions["IngressFunction"].environment["CARD_FINGERPRINT_SECRET_ARN"]
+    sm = stack.client("secretsmanager")
+    before = sm.get_secret_value(SecretId=secret_arn)["SecretString"]
+
+    again = stack.deploy(TEMPLATE, api_base_url=API_URL)
+
+    assert again.outputs == deployed.outputs
+    assert len(stack.client("sqs").list_queues()["QueueUrls"]) == 2
+    assert len(stack.client("dynamodb").list_tables()["TableNames"]) == 4
+    assert len(stack.client("stepfunctions").list_state_machines()["stateMachines"]) == 1
+    assert len(stack.client("lambda").list_functions()["Functions"]) == 3
+    assert len(sm.list_secrets()["SecretList"]) == 1
+    assert sm.get_secret_value(SecretId=secret_arn)["SecretString"] == before
+
+
+def copy_stack(tmp_path: Path) -> Path:
+    """A private copy of stack/ whose template a test may edit."""
+    target = tmp_path / "stack"
+    shutil.copytree(ROOT / "stack", target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target / "template.yaml"
+
+
+PROBE_HANDLER = """
+import os
+
+
+def handler(event, context):
+    return {name: os.environ.get(name) for name in event["names"]}
+"""
+
+
+def test_template_change_reaches_the_handler_without_code_changes(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """Add a function and an environment variable to the template, deploy again: the handler,
+    invoked through moto's Lambda API (the runner's seam), sees the new value."""
+    template = copy_stack(tmp_path)
+    probe_dir = tmp_path / "probe"
+    probe_dir.mkdir()
+    (probe_dir / "probe_handler.py").write_text(PROBE_HANDLER, encoding="utf-8")
+    text = template.read_text(encoding="utf-8")
+    probe = textwrap.dedent(
+        f"""
+          ProbeFunction:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: {probe_dir}
+              Handler: probe_handler.handler
+              Environment:
+                Variables:
+                  GREETING: hello
+        """
+    )
+    template.write_text(
+        text.replace("\nResources:\n", "\nResources:\n" + textwrap.indent(probe, "  ")), "utf-8"
+    )
+    stack.deploy(template, api_base_url=API_URL)
+    template.write_text(template.read_text("utf-8").replace("GREETING: hello", "GREETING: bye"))
+    stack.deploy(template, api_base_url=API_URL)
+
+    response = stack.client("lambda").invoke(
+        FunctionName="paycli-ProbeFunction",
+        Payload=json.dumps({"names": ["GREETING", "PAYMENTS_TABLE"]}).encode(),
+    )
+
+    assert "FunctionError" not in response
+    assert json.loads(response["Payload"].read()) == {
+        "GREETING": "bye",
+        "PAYMENTS_TABLE": "paycli-PaymentsTable",
+    }
+
+
+def test_unsupported_template_fails_before_creating_anything(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    template = copy_stack(tmp_path)
+    text = template.read_text(encoding="utf-8")
+    template.write_text(
+        text.replace("\nResources:\n", "\nResources:\n  Alerts:\n    Type: AWS::SNS::Topic\n"),
+        encoding="utf-8",
+    )
+    with pytest.raises(TemplateError, match="Alerts: resource type AWS::SNS::Topic"):
+        stack.deploy(template, api_base_url=API_URL)
+    assert stack.client("sqs").list_queues().get("QueueUrls", []) == []
