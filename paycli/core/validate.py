@@ -140,9 +140,12 @@ def validate_stack(stack_dir: Path, *, region: str = DEFAULT_REGION) -> Validati
     return ValidationReport(stack_dir, tuple(findings))
 
 
-def find_stack_dir() -> Path:
-    """The bundled SAM app: `paycli/_stack` in an installed wheel, else the repo's `stack/`."""
-    package_dir = Path(__file__).resolve().parent.parent
+def find_stack_dir(package_dir: Path | None = None) -> Path:
+    """The bundled SAM app: `paycli/_stack` in an installed wheel, else the repo's `stack/`.
+
+    `package_dir` is the `paycli` package directory (tests pass a fake one).
+    """
+    package_dir = package_dir or Path(__file__).resolve().parent.parent
     bundled = package_dir / "_stack"
     if (bundled / TEMPLATE_NAME).is_file():
         return bundled

@@ -124,3 +124,12 @@ def test_the_template_has_the_resources_and_outputs_the_design_names(
 def test_find_stack_dir_finds_this_checkout_s_stack() -> None:
     """In the repo (an editable install) the bundled stack is the repo's stack/ directory."""
     assert find_stack_dir().resolve() == STACK.resolve()
+
+
+def test_find_stack_dir_prefers_the_stack_bundled_in_a_wheel(tmp_path: Path) -> None:
+    """An installed wheel has paycli/_stack (pyproject's force-include); it wins over stack/."""
+    package = tmp_path / "paycli"
+    assert find_stack_dir(package) == tmp_path / "stack"
+    (package / "_stack").mkdir(parents=True)
+    (package / "_stack" / "template.yaml").write_text("Resources: {}\n")
+    assert find_stack_dir(package) == package / "_stack"
