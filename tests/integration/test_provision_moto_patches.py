@@ -1,0 +1,279 @@
+"""Each moto patch in paycli/local/patches.py, proven on the behaviour it fixes (MOTO_NOTES):
+serialised DynamoDB/SQS, long polls that do not hold the lock, item-level transaction
+rollback, no instance tracking, the parse cache, scaled ASL waits and the Lambda seam."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from paycli.local import patches
+from paycli.local.stack import LocalStack
+
+THREADS = 8
+
+
+@pytest.fixture
+def stack() -> Iterator[LocalStack]:
+    local = LocalStack(time_scale=0.001)
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+def make_table(stack: LocalStack, name: str) -> None:
+    stack.client("dynamodb").create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def run_threads(count: int, target: Any) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def guarded(index: int) -> None:
+        try:
+            target(index)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted on
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_concurrent_conditional_decrements_never_overdraw(stack: LocalStack) -> None:
+    """MOTO_NOTES: 8x100 conditional decrements on 400 gave 486 successes and -2 unpatched.
+    Serialised, exactly 400 succeed and the balance ends at 0."""
+    make_table(stack, "balances")
+    ddb = stack.client("dynamodb")
+    ddb.put_item(TableName="balances", Item={"id": {"S": "acc"}, "balance": {"N": "400"}})
+    successes: list[int] = []
+
+    def decrement(_index: int) -> None:
+        for _ in range(100):
+            try:
+                ddb.update_item(
+                    TableName="balances",
+                    Key={"id": {"S": "acc"}},
+                    UpdateExpression="SET balance = balance - :one",
+                    ConditionExpression="balance >= :one",
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                )
+                successes.append(1)
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+    assert run_threads(THREADS, decrement) == []
+    item = ddb.get_item(TableName="balances", Key={"id": {"S": "acc"}})["Item"]
+    assert (len(successes), item["balance"]["N"]) == (400, "0")
+
+
+def test_concurrent_receives_deliver_each_message_once(stack: LocalStack) -> None:
+    """MOTO_NOTES: concurrent ReceiveMessage raised 'Set changed size during iteration'."""
+    sqs = stack.client("sqs")
+    url = sqs.create_queue(QueueName="busy", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    for start in range(0, 200, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "MessageBody": str(start + i)} for i in range(10)],
+        )
+    received: list[str] = []
+
+    def consume(_index: int) -> None:
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return
+            received.extend(m["Body"] for m in messages)
+
+    assert run_threads(THREADS, consume) == []
+    assert sorted(received, key=int) == [str(i) for i in range(200)]
+
+
+def test_long_poll_does_not_block_other_calls_and_wakes_on_send(stack: LocalStack) -> None:
+    """A 5 s long poll on an empty queue leaves DynamoDB and SQS usable meanwhile, and returns
+    as soon as a message arrives (the lock is never held across the wait)."""
+    sqs = stack.client("sqs")
+    url = sqs.create_queue(QueueName="idle")["QueueUrl"]
+    make_table(stack, "side")
+    result: dict[str, Any] = {}
+
+    def long_poll() -> None:
+        started = time.monotonic()
+        result["messages"] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5).get(
+            "Messages", []
+        )
+        result["waited"] = time.monotonic() - started
+
+    poller = threading.Thread(target=long_poll)
+    poller.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    for i in range(20):
+        stack.client("dynamodb").put_item(TableName="side", Item={"id": {"S": str(i)}})
+    side_calls = time.monotonic() - started
+    sqs.send_message(QueueUrl=url, MessageBody="wake up")
+    poller.join(timeout=10)
+
+    assert side_calls < 2.5  # would be >= 5 s if the poll held the lock
+    assert [m["Body"] for m in result["messages"]] == ["wake up"]
+    assert result["waited"] < 4.5
+
+
+def test_cancelled_transaction_rolls_back_only_touched_items(stack: LocalStack) -> None:
+    """The first operation's write and an update are undone when a later condition fails; the
+    table object itself is kept (stock moto swapped in a deep copy of the whole table)."""
+    from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415 - moto internals
+
+    make_table(stack, "ledger")
+    ddb = stack.client("dynamodb")
+    for i in range(50):
+        ddb.put_item(TableName="ledger", Item={"id": {"S": f"old{i}"}, "v": {"N": str(i)}})
+    backend = dynamodb_backends["123456789012"]["us-east-1"]
+    table_before = backend.tables["ledger"]
+
+    with pytest.raises(ClientError) as caught:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "ledger", "Item": {"id": {"S": "new"}}}},
+                {
+                    "Update": {
+                        "TableName": "ledger",
+                        "Key": {"id": {"S": "old1"}},
+                        "UpdateExpression": "SET v = :v",
+                        "ExpressionAttributeValues": {":v": {"N": "999"}},
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": "ledger",
+                        "Item": {"id": {"S": "old2"}},
+                        "ConditionExpression": "attribute_not_exists(id)",
+                    }
+                },
+            ]
+        )
+
+    reasons = [r["Code"] for r in caught.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "ConditionalCheckFailed"]
+    assert "Item" not in ddb.get_item(TableName="ledger", Key={"id": {"S": "new"}})
+    old1 = ddb.get_item(TableName="ledger", Key={"id": {"S": "old1"}})["Item"]
+    assert old1["v"]["N"] == "1"
+    assert backend.tables["ledger"] is table_before
+    assert ddb.scan(TableName="ledger", Select="COUNT")["Count"] == 50
+
+
+def test_successful_transaction_writes_every_item(stack: LocalStack) -> None:
+    make_table(stack, "pairs")
+    ddb = stack.client("dynamodb")
+    ddb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": "pairs", "Item": {"id": {"S": "a"}}}},
+            {"Put": {"TableName": "pairs", "Item": {"id": {"S": "b"}}}},
+        ]
+    )
+    assert ddb.scan(TableName="pairs", Select="COUNT")["Count"] == 2
+
+
+def test_model_instances_are_not_tracked(stack: LocalStack) -> None:
+    """MOTO_NOTES: BaseModel.instances_tracked grew forever (710 MB after 1,000 payments)."""
+    from moto.sqs.models import Message  # noqa: PLC0415 - moto internals
+
+    sqs = stack.client("sqs")
+    url = sqs.create_queue(QueueName="tracked")["QueueUrl"]
+    before = len(Message.instances_tracked)  # type: ignore[attr-defined]
+    for i in range(20):
+        sqs.send_message(QueueUrl=url, MessageBody=str(i))
+    assert len(Message.instances_tracked) == before  # type: ignore[attr-defined]
+
+
+def test_asl_parse_is_cached() -> None:
+    """MOTO_NOTES: about 25 ms to parse the ASL per execution; parsed once per definition."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import (  # noqa: PLC0415
+        AmazonStateLanguageParser,
+    )
+
+    patches.apply()
+    definition = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
+    assert AmazonStateLanguageParser.parse(definition) is AmazonStateLanguageParser.parse(
+        definition
+    )
+
+
+ROLE = "arn:aws:iam::123456789012:role/sfn"
+
+
+def run_machine(stack: LocalStack, definition: dict[str, Any], timeout: float = 10) -> Any:
+    sfn = stack.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name=f"m{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name="run", input="{}")["executionArn"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.02)
+    pytest.fail("execution still RUNNING")
+
+
+def test_asl_waits_follow_the_time_scale(stack: LocalStack) -> None:
+    """MOTO_NOTES: Retry waits are real sleeps. At time scale 0.001 a 1,000 s Wait state
+    finishes in about a second."""
+    described = run_machine(
+        stack,
+        {
+            "StartAt": "Pause",
+            "States": {"Pause": {"Type": "Wait", "Seconds": 1000, "End": True}},
+        },
+    )
+    assert described["status"] == "SUCCEEDED"
+
+
+def test_lambda_invoke_reaches_the_runner_with_lambdas_error_shape(
+    stack: LocalStack, tmp_path: Any
+) -> None:
+    """The LambdaSimpleBackend.invoke seam: boto3's lambda.invoke runs the registered handler;
+    a raised exception comes back as FunctionError Unhandled with errorType."""
+    from paycli.local.model import FunctionSpec  # noqa: PLC0415
+
+    (tmp_path / "seam_handler.py").write_text(
+        "class IssuerUnavailableError(Exception):\n    pass\n\n"
+        "def ok(event, context):\n    return {'doubled': event['n'] * 2}\n\n"
+        "def boom(event, context):\n    raise IssuerUnavailableError('down')\n",
+        encoding="utf-8",
+    )
+    lam = stack.client("lambda")
+    for name in ("ok", "boom"):
+        stack.runner.register(
+            FunctionSpec(
+                logical_id=name,
+                function_name=f"seam-{name}",
+                arn=f"arn:aws:lambda:us-east-1:123456789012:function:seam-{name}",
+                code_dir=tmp_path,
+                handler=f"seam_handler.{name}",
+            )
+        )
+
+    ok = lam.invoke(FunctionName="seam-ok", Payload=b'{"n": 21}')
+    boom = lam.invoke(FunctionName="seam-boom", Payload=b"{}")
+
+    assert json.loads(ok["Payload"].read()) == {"doubled": 42}
+    assert boom["FunctionError"] == "Unhandled"
+    assert json.loads(boom["Payload"].read())["errorType"] == "IssuerUnavailableError"
