@@ -63,6 +63,7 @@ def test_concurrent_conditional_decrements_never_overdraw(stack: LocalStack) -> 
     ddb = stack.client("dynamodb")
     ddb.put_item(TableName="balances", Item={"id": {"S": "acc"}, "balance": {"N": "400"}})
     successes: list[int] = []
+    failures: list[str] = []
 
     def decrement(_index: int) -> None:
         for _ in range(100):
@@ -76,11 +77,13 @@ def test_concurrent_conditional_decrements_never_overdraw(stack: LocalStack) -> 
                 )
                 successes.append(1)
             except ClientError as exc:
-                assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+                failures.append(exc.response["Error"]["Code"])
 
     assert run_threads(THREADS, decrement) == []
     item = ddb.get_item(TableName="balances", Key={"id": {"S": "acc"}})["Item"]
     assert (len(successes), item["balance"]["N"]) == (400, "0")
+    assert set(failures) == {"ConditionalCheckFailedException"}
+    assert len(failures) == THREADS * 100 - 400
 
 
 def test_concurrent_receives_deliver_each_message_once(stack: LocalStack) -> None:
