@@ -170,7 +170,21 @@ def load_template(text: str) -> tuple[dict[str, Any] | None, list[Finding]]:
 
 def lint_sam(text: str, *, region: str = DEFAULT_REGION) -> list[Finding]:
     """cfn-lint on the template as written: schemas of the SAM resources and their properties."""
-    return [_from_match(m, "cfn-lint") for m in lint(text, regions=[region])]
+    matches, crashed = _lint(text, region, "cfn-lint")
+    return crashed + [_from_match(m, "cfn-lint") for m in matches]
+
+
+def _lint(text: str, region: str, source: str) -> tuple[list[Any], list[Finding]]:
+    """cfn-lint's matches, or why it could not produce any.
+
+    cfn-lint 1.58 crashes on some malformed templates (`Resources` as a list: AttributeError in
+    its graph builder); a validator reports that rather than dying with a traceback.
+    """
+    try:
+        return list(lint(text, regions=[region])), []
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        message = f"cfn-lint could not check this template: {exc!r}"
+        return [], [_error(source, "cfn-lint-crash", message, TEMPLATE_NAME)]
 
 
 def _from_match(match: Any, source: str, location: str | None = None) -> Finding:
@@ -221,6 +235,11 @@ def translate(
         return None, [_translator_finding(cause) for cause in exc.causes]
     except ExceptionWithMessage as exc:
         return None, [_translator_finding(exc)]
+    # Malformed input (a Properties that is not a mapping, ...) can reach code in the translator
+    # that raises plain TypeErrors; cfn-lint names the cause, this says translation stopped.
+    except Exception as exc:  # noqa: BLE001
+        message = f"the translator stopped: {exc!r}"
+        return None, [_error("sam-translator", "sam-translate", message, TEMPLATE_NAME)]
     finally:
         metrics.publish()  # else its __del__ logs a warning about unpublished metrics
     return translated, []
@@ -266,8 +285,8 @@ def lint_translated(
     Translated resources have no lines in template.yaml, so a finding is located by its path
     and the SAM resource it came from (`IngressFunctionRole` came from `IngressFunction`).
     """
-    findings = []
-    for match in lint(json.dumps(translated), regions=[region]):
+    matches, findings = _lint(json.dumps(translated), region, "cfn-lint (translated)")
+    for match in matches:
         path = [str(p) for p in getattr(match, "path", None) or []]
         origin = _origin(path[1], sam_ids) if len(path) > 1 and path[0] == "Resources" else None
         where = "translated: " + ".".join(path)
@@ -293,10 +312,13 @@ def check_state_machines(template: Mapping[str, Any], stack_dir: Path) -> list[F
         if resource.get("Type") != "AWS::Serverless::StateMachine":
             continue
         props = resource.get("Properties") or {}
+        if not isinstance(props, dict):
+            continue  # malformed: cfn-lint reports it
         text, where, problems = _definition_text(logical_id, props, stack_dir)
         findings += problems
-        if text is not None:
-            findings += check_asl(text, props.get("DefinitionSubstitutions") or {}, where)
+        substitutions = props.get("DefinitionSubstitutions") or {}
+        if text is not None and isinstance(substitutions, dict):  # else cfn-lint reports it
+            findings += check_asl(text, substitutions, where)
     return findings
 
 
@@ -575,7 +597,10 @@ def check_functions(template: Mapping[str, Any], stack_dir: Path) -> list[Findin
     for logical_id, resource in _resources(template).items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
-        props = {**globals_fn, **(resource.get("Properties") or {})}
+        own = resource.get("Properties") or {}
+        if not isinstance(own, dict) or not isinstance(globals_fn, dict):
+            continue  # malformed: cfn-lint reports it
+        props = {**globals_fn, **own}
         if "InlineCode" in props or props.get("PackageType") == "Image":
             continue
         findings += _check_function(logical_id, props, stack_dir)

@@ -242,3 +242,34 @@ def test_a_stack_dir_without_template_is_one_error(tmp_path: Path) -> None:
     report = validate_stack(tmp_path)
     assert [f.code for f in report.findings] == ["template-missing"]
     assert not report.ok
+
+
+FUNCTION_HEADER = "Transform: AWS::Serverless-2016-10-31\nResources:\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Resources: [\n  - :\n", ("cfn-lint", "E0000")),
+        (FUNCTION_HEADER + "  - a\n", ("cfn-lint", "cfn-lint-crash")),
+        (
+            FUNCTION_HEADER + "  F:\n    Type: AWS::Serverless::Function\n    Properties: hi\n",
+            ("sam-translator", "sam-translate"),
+        ),
+        (
+            FUNCTION_HEADER + "  S:\n    Type: AWS::Serverless::StateMachine\n    Properties:\n"
+            "      DefinitionUri: x.json\n      DefinitionSubstitutions: hi\n",
+            ("cfn-lint", "E3012"),
+        ),
+    ],
+    ids=["yaml-syntax", "resources-as-list", "properties-not-a-map", "substitutions-not-a-map"],
+)
+def test_a_malformed_template_is_reported_not_crashed_on(
+    tmp_path: Path, text: str, expected: tuple[str, str]
+) -> None:
+    """Even where cfn-lint itself crashes, the report says so and the exit code follows."""
+    (tmp_path / "template.yaml").write_text(text)
+    (tmp_path / "x.json").write_text('{"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}')
+    report = validate_stack(tmp_path)
+    assert not report.ok
+    assert expected in {(f.source, f.code) for f in report.errors}
