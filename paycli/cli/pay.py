@@ -61,6 +61,7 @@ def pay(
         wallet_id=wallet,
         idempotency_key=idempotency_key,
     )
+    request.body()  # bad amount/currency: a usage error before any AWS or local-stack lookup
     svc = services(ctx).payments(with_api=True)
     result = svc.pay(request)
     out.note(

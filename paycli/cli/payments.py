@@ -8,7 +8,10 @@ import typer
 
 from paycli.cli._common import JsonOpt, renderer, services
 
-app = typer.Typer(help="Read payments: one by id, or filtered lists.", no_args_is_help=True)
+app = typer.Typer(
+    help="Read payments: one by id, or filtered lists.\n\nExample: paycli payments list --status SUCCEEDED",
+    no_args_is_help=True,
+)
 
 
 @app.command()
