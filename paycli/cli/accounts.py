@@ -9,7 +9,8 @@ import typer
 from paycli.cli._common import JsonOpt, renderer, services
 
 app = typer.Typer(
-    help="Test accounts with balances (for demos and tests).\n\nExample: paycli accounts create --id acc_demo --balance 100.00",
+    help="Test accounts with balances (for demos and tests).\n\n"
+    "Example: paycli accounts create --id acc_demo --balance 100.00",
     no_args_is_help=True,
 )
 

@@ -9,7 +9,8 @@ import typer
 from paycli.cli._common import JsonOpt, YesOpt, renderer, services
 
 app = typer.Typer(
-    help="The dead-letter queue: count, look, move back, purge.\n\nExample: paycli dlq stats --json",
+    help="The dead-letter queue: count, look, move back, purge.\n\n"
+    "Example: paycli dlq stats --json",
     no_args_is_help=True,
 )
 

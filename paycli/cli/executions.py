@@ -9,7 +9,8 @@ import typer
 from paycli.cli._common import JsonOpt, YesOpt, renderer, services
 
 app = typer.Typer(
-    help="Step Functions executions: list, explain, watch, redrive.\n\nExample: paycli executions show PAYMENT_ID",
+    help="Step Functions executions: list, explain, watch, redrive.\n\n"
+    "Example: paycli executions show PAYMENT_ID",
     no_args_is_help=True,
 )
 

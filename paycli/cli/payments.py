@@ -9,7 +9,8 @@ import typer
 from paycli.cli._common import JsonOpt, renderer, services
 
 app = typer.Typer(
-    help="Read payments: one by id, or filtered lists.\n\nExample: paycli payments list --status SUCCEEDED",
+    help="Read payments: one by id, or filtered lists.\n\n"
+    "Example: paycli payments list --status SUCCEEDED",
     no_args_is_help=True,
 )
 
