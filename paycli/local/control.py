@@ -13,7 +13,6 @@ import fcntl
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -163,26 +162,34 @@ def _up_foreground(*, port: int | None, time_scale: float) -> LocalStatus:
 
 
 def _spawn(*, port: int, time_scale: float) -> None:
-    """Start the daemon in its own session and wait until it published a live state."""
+    """Start the daemon in its own session and wait until it published a live state.
+
+    posix_spawn rather than Popen: the daemon outlives this process by design, and a Popen
+    object that is dropped while its child runs warns (ResourceWarning); `pid_alive` reaps it
+    when this process is the one that later stops it.
+    """
     log_path = st.local_dir() / st.LOG_FILE
-    command = [sys.executable, "-m", "paycli.local.daemon", "--port", str(port),
-               "--state-dir", str(st.home_dir()), "--time-scale", str(time_scale)]
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True,
-        )
+    argv = [sys.executable, "-m", "paycli.local.daemon", "--port", str(port),
+            "--state-dir", str(st.home_dir()), "--time-scale", str(time_scale)]
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, str(log_path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    pid = os.posix_spawn(sys.executable, argv, dict(os.environ), file_actions=actions,
+                         setsid=True)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         state = st.read_state()
-        if state is not None and state.pid == process.pid:
+        if state is not None and state.pid == pid:
             return
-        if process.poll() is not None:
-            _fail_start(f"the local stack exited during start-up (code {process.returncode})",
-                        log_path)
+        exited, status = os.waitpid(pid, os.WNOHANG)
+        if exited == pid:
+            code = os.waitstatus_to_exitcode(status)
+            _fail_start(f"the local stack exited during start-up (code {code})", log_path)
         time.sleep(0.1)
-    process.terminate()
-    process.wait(STOP_TIMEOUT)
+    os.kill(pid, signal.SIGTERM)
+    _wait_gone(pid, STOP_TIMEOUT)
     _fail_start(f"the local stack did not become ready within {START_TIMEOUT:.0f} s", log_path)
 
 
@@ -236,6 +243,12 @@ def logs(function: str | None = None, payment_id: str | None = None) -> list[dic
     query = {k: v for k, v in (("function", function), ("payment_id", payment_id)) if v}
     records: list[dict[str, Any]] = _request(_require_running(), "GET", "logs", query=query)
     return records
+
+
+def health() -> dict[str, Any]:
+    """The running daemon's health: pid, deployed, per-pipe counters, injected faults."""
+    result: dict[str, Any] = _request(_require_running(), "GET", "health", timeout=5.0)
+    return result
 
 
 def set_faults(**faults: str | None) -> dict[str, Any]:

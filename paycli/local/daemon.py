@@ -10,6 +10,7 @@ starts it detached; `paycli local up --foreground` runs `run()` in the CLI's own
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import secrets
@@ -227,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m paycli.local.daemon`."""
     args = _parse(argv)
     configure_logging()
+    # `kill -USR1 <pid>` writes every thread's stack to the log: how to see a stuck poller.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     return run(port=args.port, api_port=args.api_port, home=args.state_dir,
                time_scale=args.time_scale, pollers=args.pollers)
 
