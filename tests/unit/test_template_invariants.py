@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def report() -> ValidationReport:
 
 
 @pytest.fixture(scope="module")
-def template() -> dict[str, object]:
+def template() -> dict[str, Any]:
     loaded, findings = load_template((STACK / "template.yaml").read_text(encoding="utf-8"))
     assert findings == []
     assert loaded is not None
@@ -63,19 +64,19 @@ def test_the_report_covers_every_finding_source(report: ValidationReport) -> Non
 
 
 def test_every_handler_and_code_path_resolves_with_exact_case(
-    template: dict[str, object],
+    template: dict[str, Any],
 ) -> None:
     """CodeUri directories and Handler modules/functions exist as spelled (Lambda is Linux)."""
     assert check_functions(template, STACK) == []
 
 
-def test_the_state_machine_definition_is_complete(template: dict[str, object]) -> None:
+def test_the_state_machine_definition_is_complete(template: dict[str, Any]) -> None:
     """DefinitionUri exists as spelled; every ${X} substituted; every target a real state."""
     assert check_state_machines(template, STACK) == []
 
 
 def test_the_translation_has_the_generated_resources_sam_deploy_would_create(
-    template: dict[str, object],
+    template: dict[str, Any],
 ) -> None:
     """The offline translation is the real one: roles, API stage and deployment appear."""
     translated, findings = translate(template)
@@ -104,7 +105,7 @@ def _design_table() -> dict[str, tuple[str, list[str]]]:
 
 
 def test_the_template_has_the_resources_and_outputs_the_design_names(
-    template: dict[str, object],
+    template: dict[str, Any],
 ) -> None:
     """docs/design.md is the contract between stack, local stack and CLI: names must agree."""
     rows = _design_table()
@@ -133,3 +134,34 @@ def test_find_stack_dir_prefers_the_stack_bundled_in_a_wheel(tmp_path: Path) -> 
     (package / "_stack").mkdir(parents=True)
     (package / "_stack" / "template.yaml").write_text("Resources: {}\n")
     assert find_stack_dir(package) == package / "_stack"
+
+
+def _design_environment() -> dict[str, list[str]]:
+    """docs/design.md's environment table: variable -> function logical ids ("all" expanded)."""
+    section = DESIGN.read_text(encoding="utf-8").split("## Environment variables", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    functions = ["IngressFunction", "ValidatePaymentFunction", "DeductAmountFunction"]
+    table: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not re.fullmatch(r"[A-Z_, ]+", cells[0]):
+            continue
+        users = cells[1].split("(")[0].strip()
+        names = functions if users == "all" else [f"{u.strip()}Function" for u in users.split(",")]
+        for variable in cells[0].split(","):
+            table[variable.strip()] = names
+    return table
+
+
+def test_each_function_gets_the_environment_the_design_promises(
+    template: dict[str, Any],
+) -> None:
+    """Handlers read these names; one missing from a function fails only at run time."""
+    table = _design_environment()
+    assert len(table) >= 10
+    globals_env = template["Globals"]["Function"]["Environment"]["Variables"]
+    for variable, functions in table.items():
+        for function in functions:
+            own = template["Resources"][function]["Properties"].get("Environment", {})
+            declared = {**globals_env, **own.get("Variables", {})}
+            assert variable in declared, f"{function} lacks {variable} (docs/design.md)"
