@@ -1,6 +1,6 @@
 """Offline checks of the SAM app: what `paycli validate` and CI run before anything is deployed.
 
-Five independent checks, each returning plain `Finding`s:
+Four independent checks, each returning plain `Finding`s:
 
 - `lint_sam`: cfn-lint on `template.yaml` as written (the SAM form);
 - `translate` + `lint_translated`: the offline aws-sam-translator output linted again. cfn-lint
@@ -47,6 +47,7 @@ DEFAULT_REGION = "us-east-1"
 _PLACEHOLDER_BUCKET = "paycli-validate-placeholder"
 _PLACEHOLDER_ACCOUNT = "123456789012"
 _LOCAL_URI_KEYS = ("CodeUri", "ContentUri", "DefinitionUri")
+_SAR_APPLICATION = "AWS::Serverless::Application"
 _SUBSTITUTION = re.compile(r"\$\{([^}]+)\}")
 _TERMINAL_TYPES = frozenset({"Succeed", "Fail"})
 # The oldest Python the handlers run on: the local stack runs them on the CLI's 3.11.
@@ -224,6 +225,13 @@ def translate(
     Local CodeUri/DefinitionUri paths become s3:// placeholders (as `sam package` would make
     them) and managed policies resolve from an empty static map: nothing asks IAM or S3.
     """
+    nested = [i for i, r in _resources(template).items() if r.get("Type") == _SAR_APPLICATION]
+    if nested:
+        message = (
+            f"not translated: {', '.join(nested)} would make the translator call the Serverless "
+            "Application Repository, and this check stays offline"
+        )
+        return None, [_warning("sam-translator", "sam-translate-skipped", message, TEMPLATE_NAME)]
     sam = _with_s3_placeholders(_plain(template))
     metrics = Metrics("ServerlessTransform", DummyMetricsPublisher())
     translator = Translator(None, Parser(), boto_session=_OfflineSession(region), metrics=metrics)

@@ -273,3 +273,20 @@ def test_a_malformed_template_is_reported_not_crashed_on(
     report = validate_stack(tmp_path)
     assert not report.ok
     assert expected in {(f.source, f.code) for f in report.errors}
+
+
+def test_a_nested_serverless_application_is_not_translated_offline() -> None:
+    """The translator would call the Serverless Application Repository: skipped, and said so."""
+    template = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "Nested": {
+                "Type": "AWS::Serverless::Application",
+                "Properties": {"Location": {"ApplicationId": "arn:x", "SemanticVersion": "1.0.0"}},
+            }
+        },
+    }
+    translated, findings = translate(template)
+    assert translated is None
+    assert [(f.code, f.severity) for f in findings] == [("sam-translate-skipped", Severity.WARNING)]
+    assert "Nested" in findings[0].message
