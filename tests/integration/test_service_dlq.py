@@ -1,0 +1,129 @@
+"""DlqService against moto queues built from the template: counts, peek, redrive, purge.
+
+moto 5.2.5 has no StartMessageMoveTask, so this exercises the receive -> send -> delete loop
+that the local stack uses; the move-task path is covered with botocore's Stubber in
+tests/integration/test_aws_calls.py.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from paycli.core.dlq import DlqService
+
+
+@pytest.fixture
+def dlq(stack: Any) -> DlqService:
+    return DlqService(stack.sqs, stack.queue_url, stack.dlq_url, move_task_supported=False)
+
+
+def _park(stack: Any, count: int) -> list[str]:
+    """Messages as the state machine's SendToDeadLetterQueue writes them."""
+    ids = [f"pay_{i:03d}" for i in range(count)]
+    for payment_id in ids:
+        stack.sqs.send_message(
+            QueueUrl=stack.dlq_url,
+            MessageBody=json.dumps({"payment_id": payment_id}),
+            MessageAttributes={
+                "error": {"DataType": "String", "StringValue": "IssuerUnavailableError"},
+                "execution_arn": {"DataType": "String", "StringValue": f"arn:exec:{payment_id}"},
+            },
+        )
+    return ids
+
+
+def _bodies(stack: Any, url: str) -> list[str]:
+    """Drain a queue (receive + delete); the payment ids in it."""
+    return [json.loads(body)["payment_id"] for body in stack.drain(url)]
+
+
+def test_stats_counts_both_queues(dlq: DlqService, stack: Any) -> None:
+    _park(stack, 3)
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{}")
+    assert dlq.stats().view() == {
+        "queue_messages": 1, "queue_in_flight": 0, "dlq_messages": 3, "dlq_in_flight": 0,
+    }  # fmt: skip
+
+
+def test_peek_shows_messages_and_leaves_them_visible(dlq: DlqService, stack: Any) -> None:
+    """`dlq peek` does not consume: same count after, nothing in flight, all still receivable."""
+    ids = _park(stack, 13)
+    seen = dlq.peek(limit=12)
+    assert len(seen) == 12
+    assert len({m.message_id for m in seen}) == 12  # two batches, no message twice
+    assert {m.payment_id for m in seen} <= set(ids)
+    assert {m.error for m in seen} == {"IssuerUnavailableError"}
+    assert all(m.execution_arn == f"arn:exec:{m.payment_id}" for m in seen)
+    stats = dlq.stats()
+    assert (stats.dlq_messages, stats.dlq_in_flight) == (13, 0)
+    assert sorted(_bodies(stack, stack.dlq_url)) == ids
+
+
+def test_redrive_moves_every_message_once(dlq: DlqService, stack: Any) -> None:
+    """More than one batch: all back in the payment queue, none lost, none duplicated."""
+    ids = _park(stack, 23)
+    progress: list[tuple[int, int]] = []
+    report = dlq.redrive(progress=lambda done, total: progress.append((done, total)))
+    assert (report.moved, report.failed, report.candidates) == (23, 0, 23)
+    assert report.method == "receive-send-delete"
+    assert sorted(report.payment_ids) == ids
+    assert progress[-1] == (23, 23)
+    assert dlq.stats().dlq_messages == 0
+    moved = stack.sqs.receive_message(
+        QueueUrl=stack.queue_url,
+        MaxNumberOfMessages=1,
+        MessageAttributeNames=["All"],
+        VisibilityTimeout=0,
+    )["Messages"][0]
+    assert moved["MessageAttributes"]["error"]["StringValue"] == "IssuerUnavailableError"
+    assert sorted(_bodies(stack, stack.queue_url)) == ids
+
+
+def test_redrive_max_and_dry_run(dlq: DlqService, stack: Any) -> None:
+    """--dry-run moves nothing; --max moves exactly that many and leaves the rest."""
+    _park(stack, 5)
+    dry = dlq.redrive(dry_run=True)
+    assert (dry.candidates, dry.moved) == (5, 0)
+    assert dlq.stats().dlq_messages == 5
+    report = dlq.redrive(max_messages=2)
+    assert report.moved == 2
+    stats = dlq.stats()
+    assert (stats.dlq_messages, stats.queue_messages) == (3, 2)
+
+
+def test_a_failed_send_never_deletes_from_the_dlq(dlq: DlqService, stack: Any) -> None:
+    """If SendMessageBatch fails for an entry, that message stays in the DLQ, visible again."""
+    ids = _park(stack, 4)
+
+    def fail_second_half(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        entries = json.loads(params["body"])["Entries"]  # the serialised (JSON protocol) request
+        ok = entries[: len(entries) // 2]
+        for entry in ok:
+            stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody=entry["MessageBody"])
+        failed = [
+            {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "boom"}
+            for e in entries[len(entries) // 2 :]
+        ]
+        successful = [{"Id": e["Id"], "MessageId": "m", "MD5OfMessageBody": "x"} for e in ok]
+        return AWSResponse("", 200, {}, None), {"Successful": successful, "Failed": failed}
+
+    stack.sqs.meta.events.register_first(
+        "before-call.sqs.SendMessageBatch", fail_second_half
+    )
+    report = dlq.redrive()
+    assert (report.moved, report.failed) == (2, 2)
+    stats = dlq.stats()
+    assert (stats.dlq_messages, stats.dlq_in_flight) == (2, 0)
+    assert sorted(_bodies(stack, stack.dlq_url) + _bodies(stack, stack.queue_url)) == ids
+
+
+def test_purge_empties_the_dlq_only(dlq: DlqService, stack: Any) -> None:
+    _park(stack, 3)
+    stack.sqs.send_message(QueueUrl=stack.queue_url, MessageBody="{}")
+    assert dlq.purge() == 3
+    stats = dlq.stats()
+    assert (stats.dlq_messages, stats.queue_messages) == (0, 1)
