@@ -8,6 +8,8 @@ written together or not at all, and each carries a condition.
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +33,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-# Optimistic-concurrency attempts when another payment debits the same account meanwhile.
-MAX_ATTEMPTS = 5
+# Optimistic-concurrency attempts when other payments debit the same account meanwhile, with
+# full-jitter exponential backoff between them (base doubles per attempt: 5 ms .. 640 ms).
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 0.005
 
 
 class SettlementConflictError(Exception):
@@ -44,13 +48,15 @@ def settle_payment(
     ddb: DynamoDBClient, tables: TableNames, payment_id: str, now: datetime
 ) -> dict[str, Any]:
     """{"payment_id", "outcome": SUCCEEDED|DECLINED, "reason", "balance_after_minor"}."""
-    for _attempt in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         payment = get_payment(ddb, tables, payment_id)
         if payment.settled:
             return _settled_outcome(ddb, tables, payment)
         result = _try_settle(ddb, tables, payment, now)
         if result is not None:
             return result
+        # Jitter spreads the retries of payments racing for one hot account.
+        time.sleep(random.uniform(0, BACKOFF_BASE_SECONDS * 2**attempt))  # noqa: S311 (not crypto)
     raise SettlementConflictError(f"account of payment {payment_id} kept changing; try again")
 
 

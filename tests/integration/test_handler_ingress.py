@@ -1,0 +1,253 @@
+"""The ingress handler against moto: idempotency, validation, errors, the GET route."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+import pytest
+from handler_harness import API_DOMAIN, Stack, api_event, decode
+
+
+def card_body(
+    number: str = "4242424242424242", amount: object = 1250, **changes: Any
+) -> dict[str, Any]:
+    """A valid card payment request for account acc_demo."""
+    return {
+        "amount_minor": amount,
+        "currency": "USD",
+        "account_id": "acc_demo",
+        "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+    } | changes
+
+
+@pytest.fixture
+def demo(stack: Stack) -> Stack:
+    """The stack with acc_demo holding 100.00 USD."""
+    stack.account("acc_demo", 10_000)
+    return stack
+
+
+def test_accepts_a_card_payment(demo: Stack) -> None:
+    """202 with the payment view, status_url from the request context, PENDING stored,
+    one queue message holding only the payment id."""
+    response = demo.post("card", card_body())
+    assert response.status == 202
+    body = response.body
+    payment_id = body["payment_id"]
+    assert body["status"] == "PENDING"
+    assert body["card"] == {"brand": "visa", "last4": "4242"}
+    assert (body["amount_minor"], body["currency"], body["account_id"]) == (1250, "USD", "acc_demo")
+    assert body["reason"] is None
+    assert body["status_url"] == f"https://{API_DOMAIN}/v1/payments/{payment_id}"
+    assert response.headers["Location"] == body["status_url"]
+    assert "Idempotent-Replayed" not in response.headers
+    item = demo.payment_item(payment_id)
+    assert item["status"] == {"S": "PENDING"}
+    assert item["card_bin"] == {"S": "424242"}
+    assert item["idempotency_key"] == {"S": "key-1"}
+    assert [json.loads(b) for b in demo.drain()] == [{"payment_id": payment_id}]
+
+
+def test_replay_returns_the_same_payment(demo: Stack) -> None:
+    """Same key + same body (keys reordered): the stored 202 body, flagged, one payment."""
+    first = demo.post("card", card_body())
+    reordered = json.dumps(dict(reversed(list(card_body().items()))), indent=2)
+    second = demo.post("card", reordered)
+    assert second.status == 202
+    assert second.body == first.body
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert len(demo.items(demo.tables.payments)) == 1
+    assert len(demo.items(demo.tables.idempotency)) == 1
+
+
+def test_same_key_other_body_is_422(demo: Stack) -> None:
+    """Reusing a key for a different request is refused, and nothing new is stored."""
+    demo.post("card", card_body())
+    response = demo.post("card", card_body(amount=999))
+    assert response.status == 422
+    assert response.body["error"]["code"] == "idempotency_key_reused"
+    assert len(demo.items(demo.tables.payments)) == 1
+
+
+def test_replay_resends_the_message_of_a_pending_payment(demo: Stack) -> None:
+    """A crash between the DB write and SendMessage must not lose the payment: the first
+    attempt fails at SendMessage (queue missing), the client's retry re-sends it."""
+    real_queue = demo.environments["IngressFunction"]["QUEUE_URL"]
+    demo.environments["IngressFunction"]["QUEUE_URL"] = real_queue + "-missing"
+    with pytest.raises(Exception, match=r"NonExistentQueue|does not exist"):
+        demo.post("card", card_body())
+    assert len(demo.items(demo.tables.payments)) == 1
+    assert demo.drain() == []
+    demo.environments["IngressFunction"]["QUEUE_URL"] = real_queue
+    retry = demo.post("card", card_body())
+    assert retry.status == 202
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert [json.loads(b) for b in demo.drain()] == [{"payment_id": retry.body["payment_id"]}]
+
+
+def test_replay_of_a_processed_payment_sends_nothing(demo: Stack) -> None:
+    """Once the pipeline has taken the payment, a replay does not enqueue it again."""
+    first = demo.post("card", card_body())
+    demo.drain()
+    demo.validate(first.body["payment_id"])
+    assert demo.post("card", card_body()).status == 202
+    assert demo.drain() == []
+
+
+def test_expired_idempotency_record_counts_as_absent(demo: Stack) -> None:
+    """After expires_at (TTL deletion lags), the key is free: a new payment, not a 422."""
+    first = demo.post("card", card_body())
+    demo.ddb.update_item(
+        TableName=demo.tables.idempotency,
+        Key={"idempotency_key": {"S": "key-1"}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": "1000"}},
+    )
+    second = demo.post("card", card_body(amount=999))
+    assert second.status == 202
+    assert second.body["payment_id"] != first.body["payment_id"]
+    assert len(demo.items(demo.tables.payments)) == 2
+
+
+def test_idempotency_record_expires_after_the_configured_ttl(demo: Stack) -> None:
+    """expires_at = creation + IDEMPOTENCY_TTL_SECONDS from the template (>= 24 h)."""
+    demo.post("card", card_body())
+    (record,) = demo.items(demo.tables.idempotency)
+    ttl = int(demo.environments["IngressFunction"]["IDEMPOTENCY_TTL_SECONDS"])
+    assert ttl >= 86_400
+    created = record["created_at"]["S"]
+    created_epoch = int(datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
+    assert int(record["expires_at"]["N"]) - created_epoch in (ttl, ttl + 1)
+
+
+@pytest.mark.usefixtures("serialised_moto")
+def test_concurrent_requests_with_one_key_make_one_payment(demo: Stack) -> None:
+    """8 threads send the same key and body at once: exactly one payment exists and every
+    202 names it (the others are replays; a 409 would ask the client to retry)."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(lambda _: demo.post("card", card_body()), range(8)))
+    accepted = [r for r in responses if r.status == 202]
+    assert all(r.status in (202, 409) for r in responses)
+    assert accepted
+    assert len({r.body["payment_id"] for r in accepted}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") != "true" for r in accepted) == 1
+    assert len(demo.items(demo.tables.payments)) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "code"),
+    [
+        ("card", card_body(amount=0), "invalid_amount"),
+        ("card", card_body(amount=-5), "invalid_amount"),
+        ("card", card_body(amount=12.5), "invalid_amount"),
+        ("card", card_body(amount="1250"), "invalid_amount"),
+        ("card", card_body(amount=10**12), "amount_too_large"),
+        ("card", card_body(currency="usd"), "invalid_currency"),
+        ("card", card_body(currency="XXX"), "invalid_currency"),
+        ("card", card_body(currency=None), "invalid_currency"),
+        ("cash", card_body(), "invalid_method"),
+        ("card", card_body("4242424242424241"), "incorrect_number"),
+        ("card", card_body("4242"), "incorrect_number"),
+        ("card", card_body(card={"number": "4242424242424242", "exp_month": 1, "exp_year": 2020,
+                                 "cvc": "123"}), "invalid_expiry"),
+        ("card", card_body(card={"number": "4242424242424242", "exp_month": 12, "exp_year": 2030,
+                                 "cvc": "1"}), "invalid_cvc"),
+        ("card", {"amount_minor": 1, "currency": "USD", "account_id": "acc_demo"},
+         "invalid_request"),
+        ("card", card_body(bank={"iban": "DE89370400440532013000"}), "invalid_request"),
+        ("card", card_body(extra=1), "invalid_request"),
+        ("card", card_body(account_id=""), "invalid_account_id"),
+        ("bank", {"amount_minor": 1, "currency": "EUR", "account_id": "acc_demo",
+                  "bank": {"iban": "DE89370400440532013001"}}, "invalid_iban"),
+        ("wallet", {"amount_minor": 1, "currency": "USD", "account_id": "acc_demo",
+                    "wallet": {"wallet_id": "wal_x"}}, "invalid_wallet_id"),
+        ("card", "{not json", "invalid_json"),
+        ("card", "[1, 2]", "invalid_request"),
+    ],
+)  # fmt: skip
+def test_bad_requests_are_400_and_write_nothing(
+    demo: Stack, method: str, body: Any, code: str
+) -> None:
+    """Shape, amount, currency, method and card errors: 400 with a code, no item, no message."""
+    response = demo.post(method, body)
+    assert response.status == 400
+    assert response.body["error"]["code"] == code
+    assert response.body["error"]["message"]
+    assert demo.items(demo.tables.payments) == []
+    assert demo.items(demo.tables.idempotency) == []
+    assert demo.drain() == []
+
+
+@pytest.mark.parametrize(
+    ("key", "code"),
+    [(None, "missing_idempotency_key"), ("", "missing_idempotency_key"),
+     ("has space", "invalid_idempotency_key"), ("k" * 256, "invalid_idempotency_key")],
+)  # fmt: skip
+def test_idempotency_key_is_required(demo: Stack, key: str | None, code: str) -> None:
+    """No (valid) Idempotency-Key: 400 and nothing written."""
+    response = demo.post("card", card_body(), key=key)
+    assert response.status == 400
+    assert response.body["error"]["code"] == code
+    assert demo.items(demo.tables.payments) == []
+
+
+def test_unknown_account_is_404_and_writes_nothing(demo: Stack) -> None:
+    """A payment for an account that does not exist is refused before any write."""
+    response = demo.post("card", card_body(account_id="acc_nobody"))
+    assert response.status == 404
+    assert response.body["error"]["code"] == "account_not_found"
+    assert demo.items(demo.tables.payments) == []
+    assert demo.items(demo.tables.idempotency) == []
+    assert demo.drain() == []
+
+
+def test_bank_and_wallet_payments(demo: Stack) -> None:
+    """The other methods store and show their safe details only."""
+    demo.account("acc_eur", 5_000, "EUR")
+    bank = demo.post(
+        "bank",
+        {"amount_minor": 100, "currency": "EUR", "account_id": "acc_eur",
+         "bank": {"iban": "DE89 3704 0044 0532 0130 00"}},
+        key="bank-1",
+    )  # fmt: skip
+    assert bank.status == 202
+    assert bank.body["bank"] == {"country": "DE", "last4": "3000"}
+    item = demo.payment_item(bank.body["payment_id"])
+    assert "DE89370400440532013000" not in json.dumps(item)
+    wallet = demo.post(
+        "wallet",
+        {"amount_minor": 100, "currency": "USD", "account_id": "acc_demo",
+         "wallet": {"wallet_id": "wal_abcdEFGH1234"}},
+        key="wallet-1",
+    )  # fmt: skip
+    assert wallet.status == 202
+    assert wallet.body["wallet"] == {"wallet_id": "wal_abcdEFGH1234"}
+
+
+def test_get_payment(demo: Stack) -> None:
+    """GET returns the current view; unknown and malformed ids are 404."""
+    created = demo.post("card", card_body()).body
+    response = demo.get(created["payment_id"])
+    assert response.status == 200
+    expected = {k: v for k, v in created.items() if k != "status_url"}
+    assert response.body == expected
+    missing = demo.get("pay_" + "0" * 32)
+    assert (missing.status, missing.body["error"]["code"]) == (404, "payment_not_found")
+    assert demo.get("not-an-id").status == 404
+
+
+def test_status_url_keeps_a_custom_domain_base_path(demo: Stack) -> None:
+    """On a custom domain mapped at /payments-api the base path is kept in status_url."""
+    event = api_event(
+        "POST", "/payments/card", "/payments/{method}",
+        {"Idempotency-Key": "cd-1", "X-Forwarded-Proto": "http"}, json.dumps(card_body()),
+    )  # fmt: skip
+    event["requestContext"]["domainName"] = "pay.example.com"
+    event["requestContext"]["path"] = "/payments-api/payments/card"
+    response = decode(demo.invoke("IngressFunction", event))
+    assert response.body["status_url"] == (
+        f"http://pay.example.com/payments-api/payments/{response.body['payment_id']}"
+    )
