@@ -75,6 +75,7 @@ def test_parse_amount(text: str, currency: str, minor: int) -> None:
         ("12.50", "XXX", UnknownCurrencyError),
         ("12.50", "", UnknownCurrencyError),
         ("9" * 30, "USD", AmountTooLargeError),
+        ("1" * 41, "USD", MalformedAmountError),
     ],
 )
 def test_parse_amount_rejects(text: str, currency: str, error: type[MoneyError]) -> None:

@@ -39,6 +39,9 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 # inside DynamoDB's 38-digit numbers and JavaScript's exact-integer range (the CLI's --json).
 MAX_MINOR_UNITS = 2**53 - 1
 
+# Longer input is refused before Decimal sees it: no real amount needs more characters.
+_MAX_AMOUNT_TEXT = 40
+
 # Plain decimal notation only: ASCII digits, at most one point with digits on both sides.
 # Decimal() alone would also accept "1e3", "NaN", "Infinity", "+5", " 5", "5_000" and
 # non-ASCII digits, none of which a person means as an amount of money.
@@ -92,7 +95,9 @@ def parse_amount(text: str, currency: str) -> int:
     (no rounding), zero and negative amounts, and amounts beyond MAX_MINOR_UNITS.
     """
     exponent = currency_exponent(currency)
-    if not isinstance(text, str) or not _AMOUNT_RE.fullmatch(text):
+    if not isinstance(text, str) or len(text) > _MAX_AMOUNT_TEXT:
+        raise MalformedAmountError("amount is not a plain decimal number such as 12 or 12.50")
+    if not _AMOUNT_RE.fullmatch(text):
         raise MalformedAmountError(
             f"amount {text!r} is not a plain decimal number such as 12 or 12.50",
         )

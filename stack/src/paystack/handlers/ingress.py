@@ -123,7 +123,7 @@ def _request_body() -> Any:
 
 
 @app.post("/payments/<method>")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)  # the Response object is not JSON
 def create_payment(method: str) -> Response[str]:
     """Accept a payment: 202 with the payment view + status_url, replays flagged."""
     key = check_idempotency_key(app.current_event.headers.get("Idempotency-Key"))
@@ -152,7 +152,7 @@ def create_payment(method: str) -> Response[str]:
 
 
 @app.get("/payments/<payment_id>")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)  # the Response object is not JSON
 def read_payment(payment_id: str) -> Response[str]:
     """The payment view, or 404 payment_not_found."""
     logger.append_keys(payment_id=payment_id)
