@@ -188,8 +188,7 @@ def _spawn(*, port: int, time_scale: float) -> None:
             code = os.waitstatus_to_exitcode(status)
             _fail_start(f"the local stack exited during start-up (code {code})", log_path)
         time.sleep(0.1)
-    os.kill(pid, signal.SIGTERM)
-    _wait_gone(pid, STOP_TIMEOUT)
+    _terminate(pid)
     _fail_start(f"the local stack did not become ready within {START_TIMEOUT:.0f} s", log_path)
 
 
@@ -205,14 +204,19 @@ def down() -> bool:
     state = _running_state()
     if state is None:
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(state.pid, signal.SIGTERM)
-    if not _wait_gone(state.pid, STOP_TIMEOUT):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(state.pid, signal.SIGKILL)
-        _wait_gone(state.pid, 5.0)
+    _terminate(state.pid)
     st.remove_state(state.pid)  # after a SIGKILL the daemon could not clean up itself
     return True
+
+
+def _terminate(pid: int) -> None:
+    """SIGTERM, wait for a clean shutdown, SIGKILL if it does not come: never an orphan."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    if not _wait_gone(pid, STOP_TIMEOUT):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid, 5.0)
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -83,6 +84,8 @@ class Daemon:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy; daemon only
 
+        if self.port:
+            _check_port_free(self.port)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._moto.start()
         self.port = int(self._moto.get_host_and_port()[1])
@@ -178,6 +181,17 @@ class Daemon:
     def shutdown(self) -> None:
         """Ask the main loop to stop (the reply goes out first)."""
         self.stopping.set()
+
+
+def _check_port_free(port: int) -> None:
+    """Fail fast on a taken port: ThreadedMotoServer.start() would wait forever for a server
+    thread that died on "Address already in use"."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            msg = f"port {port} on 127.0.0.1 is not available ({exc.strerror}); choose another"
+            raise RuntimeError(msg) from None
 
 
 def run(*, port: int = 0, api_port: int = 0, home: Path | None = None,
