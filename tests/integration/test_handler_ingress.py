@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from botocore.stub import Stubber
 from handler_harness import API_DOMAIN, Stack, api_event, decode
+from paystack.handlers import _runtime
 
 
 def card_body(
@@ -251,3 +253,33 @@ def test_status_url_keeps_a_custom_domain_base_path(demo: Stack) -> None:
     assert response.body["status_url"] == (
         f"http://pay.example.com/payments-api/payments/{response.body['payment_id']}"
     )
+
+
+def test_write_conflict_without_a_visible_record_is_409(demo: Stack) -> None:
+    """Real DynamoDB cancels one of two simultaneous transactions on the same key with
+    TransactionConflict (moto serialises them, so a Stubber plays DynamoDB's part here): if
+    the winner's record is not readable yet, the client is told to retry (409)."""
+    client = _runtime.dynamodb()
+    stubber = Stubber(client)
+    account = {"account_id": {"S": "acc_demo"}, "balance_minor": {"N": "10000"},
+               "currency": {"S": "USD"}, "created_at": {"S": "t"}, "updated_at": {"S": "t"},
+               "version": {"N": "1"}}  # fmt: skip
+    stubber.add_response("get_item", {"Item": account}, None)
+    stubber.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        service_message="Transaction cancelled",
+        http_status_code=400,
+        modeled_fields={
+            "CancellationReasons": [
+                {"Code": "TransactionConflict", "Message": "Transaction is ongoing"},
+                {"Code": "None"},
+            ]
+        },
+    )
+    stubber.add_response("get_item", {}, None)
+    with stubber:
+        response = demo.post("card", card_body())
+    stubber.assert_no_pending_responses()
+    assert response.status == 409
+    assert response.body["error"]["code"] == "idempotency_key_in_flight"
