@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 #: with exponential backoff and jitter (5 attempts in all); the timeouts keep a dead endpoint
 #: from hanging a command.
 CLIENT_CONFIG: Final = Config(
-    retries={"mode": "standard", "max_attempts": 5},
+    retries={"mode": "standard", "total_max_attempts": 5},
     connect_timeout=5,
     read_timeout=30,
     user_agent_extra=f"paycli/{__version__}",

@@ -7,8 +7,10 @@ means no python3.12 is needed on the deploying machine.
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -99,11 +101,18 @@ def find_sam() -> str:
 
 def run_sam(command: list[str]) -> None:
     """Run SAM with its progress on our stderr (stdout stays for data); fail on non-zero."""
-    import sys  # noqa: PLC0415
-
-    result = subprocess.run(command, stdout=sys.stderr, check=False)  # noqa: S603 - a list, no shell
-    if result.returncode != 0:
+    try:
+        sink: int | None = sys.stderr.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):  # stderr is not a real file
+        sink = None
+    if sink is None:
+        captured = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        sys.stderr.write(captured.stdout + captured.stderr)
+        returncode = captured.returncode
+    else:
+        returncode = subprocess.run(command, stdout=sink, check=False).returncode  # noqa: S603
+    if returncode != 0:
         raise PaycliError(
-            f"`{' '.join(command[:2])}` failed with exit code {result.returncode}",
+            f"`{' '.join(command[:2])}` failed with exit code {returncode}",
             hint="its output above says why; rerun with the same options once fixed",
         )
