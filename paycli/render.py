@@ -138,8 +138,11 @@ class Renderer:
     def payments_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
         """Payments, one row each."""
         table = Table(title=self.title(f"Payments ({len(views)})"))
-        for column in ("payment", "status", "amount", "method", "account", "reason", "created"):
-            table.add_column(column, justify="right" if column == "amount" else "left")
+        table.add_column("payment", overflow="fold")
+        table.add_column("status", no_wrap=True)
+        table.add_column("amount", justify="right", no_wrap=True)
+        for column in ("method", "account", "reason", "created"):
+            table.add_column(column, overflow="fold")
         for view in views:
             table.add_row(
                 str(view["payment_id"]),
@@ -148,7 +151,7 @@ class Renderer:
                 _method_text(view),
                 _cell(view.get("account_id")),
                 _cell(view.get("reason")),
-                _cell(view.get("created_at")),
+                _short_time(view.get("created_at")),
             )
         return table
 
@@ -342,12 +345,18 @@ class Renderer:
         return Group(table, verdict)
 
 
+def _short_time(stamp: Any) -> str:
+    """ "2026-11-26T17:19:59.975Z" -> "11-26 17:19:59": the part a list needs, in fewer columns."""
+    text = str(stamp or "")
+    return f"{text[5:10]} {text[11:19]}" if len(text) >= 19 else _cell(stamp)
+
+
 def _method_text(view: Mapping[str, Any]) -> str:
     """ "card visa ****4242", "bank DE ****3000", "wallet wal_..."."""
     method = str(view.get("method") or "-")
     details = view.get(method) or {}
     if method == "card" and details.get("last4"):
-        return f"card {details.get('brand') or ''} ****{details['last4']}".replace("  ", " ")
+        return f"{details.get('brand') or 'card'} ****{details['last4']}"
     if method == "bank" and details.get("last4"):
         return f"bank {details.get('country') or ''} ****{details['last4']}"
     if method == "wallet" and details.get("wallet_id"):

@@ -65,7 +65,7 @@ def test_human_table_names_the_target_and_formats_money() -> None:
     renderer, out, err = _renderer()
     renderer.emit([PAYMENT], renderer.payments_table)
     text = out.getvalue()
-    for needle in ("on local stack", "DECLINED", "generic_decline", "12.50 USD", "****0002"):
+    for needle in ("on local stack", "DECLINED", "generic_decline", "12.50 USD", "visa ****0002"):
         assert needle in text
     assert err.getvalue() == ""
 
