@@ -214,3 +214,17 @@ def test_demo_stops_the_stack_it_started(
     after = cli("status")
     assert after.exit_code == ExitCode.ENVIRONMENT
     assert "not running" in after.stderr
+
+
+def test_executions_watch_until_idle_prints_changes_as_json_lines(
+    failed_payment: dict[str, Any],
+) -> None:
+    """With nothing running, one poll: every execution is new, the failed one among them."""
+    result = cli("executions", "watch", "--until-idle", "--interval", "1", "--limit", "100",
+                 "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    failed = [row for row in rows if row["payment_id"] == failed_payment["payment_id"]]
+    assert failed
+    assert {row["status"] for row in failed} == {"FAILED"}
+    assert failed[0]["error"] == "PaymentFailed"
