@@ -5,6 +5,7 @@ template change reaching the handlers on redeploy."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import uuid
@@ -137,4 +138,34 @@ def test_template_change_reaches_the_handler_on_redeploy(home: Path, tmp_path: P
         assert under.status == 202
     finally:
         stop_local_stack(stack)
+    assert not (home / "local" / STATE_FILE).exists()
+
+
+def test_foreground_runs_attached_and_stops_cleanly_on_ctrl_c(home: Path) -> None:
+    """`paycli local up --foreground` serves until Ctrl-C (SIGINT), then exits 0 with its state
+    removed; meanwhile other processes find it through state.json like a detached one."""
+    import signal  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "paycli", "local", "up", "--foreground"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not control.status().running:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "foreground stack never became ready"
+            time.sleep(0.1)
+        assert control.status().pid == process.pid
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert b"local stack stopped" in stderr
     assert not (home / "local" / STATE_FILE).exists()
