@@ -26,7 +26,7 @@ from typing import Any
 from paycli.local import state as st
 from paycli.local.api import ControlSurface, Gateway, LocalApi
 from paycli.local.model import Deployment, PipeSpec
-from paycli.local.pipe import DEFAULT_POLLERS, PipeFaults, PipePoller
+from paycli.local.pipe import DEFAULT_POLLERS, PipeFaults, PipePoller, check_supported
 
 # Not under "paycli": the handlers' Powertools Logger() is named after the service
 # ("paycli") and would capture and reformat these records as if a handler wrote them.
@@ -144,6 +144,8 @@ class Daemon:
             assert self._api is not None
             deployment: Deployment = self._stack.deploy(
                 Path(template_path), api_base_url=self._api.base_url)
+            for spec in deployment.pipes:  # refuse before anything is switched over
+                check_supported(spec)
             self._api.set_routes(deployment.routes)
             self._sync_pipes(deployment.pipes)
             self.deployment = deployment

@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from paycli.core.errors import PaycliError
 from paycli.local.model import PipeSpec
 
 # Not under "paycli": the handlers' Powertools Logger() is named after the service
@@ -32,6 +33,10 @@ log = logging.getLogger("paycli-local.pipe")
 #: during the wait wakes the poller at once, so this costs nothing in latency.
 DEFAULT_WAIT_SECONDS = 1
 DEFAULT_POLLERS = 4
+
+
+class UnsupportedPipeError(PaycliError):
+    """The template's pipe uses something this poller cannot emulate faithfully."""
 
 
 class PipeStartError(Exception):
@@ -95,17 +100,18 @@ def to_pipe_record(message: dict[str, Any], spec: PipeSpec, region: str) -> dict
 
 
 def check_supported(spec: PipeSpec) -> None:
-    """Refuse pipes this poller cannot run faithfully, naming what is unsupported."""
+    """Refuse pipes this poller cannot run faithfully, naming what is unsupported (never a
+    silent skip)."""
     if spec.invocation_type != "FIRE_AND_FORGET":
         msg = (f"pipe {spec.name}: InvocationType {spec.invocation_type} is not supported locally"
                " (a STANDARD state machine target needs FIRE_AND_FORGET)")
-        raise ValueError(msg)
+        raise UnsupportedPipeError(msg)
     if not spec.target_arn.startswith("arn:aws:states:"):
         msg = f"pipe {spec.name}: only Step Functions targets are supported, not {spec.target_arn}"
-        raise ValueError(msg)
+        raise UnsupportedPipeError(msg)
     if not 1 <= spec.batch_size <= 10:
         msg = f"pipe {spec.name}: BatchSize {spec.batch_size} is outside 1..10 for SQS locally"
-        raise ValueError(msg)
+        raise UnsupportedPipeError(msg)
 
 
 @dataclass

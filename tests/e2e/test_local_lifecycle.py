@@ -17,7 +17,7 @@ from e2e_support import REPO, TEST_CARDS, start_local_stack, stop_local_stack
 from typer.testing import CliRunner
 
 from paycli.cli.app import app
-from paycli.core.errors import ConfigError
+from paycli.core.errors import ConfigError, PaycliError
 from paycli.local import control
 from paycli.local.state import STATE_FILE, DaemonState, pid_alive, write_state
 
@@ -136,6 +136,15 @@ def test_template_change_reaches_the_handler_on_redeploy(home: Path, tmp_path: P
         under = stack.pay_card(account, 900, TEST_CARDS["approved"],
                                key=f"k-{uuid.uuid4().hex}")
         assert under.status == 202
+
+        # A resource the local stack cannot emulate is an error naming it, never a skip; the
+        # running deployment keeps serving.
+        text = template.read_text(encoding="utf-8")
+        extra = "  ExtraTopic:\n    Type: AWS::SNS::Topic\n\nOutputs:"
+        template.write_text(text.replace("\nOutputs:", "\n" + extra, 1), encoding="utf-8")
+        with pytest.raises(PaycliError, match="AWS::SNS::Topic"):
+            control.deploy(template)
+        assert stack.pay_card(account, 800, TEST_CARDS["approved"]).status == 202
     finally:
         stop_local_stack(stack)
     assert not (home / "local" / STATE_FILE).exists()

@@ -15,7 +15,13 @@ import pytest
 from moto import mock_aws
 
 from paycli.local.model import PipeSpec
-from paycli.local.pipe import PipeFaults, PipePoller, PipeStartError, check_supported
+from paycli.local.pipe import (
+    PipeFaults,
+    PipePoller,
+    PipeStartError,
+    UnsupportedPipeError,
+    check_supported,
+)
 
 REGION = "us-east-1"
 DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
@@ -196,5 +202,5 @@ def test_unsupported_pipes_are_refused_by_name(field: str, value: Any, message: 
         "target_arn": "arn:aws:states:us-east-1:123456789012:stateMachine:m", "batch_size": 1,
         "invocation_type": "FIRE_AND_FORGET", field: value,
     }
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(UnsupportedPipeError, match=message):
         check_supported(PipeSpec(**fields))
