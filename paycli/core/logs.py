@@ -7,8 +7,7 @@ the payment id inside Powertools' JSON log lines.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -77,17 +76,10 @@ def from_local(raw: dict[str, Any]) -> LogRecord:
 class CloudWatchLogs:
     """FilterLogEvents over the stack's function log groups (AWS target)."""
 
-    def __init__(
-        self,
-        logs: CloudWatchLogsClient,
-        functions: dict[str, str],
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, logs: CloudWatchLogsClient, functions: dict[str, str]) -> None:
         """`functions`: logical id -> physical function name, from the stack's resources."""
         self._logs = logs
         self._functions = functions
-        self._sleep = sleep
 
     def fetch(
         self, function: str | None, payment_id: str | None, start_ms: int | None = None
@@ -121,19 +113,3 @@ class CloudWatchLogs:
                     )
         except self._logs.exceptions.ResourceNotFoundException:
             return  # a function that never ran has no log group yet
-
-    def follow(
-        self, function: str | None, payment_id: str | None, interval: float = 2.0
-    ) -> Iterator[list[LogRecord]]:
-        """New records every `interval` seconds, forever (the CLI stops on Ctrl-C)."""
-        start_ms = int(time.time() * 1000) - 60_000
-        seen: set[tuple[str, str]] = set()
-        while True:
-            batch = [
-                r
-                for r in self.fetch(function, payment_id, start_ms)
-                if (r.timestamp, r.message) not in seen
-            ]
-            seen.update((r.timestamp, r.message) for r in batch)
-            yield batch
-            self._sleep(interval)
