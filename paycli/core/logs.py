@@ -66,7 +66,7 @@ def from_local(raw: dict[str, Any]) -> LogRecord:
         stamp = datetime.fromtimestamp(stamp / (1000 if stamp > 1e11 else 1), UTC).isoformat()
     return LogRecord(
         timestamp=str(stamp),
-        function=str(raw.get("function") or raw.get("function_name") or ""),
+        function=str(raw.get("logical_id") or raw.get("function") or "").removesuffix("Function"),
         message=str(raw.get("message", "")),
         level=raw.get("level"),
         payment_id=raw.get("payment_id"),

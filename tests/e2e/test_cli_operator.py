@@ -186,6 +186,13 @@ def test_status_logs_and_accounts_list(account: str, failed_payment: dict[str, A
     parsed = [json.loads(line) for line in lines.stdout.splitlines()]
     assert parsed
     assert all(failed_payment["payment_id"] in json.dumps(r) for r in parsed)
+    assert {r["function"] for r in parsed} >= {"Ingress", "ValidatePayment"}
+    only = cli(
+        "logs", "--payment", failed_payment["payment_id"], "--function", "validate", "--json"
+    )
+    assert {json.loads(line)["function"] for line in only.stdout.splitlines()} == {
+        "ValidatePayment"
+    }
     assert account in [a["account_id"] for a in cli_json("accounts", "list")]
 
 
