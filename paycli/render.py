@@ -193,14 +193,15 @@ class Renderer:
     def dlq_messages_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
         """DLQ messages seen by peek."""
         table = Table(title=self.title(f"Dead-letter messages ({len(views)}, left in place)"))
-        for column in ("message", "payment", "error", "sent", "receives"):
-            table.add_column(column)
+        table.add_column("payment", overflow="fold")
+        table.add_column("error", overflow="fold")
+        table.add_column("sent", overflow="fold")
+        table.add_column("receives", justify="right")
         for view in views:
             table.add_row(
-                str(view["message_id"])[:12],
                 _cell(view.get("payment_id")),
                 _cell(view.get("error")),
-                _cell(view.get("sent_at")),
+                _short_time(view.get("sent_at")),
                 _cell(view.get("receive_count")),
             )
         return table
@@ -219,14 +220,17 @@ class Renderer:
     def executions_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
         """Executions, newest first."""
         table = Table(title=self.title(f"Executions ({len(views)})"))
-        for column in ("name", "status", "started", "stopped", "error"):
-            table.add_column(column)
+        table.add_column("name", overflow="fold")
+        table.add_column("status", no_wrap=True)
+        table.add_column("started", overflow="fold")
+        table.add_column("stopped", overflow="fold")
+        table.add_column("error", overflow="fold")
         for view in views:
             table.add_row(
                 str(view["name"]),
                 status_text(view.get("status")),
-                _cell(view.get("start_date")),
-                _cell(view.get("stop_date")),
+                _short_time(view.get("start_date")),
+                _short_time(view.get("stop_date")),
                 _cell(view.get("error")),
             )
         return table
@@ -238,7 +242,7 @@ class Renderer:
             caption=f"payment {view.get('payment_id') or '-'}, status {view['status']}",
         )
         for column in ("state", "type", "entered", "attempts", "result"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for step in view["steps"]:
             failing = step["state"] == view.get("failed_state")
             result = Text(f"{step['error']}" if step["failed"] else "ok")
@@ -247,7 +251,7 @@ class Renderer:
             table.add_row(
                 Text(step["state"], style="bold red" if failing else ""),
                 step["type"],
-                _cell(step["entered"]),
+                _short_time(step["entered"]),
                 _cell(step["attempts"] or ""),
                 result,
             )
@@ -257,7 +261,7 @@ class Renderer:
             ("Failed in ", "red"),
             (str(view["failed_state"]), "bold red"),
             f": {view.get('error') or '-'}\n",
-            str(view.get("cause") or ""),
+            _cause_text(view.get("cause")),
         )
         return Group(table, summary)
 
@@ -343,6 +347,18 @@ class Renderer:
                 *(Text(str(finding[key])) for key in ("code", "source", "location", "message")),
             )
         return Group(table, verdict)
+
+
+def _cause_text(cause: Any) -> str:
+    """A Lambda error's cause is JSON with a stack trace: people need its errorMessage."""
+    text = str(cause or "")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(parsed, dict) and parsed.get("errorMessage"):
+        return str(parsed["errorMessage"])
+    return text
 
 
 def _short_time(stamp: Any) -> str:

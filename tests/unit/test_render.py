@@ -92,7 +92,7 @@ def test_execution_detail_names_the_failing_state() -> None:
         "payment_id": "pay_1",
         "failed_state": "ValidatePayment",
         "error": "IssuerUnavailableError",
-        "cause": "issuer down",
+        "cause": json.dumps({"errorMessage": "issuer down", "stackTrace": ["  File x"]}),
         "steps": [
             {"state": "ParseMessage", "type": "Pass", "entered": "t0", "attempts": 0,
              "failed": False, "error": None},
@@ -104,3 +104,4 @@ def test_execution_detail_names_the_failing_state() -> None:
     text = out.getvalue()
     assert "Failed in ValidatePayment: IssuerUnavailableError" in text
     assert "issuer down" in text
+    assert "stackTrace" not in text  # the Lambda error JSON is reduced to its message
