@@ -96,7 +96,7 @@ def _running_state() -> st.DaemonState | None:
     state = st.read_state()
     if state is None:
         return None
-    if not st.pid_alive(state.pid):
+    if not st.pid_alive(state.pid) or not st.is_paycli_process(state.pid):
         st.remove_state(state.pid)
         return None
     return state

@@ -77,7 +77,8 @@ class Daemon:
 
     def _refuse_second_daemon(self) -> None:
         current = st.read_state(self.home)
-        if current is not None and current.pid != os.getpid() and st.pid_alive(current.pid):
+        if (current is not None and current.pid != os.getpid() and st.pid_alive(current.pid)
+                and st.is_paycli_process(current.pid)):
             msg = f"a local stack is already running (pid {current.pid})"
             raise RuntimeError(msg)
 

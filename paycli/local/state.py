@@ -158,3 +158,19 @@ def _is_zombie(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+def is_paycli_process(pid: int) -> bool:
+    """Whether `pid` runs paycli (the daemon, or `paycli local up --foreground`).
+
+    A stale state.json can name a pid the system has since given to another program: that
+    process must be neither reported as the local stack nor sent SIGTERM by `down`. Where
+    /proc is missing (not Linux) the pid is trusted.
+    """
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return True
+    return b"paycli" in cmdline

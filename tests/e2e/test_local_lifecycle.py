@@ -87,6 +87,23 @@ def test_stale_state_of_a_dead_daemon_is_ignored_and_removed(home: Path) -> None
         control.logs()
 
 
+def test_a_pid_reused_by_another_program_is_never_signalled(home: Path) -> None:
+    """state.json naming a live process that is not paycli (a reused pid): the stack is not
+    running, and `down` does not send that process SIGTERM."""
+    import subprocess  # noqa: PLC0415
+
+    with subprocess.Popen(["sleep", "30"]) as other:
+        try:
+            write_state(DaemonState(pid=other.pid, port=1, endpoint="http://127.0.0.1:1",
+                                    api_port=2, api_url="http://127.0.0.1:2", token="t",
+                                    started_at="then", log_file="x"))
+            assert control.status().running is False
+            assert control.down() is False
+            assert other.poll() is None
+        finally:
+            other.kill()
+
+
 def test_start_up_failure_is_a_clear_error_with_the_log(home: Path) -> None:
     """A port already taken: `up` fails with the daemon's own error lines and the log path."""
     with socket.socket() as busy:
