@@ -207,14 +207,22 @@ class Renderer:
         return table
 
     def redrive_text(self, view: Mapping[str, Any]) -> RenderableType:
-        """What a DLQ redrive did."""
+        """What a DLQ redrive did, and where."""
+        where = f" on {self.where}" if self.where else ""
         if view["dry_run"]:
-            return Text(f"Would move {view['candidates']} message(s) back ({view['method']}).")
+            return Text(
+                f"Would move {view['candidates']} message(s) back{where} ({view['method']})."
+            )
         failed = f", {view['failed']} failed (left in the DLQ)" if view["failed"] else ""
         return Text(
             f"Moved {view['moved']} of {view['candidates']} message(s) back to the payment "
-            f"queue with {view['method']}{failed}."
+            f"queue{where} with {view['method']}{failed}."
         )
+
+    def purged_text(self, view: Mapping[str, Any]) -> RenderableType:
+        """What a purge removed, and where."""
+        where = f" on {self.where}" if self.where else ""
+        return Text(f"Purged {view['purged']} message(s) from the dead-letter queue{where}.")
 
     # ------------------------------------------------------------------ executions
     def executions_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:

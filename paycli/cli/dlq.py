@@ -56,8 +56,11 @@ def redrive(
     """
     out = renderer(ctx, json_output)
     svc = services(ctx).dlq()
-    with out.progress("Redriving", total=0) as update:
-        report = svc.redrive(max_messages=max_messages, dry_run=dry_run, progress=update)
+    if dry_run:
+        report = svc.redrive(max_messages=max_messages, dry_run=True)
+    else:
+        with out.progress("Redriving", total=0) as update:
+            report = svc.redrive(max_messages=max_messages, progress=update)
     out.emit(report.view(), out.redrive_text)
 
 
@@ -71,4 +74,4 @@ def purge(ctx: typer.Context, yes: YesOpt = False, json_output: JsonOpt = False)
     if not yes:
         typer.confirm("Delete every message in the dead-letter queue?", abort=True, err=True)
     purged = services(ctx).dlq().purge()
-    out.emit({"purged": purged}, lambda view: f"Purged {view['purged']} message(s).")
+    out.emit({"purged": purged}, out.purged_text)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from paycli.cli._common import JsonOpt, YesOpt, renderer, services
+from paycli.cli._common import JsonOpt, YesOpt, app_context, renderer, services
 
 app = typer.Typer(
     help="Step Functions executions: list, explain, watch, redrive.\n\n"
@@ -122,7 +122,8 @@ def redrive(
     svc = services(ctx).executions()
     targets = list(refs or []) or svc.failed_since(parse_since(since) if since else None)
     if not targets:
-        out.note("Nothing to redrive.")
+        out.note(f"Nothing to redrive on {app_context(ctx).settings.describe()}.")
     elif not yes:
         typer.confirm(f"Redrive {len(targets)} execution(s)?", abort=True, err=True)
-    out.emit([result.view() for result in svc.redrive(targets)], out.redrive_results_table)
+    if targets or json_output:
+        out.emit([result.view() for result in svc.redrive(targets)], out.redrive_results_table)
