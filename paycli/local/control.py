@@ -255,7 +255,7 @@ def health() -> dict[str, Any]:
     return result
 
 
-def set_faults(**faults: str | None) -> dict[str, Any]:
+def set_faults(**faults: str | bool | None) -> dict[str, Any]:
     """Inject (or clear, with None) pipe faults in the running stack: a seam for fault tests."""
     result: dict[str, Any] = _request(_require_running(), "POST", "faults", body=faults)
     return result

@@ -179,6 +179,8 @@ class Daemon:
         for key in ("fail_start_matching", "skip_delete_matching"):
             if key in spec:
                 setattr(self.faults_plan, key, spec[key] or None)
+        if "paused" in spec:
+            self.faults_plan.paused = bool(spec["paused"])
         return self.faults_plan.to_json()
 
     def shutdown(self) -> None:

@@ -50,10 +50,13 @@ class PipeFaults:
     `fail_start_matching`: StartExecution "fails" for such batches, so their messages stay in the
     queue (and reach the DLQ after maxReceiveCount). `skip_delete_matching`: the execution starts
     but the message is not deleted, so it is delivered again: a duplicate delivery.
+    `paused`: the pollers stop receiving (a pipe that is down); messages wait in the queue and
+    are picked up once it is cleared.
     """
 
     fail_start_matching: str | None = None
     skip_delete_matching: str | None = None
+    paused: bool = False
 
     def matches(self, pattern: str | None, records: list[dict[str, Any]]) -> bool:
         """Whether a fault pattern applies to this batch."""
@@ -64,7 +67,7 @@ class PipeFaults:
     def to_json(self) -> dict[str, Any]:
         """The current faults, for the control call's answer."""
         return {"fail_start_matching": self.fail_start_matching,
-                "skip_delete_matching": self.skip_delete_matching}
+                "skip_delete_matching": self.skip_delete_matching, "paused": self.paused}
 
 
 def _attribute_value(value: dict[str, Any]) -> dict[str, Any]:
@@ -232,6 +235,9 @@ class PipePoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self.faults.paused:
+                self._stop.wait(0.05)
+                continue
             try:
                 self.poll_once()
             except Exception:  # queue gone, emulator stopping: keep the poller alive, slowly

@@ -175,6 +175,28 @@ def test_running_pollers_fail_matching_messages_and_start_the_rest(env: Env) -> 
     assert bodies == ['{"payment_id": "fine"}']
 
 
+def test_a_paused_pipe_leaves_messages_queued_until_resumed(env: Env) -> None:
+    """The 'pipe down' fault: nothing is received while paused; resuming drains the queue."""
+    faults = PipeFaults(paused=True)
+    poller = env.poller(faults=faults, pollers=1)  # stock moto SQS is not thread-safe
+    poller.wait_seconds = 1
+    poller.start()
+    try:
+        env.sqs.send_message(QueueUrl=env.queue_url, MessageBody='{"payment_id": "later"}')
+        time.sleep(0.5)
+        assert poller.stats.received == 0
+        assert env.count(env.queue_url) == 1
+        faults.paused = False
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and poller.stats.deleted == 0:
+            time.sleep(0.05)
+    finally:
+        poller.stop()
+    assert poller.stats.to_json() == {"received": 1, "started": 1, "start_failures": 0,
+                                      "deleted": 1}
+    assert env.count(env.queue_url) == 0
+
+
 def test_stop_ends_idle_pollers_promptly(env: Env) -> None:
     """stop() returns within about one long-poll wait and leaves no thread behind."""
     poller = env.poller(pollers=3)
