@@ -134,14 +134,25 @@ def test_dlq_redrive_moves_every_message_back_none_lost_none_duplicated(
     failed_payment: dict[str, Any],
 ) -> None:
     """Each parked payment goes back through the pipeline once; the test card fails again,
-    so the DLQ ends with exactly the same payments, each once."""
+    so every one of them is back in the DLQ, once. (Other tests share the stack: payments they
+    park meanwhile may join the DLQ, so only the ones moved are checked.)"""
     before = dlq_ids()
+    assert failed_payment["payment_id"] in before
     report = cli_json("dlq", "redrive")
-    assert (report["moved"], report["failed"]) == (len(before), 0)
-    assert sorted(report["payment_ids"]) == before
-    until(lambda: dlq_ids() == before, timeout=30)
+    moved = sorted(report["payment_ids"])
+    assert report["failed"] == 0
+    assert report["moved"] == len(moved) >= len(before)
+    assert len(set(moved)) == len(moved)  # none sent twice
+    assert set(before) <= set(moved)  # none left behind
+
+    def each_back_once() -> bool:
+        now = dlq_ids()
+        return all(now.count(payment_id) == 1 for payment_id in moved)
+
+    until(each_back_once, timeout=30)
     dry = cli_json("dlq", "redrive", "--dry-run")
-    assert (dry["candidates"], dry["moved"]) == (len(before), 0)
+    assert dry["moved"] == 0
+    assert dry["candidates"] >= len(moved)
 
 
 def test_executions_redrive_restarts_the_failed_execution(failed_payment: dict[str, Any]) -> None:
