@@ -432,6 +432,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # socketserver's default backlog of 5 refuses bursts of clients
     gateway: Gateway
     control: ControlSurface | None
 
