@@ -354,7 +354,7 @@ class ControlSurface:
         if request.source_ip != "127.0.0.1":
             return _json_response(403, {"error": {"message": "control calls are local only"}})
         given = request.header(TOKEN_HEADER) or ""
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
+        if not self.token or not hmac.compare_digest(given.encode(), self.token.encode()):
             return _json_response(403, {"error": {"message": "missing or wrong control token"}})
         action = request.path[len(CONTROL_PREFIX):].strip("/")
         handler = self._handlers().get((request.method, action))
@@ -394,6 +394,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def _dispatch(self) -> None:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self._send(gateway_error(411, "Length Required", str(uuid.uuid4())))
+            self.close_connection = True
+            return
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
             self._send(gateway_error(413, "Request Too Long", str(uuid.uuid4())))

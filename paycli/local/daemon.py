@@ -58,12 +58,11 @@ class Daemon:
         st.clear_outputs(self.home)  # a fresh emulator holds nothing: old outputs would lie
         for key, value in st.local_credentials_env().items():
             os.environ[key] = value
+        token = secrets.token_urlsafe(32)
         self._start_moto()
         self._start_stack()
-        self._start_api()
+        self._start_api(token)
         assert self._api is not None
-        token = secrets.token_urlsafe(32)
-        self._api_control.token = token
         endpoint = f"http://127.0.0.1:{self.port}"
         self.state = st.DaemonState(
             pid=os.getpid(), port=self.port, endpoint=endpoint, api_port=self._api.port,
@@ -100,11 +99,10 @@ class Daemon:
                                  log_dir=st.local_dir(self.home))
         self._stack.start()
 
-    def _start_api(self) -> None:
+    def _start_api(self, token: str) -> None:
         gateway = Gateway(self._stack.runner, st.LOCAL_REGION, st.LOCAL_ACCESS_KEY,
                           st.LOCAL_SECRET_KEY, st.LOCAL_ACCOUNT_ID)
-        self._api_control = ControlSurface(self, token="")
-        self._api = LocalApi(gateway, self._api_control, port=self.api_port)
+        self._api = LocalApi(gateway, ControlSurface(self, token=token), port=self.api_port)
         self._api.start()
 
     def wait(self) -> None:

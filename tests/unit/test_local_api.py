@@ -282,3 +282,17 @@ def test_http_server_serves_signed_routes_and_a_token_guarded_control_surface() 
     finally:
         api.stop()
     assert control.calls == ["health"]
+
+
+def test_control_surface_without_a_token_refuses_everything() -> None:
+    """An empty token (none configured) must never match an empty or missing header."""
+    surface = ControlSurface(FakeControl(), token="")
+    for headers in ([], [(TOKEN_HEADER, "")]):
+        request = HttpRequest("GET", "/_paycli/health", headers, b"", "127.0.0.1")
+        assert surface.handle(request).status == 403
+
+
+def test_control_calls_from_another_address_are_refused() -> None:
+    surface = ControlSurface(FakeControl(), token="s3cret")
+    request = HttpRequest("GET", "/_paycli/health", [(TOKEN_HEADER, "s3cret")], b"", "10.0.0.7")
+    assert surface.handle(request).status == 403
