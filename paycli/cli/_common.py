@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from paycli.core.context import AppContext
 from paycli.core.settings import Settings, resolve_settings
@@ -36,6 +37,48 @@ StackNameOpt = Annotated[
     str | None,
     typer.Option("--stack-name", help="CloudFormation stack name. Env: PAYCLI_STACK_NAME."),
 ]
+
+
+#: The root's string options: plain strings, no validation to do.
+GLOBAL_STRING_OPTIONS = frozenset({"target", "profile", "region", "stack_name"})
+
+
+class PlainGroup(TyperGroup):
+    """A group whose flags and global string options skip typer's pydantic coercion.
+
+    typer 0.29 coerces option values through a pydantic TypeAdapter (importing pydantic, ~60 ms
+    of a ~200 ms start-up) unless the value is already a bool, so an unset flag of a group on
+    the way to a sub-command (--help, --install-completion) or a root string option costs the
+    import before anything runs, `paycli <group> --help` included. Those values need no
+    validation: they get typer's pass-through coercion. Best effort on a typer internal: if it
+    changes, everything still works and only costs the import again (test_cli_app checks that
+    pydantic stays unloaded).
+    """
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The group's parameters (help and completion options included), coerced plainly."""
+        params: list[Any] = super().get_params(ctx)
+        _plain_coercion(params)
+        return params
+
+
+def _plain_coercion(params: list[Any]) -> None:
+    try:
+        from typer._coercion import PassThroughRuntimeParam  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - another typer version
+        return
+    for param in params:
+        descriptor = getattr(param, "type_descriptor", None)
+        if descriptor is None or getattr(param, "_runtime_param", 0) is not None:
+            continue
+        if descriptor.annotation is bool:
+            plain: type = bool
+        elif param.name in GLOBAL_STRING_OPTIONS:
+            plain = str
+        else:
+            continue
+        info = descriptor.parameter_info
+        param._runtime_param = PassThroughRuntimeParam(parameter_info=info, annotation=plain)
 
 
 def app_context(ctx: typer.Context) -> AppContext:

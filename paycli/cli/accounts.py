@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-from paycli.cli._common import JsonOpt, renderer, services
+from paycli.cli._common import JsonOpt, PlainGroup, renderer, services
 
 app = typer.Typer(
+    cls=PlainGroup,
     help="Test accounts with balances (for demos and tests).\n\n"
     "Example: paycli accounts create --id acc_demo --balance 100.00",
     no_args_is_help=True,

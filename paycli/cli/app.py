@@ -10,7 +10,6 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 import paycli
 from paycli.cli import (
@@ -25,7 +24,14 @@ from paycli.cli import (
     payments,
     validate,
 )
-from paycli.cli._common import ProfileOpt, RegionOpt, StackNameOpt, TargetOpt, app_dir
+from paycli.cli._common import (
+    PlainGroup,
+    ProfileOpt,
+    RegionOpt,
+    StackNameOpt,
+    TargetOpt,
+    app_dir,
+)
 from paycli.core.context import AppContext
 from paycli.core.errors import PaycliError, from_botocore
 from paycli.core.settings import resolve_settings
@@ -45,7 +51,7 @@ def report_error(error: PaycliError) -> None:
         typer.echo(f"Hint: {error.hint}", err=True)
 
 
-class PaycliGroup(TyperGroup):
+class PaycliGroup(PlainGroup):
     """The root group: turns PaycliError (and botocore errors) into one line and an exit code.
 
     Doing it here, around every sub-command, makes CliRunner tests see the same exit codes and

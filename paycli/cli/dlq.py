@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-from paycli.cli._common import JsonOpt, YesOpt, renderer, services
+from paycli.cli._common import JsonOpt, PlainGroup, YesOpt, renderer, services
 
 app = typer.Typer(
+    cls=PlainGroup,
     help="The dead-letter queue: count, look, move back, purge.\n\n"
     "Example: paycli dlq stats --json",
     no_args_is_help=True,

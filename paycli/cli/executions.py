@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-from paycli.cli._common import JsonOpt, YesOpt, app_context, renderer, services
+from paycli.cli._common import JsonOpt, PlainGroup, YesOpt, app_context, renderer, services
 
 app = typer.Typer(
+    cls=PlainGroup,
     help="Step Functions executions: list, explain, watch, redrive.\n\n"
     "Example: paycli executions show PAYMENT_ID",
     no_args_is_help=True,

@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-from paycli.cli._common import JsonOpt, renderer, services
+from paycli.cli._common import JsonOpt, PlainGroup, renderer, services
 
 app = typer.Typer(
+    cls=PlainGroup,
     help="Read payments: one by id, or filtered lists.\n\n"
     "Example: paycli payments list --status SUCCEEDED",
     no_args_is_help=True,

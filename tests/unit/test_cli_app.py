@@ -62,6 +62,55 @@ def test_importing_the_cli_loads_no_aws_sdk_no_moto_no_rich() -> None:
     assert out.strip() == "[]"
 
 
+@pytest.mark.parametrize("args", [["--help"], ["dlq", "--help"], ["pay", "--help"]])
+def test_help_loads_neither_boto3_nor_pydantic(args: list[str]) -> None:
+    """Group help stays fast: no AWS SDK, and typer's pydantic coercion is skipped for flags
+    and the global string options (see cli._common.PlainGroup)."""
+    code = (
+        "import sys\n"
+        f"sys.argv = ['paycli', *{args!r}]\n"
+        "from paycli.cli.app import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print([m for m in ('boto3', 'pydantic', 'rich.console') if m in sys.modules], "
+        "file=sys.stderr)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Usage: paycli" in proc.stdout
+    assert proc.stderr.strip() == "[]"
+
+
+def test_global_options_still_reach_the_settings(tmp_path: Path) -> None:
+    """--target/--region/--stack-name given at the root land in the context, unvalidated by
+    pydantic but checked by paycli (an unknown target is refused)."""
+    from paycli.core.context import AppContext  # noqa: PLC0415
+
+    seen: list[AppContext] = []
+    probe = typer.Typer()
+
+    @probe.command()
+    def show(ctx: typer.Context) -> None:
+        seen.append(ctx.find_root().obj)
+
+    app.add_typer(probe, name="probe-settings")
+    try:
+        args = [
+            "--target",
+            "aws",
+            "--region",
+            "eu-west-3",
+            "--stack-name",
+            "s1",
+            "probe-settings",
+            "show",
+        ]
+        result = runner.invoke(app, args)
+    finally:
+        app.registered_groups.pop()
+    assert result.exit_code == 0, result.output
+    settings = seen[0].settings
+    assert (settings.target, settings.region, settings.stack_name) == ("aws", "eu-west-3", "s1")
+
+
 def test_the_operator_commands_all_exist() -> None:
     """Issue 4's command list (local/validate belong to the local-stack part)."""
     expected = {
