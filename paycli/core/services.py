@@ -20,6 +20,7 @@ from paycli.core.deploy import (
     template_path,
 )
 from paycli.core.dlq import DlqService
+from paycli.core.errors import ConfigError, from_botocore
 from paycli.core.executions import ExecutionsService
 from paycli.core.logs import CloudWatchLogs, LogRecord, from_local, logical_function
 from paycli.core.payments import PaymentsService
@@ -114,11 +115,27 @@ class Services:
         return dict(control.deploy(template_path()))
 
     def aws_prerequisites(self) -> AwsPrerequisites:
-        """sam installed, a region, working credentials: each missing one named exactly."""
-        sam = find_sam()
-        region = self.target.region
-        identity = self.target.sts().get_caller_identity()
-        return AwsPrerequisites(sam=sam, account=str(identity["Account"]), region=region)
+        """sam installed, a region, working credentials: every missing one named at once."""
+        problems: list[ConfigError] = []
+        sam = account = region = ""
+        try:
+            sam = find_sam()
+        except ConfigError as exc:
+            problems.append(exc)
+        try:
+            region = self.target.region
+            account = str(self.target.sts().get_caller_identity()["Account"])
+        except Exception as exc:
+            mapped = exc if isinstance(exc, ConfigError) else from_botocore(exc)
+            if not isinstance(mapped, ConfigError):
+                raise
+            problems.append(mapped)
+        if problems:
+            raise ConfigError(
+                "; ".join(p.message for p in problems),
+                hint="; ".join(p.hint for p in problems if p.hint) or None,
+            )
+        return AwsPrerequisites(sam=sam, account=account, region=region)
 
     def deploy_aws_command(self, prereq: AwsPrerequisites, *, confirm: bool) -> list[str]:
         """The `sam deploy` command for the bundled template and these settings."""
