@@ -31,13 +31,21 @@ def _renderer(json_output: bool) -> Renderer:
 @app.command()
 def up(
     *,
-    port: Annotated[int | None, typer.Option(
-        "--port", "-p", help="Port of the AWS endpoint (default: a free one).")] = None,
-    foreground: Annotated[bool, typer.Option(
-        "--foreground/--detach", help="Run attached with a live log (default: background).",
-    )] = False,
-    time_scale: Annotated[float, typer.Option(
-        "--time-scale", hidden=True, help="Factor on ASL Retry/Wait sleeps (tests).")] = 1.0,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", "-p", help="Port of the AWS endpoint (default: a free one)."),
+    ] = None,
+    foreground: Annotated[
+        bool,
+        typer.Option(
+            "--foreground/--detach",
+            help="Run attached with a live log (default: background).",
+        ),
+    ] = False,
+    time_scale: Annotated[
+        float,
+        typer.Option("--time-scale", hidden=True, help="Factor on ASL Retry/Wait sleeps (tests)."),
+    ] = 1.0,
     json_output: JsonOpt = False,
 ) -> None:
     """Start the local stack; returns once it is ready (again: prints the running one).

@@ -141,8 +141,10 @@ class RouteTable:
             params = match_path(route.path, path)
             if params is None:
                 continue
-            key = (tuple(_segment_rank(s) for s in _segments(route.path)),
-                   int(route_method == "ANY"))
+            key = (
+                tuple(_segment_rank(s) for s in _segments(route.path)),
+                int(route_method == "ANY"),
+            )
             if best is None or key < best[:2]:
                 best = (key[0], key[1], RouteMatch(route, params))
         return best[2] if best else None
@@ -200,11 +202,18 @@ def _body_field(body: bytes) -> tuple[str | None, bool]:
 def _identity(request: HttpRequest, access_key: str | None, account_id: str) -> dict[str, Any]:
     user = access_key and f"arn:aws:iam::{account_id}:user/{access_key}"
     return {
-        "cognitoIdentityPoolId": None, "cognitoIdentityId": None, "principalOrgId": None,
-        "cognitoAuthenticationType": None, "cognitoAuthenticationProvider": None,
-        "accountId": account_id if access_key else None, "caller": access_key,
-        "accessKey": access_key, "user": access_key, "userArn": user,
-        "sourceIp": request.source_ip, "userAgent": request.header("User-Agent"),
+        "cognitoIdentityPoolId": None,
+        "cognitoIdentityId": None,
+        "principalOrgId": None,
+        "cognitoAuthenticationType": None,
+        "cognitoAuthenticationProvider": None,
+        "accountId": account_id if access_key else None,
+        "caller": access_key,
+        "accessKey": access_key,
+        "user": access_key,
+        "userArn": user,
+        "sourceIp": request.source_ip,
+        "userAgent": request.header("User-Agent"),
     }
 
 
@@ -224,21 +233,35 @@ def build_proxy_event(
     host = request.header("Host") or "127.0.0.1"
     epoch_ms = int(request.received_at.timestamp() * 1000)
     context = {
-        "resourceId": route.path, "resourcePath": route.path, "httpMethod": request.method,
-        "extendedRequestId": request_id, "requestId": request_id,
+        "resourceId": route.path,
+        "resourcePath": route.path,
+        "httpMethod": request.method,
+        "extendedRequestId": request_id,
+        "requestId": request_id,
         "requestTime": request.received_at.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-        "requestTimeEpoch": epoch_ms, "path": f"/{stage}{path}", "accountId": account_id,
-        "protocol": "HTTP/1.1", "stage": stage, "domainPrefix": host.split(".")[0],
-        "domainName": host, "apiId": api_id,
+        "requestTimeEpoch": epoch_ms,
+        "path": f"/{stage}{path}",
+        "accountId": account_id,
+        "protocol": "HTTP/1.1",
+        "stage": stage,
+        "domainPrefix": host.split(".")[0],
+        "domainName": host,
+        "apiId": api_id,
         "identity": _identity(request, access_key, account_id),
     }
     return {
-        "resource": route.path, "path": path, "httpMethod": request.method,
-        "headers": _single(request.headers), "multiValueHeaders": _multi(request.headers),
+        "resource": route.path,
+        "path": path,
+        "httpMethod": request.method,
+        "headers": _single(request.headers),
+        "multiValueHeaders": _multi(request.headers),
         "queryStringParameters": _single(request.query),
         "multiValueQueryStringParameters": _multi(request.query),
-        "pathParameters": match.params or None, "stageVariables": None,
-        "requestContext": context, "body": body, "isBase64Encoded": is_base64,
+        "pathParameters": match.params or None,
+        "stageVariables": None,
+        "requestContext": context,
+        "body": body,
+        "isBase64Encoded": is_base64,
     }
 
 
@@ -253,10 +276,17 @@ class HttpResponse:
 
 def gateway_error(status: int, message: str, request_id: str) -> HttpResponse:
     """An answer in API Gateway's own shape (`{"message": ...}`, x-amzn-ErrorType)."""
-    kinds = {403: "AccessDeniedException", 404: "NotFoundException", 413: "RequestTooLarge",
-             502: "InternalServerErrorException"}
-    headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id),
-               ("x-amzn-ErrorType", kinds.get(status, "Exception"))]
+    kinds = {
+        403: "AccessDeniedException",
+        404: "NotFoundException",
+        413: "RequestTooLarge",
+        502: "InternalServerErrorException",
+    }
+    headers = [
+        ("Content-Type", "application/json"),
+        ("x-amzn-RequestId", request_id),
+        ("x-amzn-ErrorType", kinds.get(status, "Exception")),
+    ]
     return HttpResponse(status, headers, json.dumps({"message": message}).encode())
 
 
@@ -303,13 +333,19 @@ class Gateway:
         if match.route.authorization.upper() == "AWS_IAM":
             try:
                 access_key = sigv4.verify(
-                    request.method, request.raw_path, request.headers, request.body,
-                    access_key=self.access_key, secret_key=self.secret_key, region=self.region,
+                    request.method,
+                    request.raw_path,
+                    request.headers,
+                    request.body,
+                    access_key=self.access_key,
+                    secret_key=self.secret_key,
+                    region=self.region,
                 )
             except sigv4.SignatureError as exc:
                 return gateway_error(403, exc.message, request_id)
-        event = build_proxy_event(request, match, request_id=request_id,
-                                  account_id=self.account_id, access_key=access_key)
+        event = build_proxy_event(
+            request, match, request_id=request_id, account_id=self.account_id, access_key=access_key
+        )
         return self._invoke(match.route.function_name, event, request_id)
 
     def _invoke(self, function_name: str, event: dict[str, Any], request_id: str) -> HttpResponse:
@@ -319,8 +355,9 @@ class Gateway:
             log.exception("invoking %s failed", function_name)
             return gateway_error(502, "Internal server error", request_id)
         if result.function_error:
-            log.warning("%s raised (%s): %.500r", function_name, result.function_error,
-                        result.payload)
+            log.warning(
+                "%s raised (%s): %.500r", function_name, result.function_error, result.payload
+            )
             return gateway_error(502, "Internal server error", request_id)
         return proxy_response(result.payload, request_id)
 
@@ -334,12 +371,18 @@ def control_error(exc: Exception) -> HttpResponse:
     from paycli.core.errors import PaycliError  # noqa: PLC0415 - keeps this module light
 
     if isinstance(exc, PaycliError):
-        error = {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint,
-                 "exit_code": int(exc.exit_code)}
+        error = {
+            "type": type(exc).__name__,
+            "message": exc.message,
+            "hint": exc.hint,
+            "exit_code": int(exc.exit_code),
+        }
         return _json_response(400, {"error": error})
     log.exception("control call failed")
-    return _json_response(500, {"error": {"type": type(exc).__name__, "message": str(exc),
-                                          "hint": None, "exit_code": 1}})
+    return _json_response(
+        500,
+        {"error": {"type": type(exc).__name__, "message": str(exc), "hint": None, "exit_code": 1}},
+    )
 
 
 @dataclass
@@ -356,7 +399,7 @@ class ControlSurface:
         given = request.header(TOKEN_HEADER) or ""
         if not self.token or not hmac.compare_digest(given.encode(), self.token.encode()):
             return _json_response(403, {"error": {"message": "missing or wrong control token"}})
-        action = request.path[len(CONTROL_PREFIX):].strip("/")
+        action = request.path[len(CONTROL_PREFIX) :].strip("/")
         handler = self._handlers().get((request.method, action))
         if handler is None:
             return _json_response(404, {"error": {"message": f"no control call {action!r}"}})
@@ -404,16 +447,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         request = HttpRequest(
-            method=self.command, raw_path=self.path, headers=list(self.headers.items()),
-            body=self.rfile.read(length) if length else b"", source_ip=self.client_address[0],
+            method=self.command,
+            raw_path=self.path,
+            headers=list(self.headers.items()),
+            body=self.rfile.read(length) if length else b"",
+            source_ip=self.client_address[0],
         )
         started = time.perf_counter()
         if request.path.startswith(CONTROL_PREFIX) and self.server.control is not None:
             response = self.server.control.handle(request)
         else:
             response = self.server.gateway.handle(request)
-        log.debug("%s %s -> %d in %.1f ms", request.method, request.path, response.status,
-                  (time.perf_counter() - started) * 1000)
+        log.debug(
+            "%s %s -> %d in %.1f ms",
+            request.method,
+            request.path,
+            response.status,
+            (time.perf_counter() - started) * 1000,
+        )
         self._send(response)
 
     def _send(self, response: HttpResponse) -> None:
@@ -444,8 +495,14 @@ class _Server(ThreadingHTTPServer):
 class LocalApi:
     """The HTTP server: `start()` binds 127.0.0.1 (port 0: a free one), `stop()` closes it."""
 
-    def __init__(self, gateway: Gateway, control: ControlSurface | None = None,
-                 *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        control: ControlSurface | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.gateway = gateway
         self._server = _Server((host, port), _Handler)
         self._server.gateway = gateway
@@ -466,8 +523,9 @@ class LocalApi:
 
     def start(self) -> None:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="paycli-local-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="paycli-local-api", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

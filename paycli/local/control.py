@@ -28,8 +28,16 @@ from paycli.local import state as st
 from paycli.local.state import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, TOKEN_HEADER
 
 __all__ = [
-    "LOCAL_ACCESS_KEY", "LOCAL_REGION", "LOCAL_SECRET_KEY", "LocalStatus", "deploy", "down",
-    "logs", "outputs", "status", "up",
+    "LOCAL_ACCESS_KEY",
+    "LOCAL_REGION",
+    "LOCAL_SECRET_KEY",
+    "LocalStatus",
+    "deploy",
+    "down",
+    "logs",
+    "outputs",
+    "status",
+    "up",
 ]
 
 START_TIMEOUT = 60.0  # moto + engine start in a few seconds; a busy CI box can be slow
@@ -52,17 +60,26 @@ class LocalStatus:
 # ------------------------------------------------------------------------- talking to it
 
 
-def _request(state: st.DaemonState, method: str, action: str, *,
-             body: dict[str, Any] | None = None, query: dict[str, str] | None = None,
-             timeout: float = 10.0) -> Any:
+def _request(
+    state: st.DaemonState,
+    method: str,
+    action: str,
+    *,
+    body: dict[str, Any] | None = None,
+    query: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> Any:
     """One control call; a daemon-side PaycliError comes back as the same kind of error."""
     url = f"{state.api_url}/_paycli/{action}"
     if query:
         url += "?" + urllib.parse.urlencode(query)
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,  # noqa: S310 - http://127.0.0.1
-                                     headers={TOKEN_HEADER: state.token,
-                                              "Content-Type": "application/json"})
+    request = urllib.request.Request(  # noqa: S310 - always http://127.0.0.1
+        url,
+        data=data,
+        method=method,
+        headers={TOKEN_HEADER: state.token, "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return json.loads(response.read())
@@ -121,8 +138,14 @@ def status() -> LocalStatus:
         health = _request(state, "GET", "health", timeout=5.0)
     except errors.PaycliError:
         health = {"deployed": False}
-    return LocalStatus(True, state.pid, state.endpoint, state.api_url, state.started_at,
-                       bool(health.get("deployed")))
+    return LocalStatus(
+        True,
+        state.pid,
+        state.endpoint,
+        state.api_url,
+        state.started_at,
+        bool(health.get("deployed")),
+    )
 
 
 @contextlib.contextmanager
@@ -136,8 +159,9 @@ def _start_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def up(*, port: int | None = None, foreground: bool = False,
-       time_scale: float = 1.0) -> LocalStatus:
+def up(
+    *, port: int | None = None, foreground: bool = False, time_scale: float = 1.0
+) -> LocalStatus:
     """Start the local stack unless it runs (idempotent); detached unless `foreground`."""
     if foreground:
         return _up_foreground(port=port, time_scale=time_scale)
@@ -169,15 +193,23 @@ def _spawn(*, port: int, time_scale: float) -> None:
     when this process is the one that later stops it.
     """
     log_path = st.local_dir() / st.LOG_FILE
-    argv = [sys.executable, "-m", "paycli.local.daemon", "--port", str(port),
-            "--state-dir", str(st.home_dir()), "--time-scale", str(time_scale)]
+    argv = [
+        sys.executable,
+        "-m",
+        "paycli.local.daemon",
+        "--port",
+        str(port),
+        "--state-dir",
+        str(st.home_dir()),
+        "--time-scale",
+        str(time_scale),
+    ]
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, str(log_path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600),
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
-    pid = os.posix_spawn(sys.executable, argv, dict(os.environ), file_actions=actions,
-                         setsid=True)
+    pid = os.posix_spawn(sys.executable, argv, dict(os.environ), file_actions=actions, setsid=True)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         state = st.read_state()
@@ -195,8 +227,7 @@ def _spawn(*, port: int, time_scale: float) -> None:
 def _fail_start(message: str, log_path: Path) -> None:
     lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
     tail = "\n".join(lines)
-    raise errors.ConfigError(f"{message}. Last log lines:\n{tail}",
-                             hint=f"Full log: {log_path}")
+    raise errors.ConfigError(f"{message}. Last log lines:\n{tail}", hint=f"Full log: {log_path}")
 
 
 def down() -> bool:
@@ -232,8 +263,9 @@ def deploy(template_path: Path) -> dict[str, str]:
     """Start the stack if needed, provision `template_path` into it; its outputs."""
     up()
     state = _require_running()
-    outputs_: dict[str, str] = _request(state, "POST", "deploy", timeout=120.0,
-                                        body={"template_path": str(template_path.resolve())})
+    outputs_: dict[str, str] = _request(
+        state, "POST", "deploy", timeout=120.0, body={"template_path": str(template_path.resolve())}
+    )
     return outputs_
 
 

@@ -36,8 +36,15 @@ log = logging.getLogger("paycli-local.daemon")
 class Daemon:
     """Owns every running part; its methods are the control surface (api.Control)."""
 
-    def __init__(self, *, port: int = 0, api_port: int = 0, home: Path | None = None,
-                 time_scale: float = 1.0, pollers: int = DEFAULT_POLLERS) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        api_port: int = 0,
+        home: Path | None = None,
+        time_scale: float = 1.0,
+        pollers: int = DEFAULT_POLLERS,
+    ) -> None:
         self.port, self.api_port, self.home = port, api_port, home or st.home_dir()
         self.time_scale, self.pollers = time_scale, pollers
         self.faults_plan = PipeFaults()
@@ -65,10 +72,15 @@ class Daemon:
         assert self._api is not None
         endpoint = f"http://127.0.0.1:{self.port}"
         self.state = st.DaemonState(
-            pid=os.getpid(), port=self.port, endpoint=endpoint, api_port=self._api.port,
-            api_url=self._api.base_url, token=token,
+            pid=os.getpid(),
+            port=self.port,
+            endpoint=endpoint,
+            api_port=self._api.port,
+            api_url=self._api.base_url,
+            token=token,
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            log_file=str(st.local_dir(self.home) / st.LOG_FILE), time_scale=self.time_scale,
+            log_file=str(st.local_dir(self.home) / st.LOG_FILE),
+            time_scale=self.time_scale,
         )
         st.write_state(self.state, self.home)
         log.info("local stack ready: endpoint %s, api %s", endpoint, self._api.base_url)
@@ -76,8 +88,12 @@ class Daemon:
 
     def _refuse_second_daemon(self) -> None:
         current = st.read_state(self.home)
-        if (current is not None and current.pid != os.getpid() and st.pid_alive(current.pid)
-                and st.is_paycli_process(current.pid)):
+        if (
+            current is not None
+            and current.pid != os.getpid()
+            and st.pid_alive(current.pid)
+            and st.is_paycli_process(current.pid)
+        ):
             msg = f"a local stack is already running (pid {current.pid})"
             raise RuntimeError(msg)
 
@@ -95,13 +111,19 @@ class Daemon:
     def _start_stack(self) -> None:
         from paycli.local.stack import LocalStack  # noqa: PLC0415 - imports moto internals
 
-        self._stack = LocalStack(region=st.LOCAL_REGION, time_scale=self.time_scale,
-                                 log_dir=st.local_dir(self.home))
+        self._stack = LocalStack(
+            region=st.LOCAL_REGION, time_scale=self.time_scale, log_dir=st.local_dir(self.home)
+        )
         self._stack.start()
 
     def _start_api(self, token: str) -> None:
-        gateway = Gateway(self._stack.runner, st.LOCAL_REGION, st.LOCAL_ACCESS_KEY,
-                          st.LOCAL_SECRET_KEY, st.LOCAL_ACCOUNT_ID)
+        gateway = Gateway(
+            self._stack.runner,
+            st.LOCAL_REGION,
+            st.LOCAL_ACCESS_KEY,
+            st.LOCAL_SECRET_KEY,
+            st.LOCAL_ACCOUNT_ID,
+        )
         self._api = LocalApi(gateway, ControlSurface(self, token=token), port=self.api_port)
         self._api.start()
 
@@ -142,15 +164,20 @@ class Daemon:
         with self._deploy_lock:
             assert self._api is not None
             deployment: Deployment = self._stack.deploy(
-                Path(template_path), api_base_url=self._api.base_url)
+                Path(template_path), api_base_url=self._api.base_url
+            )
             for spec in deployment.pipes:  # refuse before anything is switched over
                 check_supported(spec)
             self._api.set_routes(deployment.routes)
             self._sync_pipes(deployment.pipes)
             self.deployment = deployment
             st.write_outputs(deployment.outputs, self.home)
-            log.info("deployed %s: %d routes, %d pipes", template_path, len(deployment.routes),
-                     len(deployment.pipes))
+            log.info(
+                "deployed %s: %d routes, %d pipes",
+                template_path,
+                len(deployment.routes),
+                len(deployment.pipes),
+            )
             return dict(deployment.outputs)
 
     def _sync_pipes(self, specs: Sequence[PipeSpec]) -> None:
@@ -159,17 +186,22 @@ class Daemon:
             self._pipes.pop(spec).stop()
         for spec in specs:
             if spec not in self._pipes:
-                poller = PipePoller(spec, sqs=self._stack.client("sqs"),
-                                    sfn=self._stack.client("stepfunctions"),
-                                    region=st.LOCAL_REGION, pollers=self.pollers,
-                                    faults=self.faults_plan)
+                poller = PipePoller(
+                    spec,
+                    sqs=self._stack.client("sqs"),
+                    sfn=self._stack.client("stepfunctions"),
+                    region=st.LOCAL_REGION,
+                    pollers=self.pollers,
+                    faults=self.faults_plan,
+                )
                 poller.start()
                 self._pipes[spec] = poller
 
     def logs(self, function: str | None, payment_id: str | None) -> list[dict[str, Any]]:
         """Captured handler log records, filtered."""
-        records: list[dict[str, Any]] = self._stack.runner.logs(function=function,
-                                                                 payment_id=payment_id)
+        records: list[dict[str, Any]] = self._stack.runner.logs(
+            function=function, payment_id=payment_id
+        )
         return records
 
     def faults(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -197,11 +229,16 @@ def _check_port_free(port: int) -> None:
             raise RuntimeError(msg) from None
 
 
-def run(*, port: int = 0, api_port: int = 0, home: Path | None = None,
-        time_scale: float = 1.0, pollers: int = DEFAULT_POLLERS) -> int:
+def run(
+    *,
+    port: int = 0,
+    api_port: int = 0,
+    home: Path | None = None,
+    time_scale: float = 1.0,
+    pollers: int = DEFAULT_POLLERS,
+) -> int:
     """Run a daemon in this process until SIGTERM/SIGINT or the shutdown call; exit status."""
-    daemon = Daemon(port=port, api_port=api_port, home=home, time_scale=time_scale,
-                    pollers=pollers)
+    daemon = Daemon(port=port, api_port=api_port, home=home, time_scale=time_scale, pollers=pollers)
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %d: shutting down", signum)
@@ -223,21 +260,30 @@ def run(*, port: int = 0, api_port: int = 0, home: Path | None = None,
 
 def configure_logging() -> None:
     """Daemon log lines on stderr (the log file when detached, the terminal in --foreground)."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s",
+    )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto HTTP call
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m paycli.local.daemon",
-                                     description="Run the paycli local stack.")
+    parser = argparse.ArgumentParser(
+        prog="python -m paycli.local.daemon", description="Run the paycli local stack."
+    )
     parser.add_argument("--port", type=int, default=0, help="moto server port (0: a free one)")
     parser.add_argument("--api-port", type=int, default=0, help="local API port (0: free)")
     parser.add_argument("--state-dir", type=Path, default=None, help="PAYCLI_HOME to use")
-    parser.add_argument("--time-scale", type=float, default=1.0,
-                        help="factor on ASL Retry/Wait sleeps (tests use e.g. 0.01)")
-    parser.add_argument("--pollers", type=int, default=DEFAULT_POLLERS,
-                        help="poller threads per pipe")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="factor on ASL Retry/Wait sleeps (tests use e.g. 0.01)",
+    )
+    parser.add_argument(
+        "--pollers", type=int, default=DEFAULT_POLLERS, help="poller threads per pipe"
+    )
     return parser.parse_args(argv)
 
 
@@ -247,8 +293,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     # `kill -USR1 <pid>` writes every thread's stack to the log: how to see a stuck poller.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    return run(port=args.port, api_port=args.api_port, home=args.state_dir,
-               time_scale=args.time_scale, pollers=args.pollers)
+    return run(
+        port=args.port,
+        api_port=args.api_port,
+        home=args.state_dir,
+        time_scale=args.time_scale,
+        pollers=args.pollers,
+    )
 
 
 if __name__ == "__main__":

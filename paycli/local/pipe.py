@@ -66,8 +66,11 @@ class PipeFaults:
 
     def to_json(self) -> dict[str, Any]:
         """The current faults, for the control call's answer."""
-        return {"fail_start_matching": self.fail_start_matching,
-                "skip_delete_matching": self.skip_delete_matching, "paused": self.paused}
+        return {
+            "fail_start_matching": self.fail_start_matching,
+            "skip_delete_matching": self.skip_delete_matching,
+            "paused": self.paused,
+        }
 
 
 def _attribute_value(value: dict[str, Any]) -> dict[str, Any]:
@@ -77,8 +80,9 @@ def _attribute_value(value: dict[str, Any]) -> dict[str, Any]:
         "stringValue": value.get("StringValue"),
         "binaryValue": base64.b64encode(binary).decode() if binary is not None else None,
         "stringListValues": list(value.get("StringListValues", [])),
-        "binaryListValues": [base64.b64encode(b).decode()
-                             for b in value.get("BinaryListValues", [])],
+        "binaryListValues": [
+            base64.b64encode(b).decode() for b in value.get("BinaryListValues", [])
+        ],
         "dataType": value.get("DataType"),
     }
 
@@ -90,8 +94,10 @@ def to_pipe_record(message: dict[str, Any], spec: PipeSpec, region: str) -> dict
         "receiptHandle": message["ReceiptHandle"],
         "body": message["Body"],
         "attributes": dict(message.get("Attributes", {})),
-        "messageAttributes": {name: _attribute_value(value)
-                              for name, value in message.get("MessageAttributes", {}).items()},
+        "messageAttributes": {
+            name: _attribute_value(value)
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
         "md5OfBody": message["MD5OfBody"],
         "eventSource": "aws:sqs",
         "eventSourceARN": spec.source_queue_arn,
@@ -106,8 +112,10 @@ def check_supported(spec: PipeSpec) -> None:
     """Refuse pipes this poller cannot run faithfully, naming what is unsupported (never a
     silent skip)."""
     if spec.invocation_type != "FIRE_AND_FORGET":
-        msg = (f"pipe {spec.name}: InvocationType {spec.invocation_type} is not supported locally"
-               " (a STANDARD state machine target needs FIRE_AND_FORGET)")
+        msg = (
+            f"pipe {spec.name}: InvocationType {spec.invocation_type} is not supported locally"
+            " (a STANDARD state machine target needs FIRE_AND_FORGET)"
+        )
         raise UnsupportedPipeError(msg)
     if not spec.target_arn.startswith("arn:aws:states:"):
         msg = f"pipe {spec.name}: only Step Functions targets are supported, not {spec.target_arn}"
@@ -136,8 +144,12 @@ class PipeStats:
     def to_json(self) -> dict[str, int]:
         """A snapshot."""
         with self.lock:
-            return {"received": self.received, "started": self.started,
-                    "start_failures": self.start_failures, "deleted": self.deleted}
+            return {
+                "received": self.received,
+                "started": self.started,
+                "start_failures": self.start_failures,
+                "deleted": self.deleted,
+            }
 
 
 class PipePoller:
@@ -186,10 +198,10 @@ class PipePoller:
         if self.faults.matches(self.faults.skip_delete_matching, records):
             log.info("injected fault: not deleting %d message(s)", len(records))
             return
-        entries = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]}
-                   for i, r in enumerate(records)]
-        result = self.sqs.delete_message_batch(QueueUrl=self.spec.source_queue_url,
-                                               Entries=entries)
+        entries = [
+            {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(records)
+        ]
+        result = self.sqs.delete_message_batch(QueueUrl=self.spec.source_queue_url, Entries=entries)
         for failure in result.get("Failed", []):
             log.warning("pipe %s: delete failed: %s", self.spec.name, failure)
         self.stats.add(deleted=len(result.get("Successful", [])))
@@ -215,8 +227,11 @@ class PipePoller:
             arn = self.start_execution(records)
         except Exception as exc:  # noqa: BLE001 - any failure leaves the messages for SQS to retry
             self.stats.add(start_failures=1)
-            log.warning("pipe %s: StartExecution failed, message(s) left in the queue: %s",
-                        self.spec.name, exc)
+            log.warning(
+                "pipe %s: StartExecution failed, message(s) left in the queue: %s",
+                self.spec.name,
+                exc,
+            )
             return False
         self.stats.add(started=1)
         log.debug("pipe %s: started %s", self.spec.name, arn)
@@ -248,8 +263,9 @@ class PipePoller:
         """Launch the poller threads."""
         self._stop.clear()
         for index in range(self.pollers):
-            thread = threading.Thread(target=self._run, name=f"pipe-{self.spec.name}-{index}",
-                                      daemon=True)
+            thread = threading.Thread(
+                target=self._run, name=f"pipe-{self.spec.name}-{index}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 

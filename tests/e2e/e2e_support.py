@@ -69,13 +69,24 @@ class LocalStackHandle:
             import boto3  # noqa: PLC0415
 
             self._clients[service] = boto3.client(
-                service, endpoint_url=self.endpoint, region_name=self.region,
-                aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+                service,
+                endpoint_url=self.endpoint,
+                region_name=self.region,
+                aws_access_key_id=self.access_key,
+                aws_secret_access_key=self.secret_key,
             )
         return self._clients[service]
 
-    def request(self, method: str, path: str, *, json_body: Any = None, body: bytes = b"",
-                headers: dict[str, str] | None = None, signed: bool = True) -> Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        signed: bool = True,
+    ) -> Response:
         """Send `method path` (relative to ApiUrl) to the local API, SigV4-signed by botocore."""
         from botocore.auth import SigV4Auth  # noqa: PLC0415
         from botocore.awsrequest import AWSRequest  # noqa: PLC0415
@@ -83,13 +94,18 @@ class LocalStackHandle:
 
         data = json.dumps(json_body).encode() if json_body is not None else body
         all_headers = {"Content-Type": "application/json", **(headers or {})}
-        aws_request = AWSRequest(method=method, url=self.api_url + path, data=data,
-                                 headers=all_headers)
+        aws_request = AWSRequest(
+            method=method, url=self.api_url + path, data=data, headers=all_headers
+        )
         if signed:
             credentials = Credentials(self.access_key, self.secret_key)
             SigV4Auth(credentials, "execute-api", self.region).add_auth(aws_request)
-        request = urllib.request.Request(aws_request.url, data=data or None,  # noqa: S310
-                                         method=method, headers=dict(aws_request.headers))
+        request = urllib.request.Request(  # noqa: S310 - the local API over http
+            aws_request.url,
+            data=data or None,
+            method=method,
+            headers=dict(aws_request.headers),
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - local
                 return Response(reply.status, dict(reply.headers), reply.read())
@@ -98,37 +114,57 @@ class LocalStackHandle:
 
     # ------------------------------------------------------------- payment helpers
 
-    def create_account(self, balance_minor: int, currency: str = "USD",
-                       account_id: str | None = None) -> str:
+    def create_account(
+        self, balance_minor: int, currency: str = "USD", account_id: str | None = None
+    ) -> str:
         """An account with its opening ledger entry, via the handler package's own function."""
         from paystack.domain.accounts import create_account  # noqa: PLC0415
         from paystack.domain.dynamo import TableNames  # noqa: PLC0415
 
         account_id = account_id or f"acc_{uuid.uuid4().hex[:12]}"
-        tables = TableNames(payments=self.outputs["PaymentsTableName"],
-                            accounts=self.outputs["AccountsTableName"],
-                            ledger=self.outputs["LedgerTableName"],
-                            idempotency=self.outputs["IdempotencyTableName"])
+        tables = TableNames(
+            payments=self.outputs["PaymentsTableName"],
+            accounts=self.outputs["AccountsTableName"],
+            ledger=self.outputs["LedgerTableName"],
+            idempotency=self.outputs["IdempotencyTableName"],
+        )
         create_account(self.client("dynamodb"), tables, account_id, balance_minor, currency)
         return account_id
 
     def balance(self, account_id: str) -> int:
         """The account's balance in minor units, read straight from DynamoDB."""
         item = self.client("dynamodb").get_item(
-            TableName=self.outputs["AccountsTableName"], Key={"account_id": {"S": account_id}},
-            ConsistentRead=True)["Item"]
+            TableName=self.outputs["AccountsTableName"],
+            Key={"account_id": {"S": account_id}},
+            ConsistentRead=True,
+        )["Item"]
         return int(item["balance_minor"]["N"])
 
-    def pay_card(self, account_id: str, amount_minor: int, card: str,
-                 currency: str = "USD", key: str | None = None) -> Response:
+    def pay_card(
+        self,
+        account_id: str,
+        amount_minor: int,
+        card: str,
+        currency: str = "USD",
+        key: str | None = None,
+    ) -> Response:
         """POST /payments/card with a fresh Idempotency-Key."""
-        body = {"amount_minor": amount_minor, "currency": currency, "account_id": account_id,
-                "card": {"number": card, "exp_month": 12, "exp_year": 2035, "cvc": "123"}}
-        return self.request("POST", "/payments/card", json_body=body,
-                            headers={"Idempotency-Key": key or uuid.uuid4().hex})
+        body = {
+            "amount_minor": amount_minor,
+            "currency": currency,
+            "account_id": account_id,
+            "card": {"number": card, "exp_month": 12, "exp_year": 2035, "cvc": "123"},
+        }
+        return self.request(
+            "POST",
+            "/payments/card",
+            json_body=body,
+            headers={"Idempotency-Key": key or uuid.uuid4().hex},
+        )
 
-    def wait_for_payment(self, payment_id: str, statuses: set[str],
-                         timeout: float = 20.0) -> dict[str, Any]:
+    def wait_for_payment(
+        self, payment_id: str, statuses: set[str], timeout: float = 20.0
+    ) -> dict[str, Any]:
         """Poll GET /payments/{id} until its status is one of `statuses`; the payment view."""
         deadline = time.monotonic() + timeout
         view: dict[str, Any] = {}
@@ -147,16 +183,18 @@ class LocalStackHandle:
         bodies: list[str] = []
         seen: set[str] = set()
         for _ in range(10):
-            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                           VisibilityTimeout=2).get("Messages", [])
+            messages = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=2
+            ).get("Messages", [])
             fresh = [m for m in messages if m["MessageId"] not in seen]
             if not fresh:
                 break
             for message in fresh:
                 seen.add(message["MessageId"])
                 bodies.append(message["Body"])
-                sqs.change_message_visibility(QueueUrl=queue_url, VisibilityTimeout=0,
-                                              ReceiptHandle=message["ReceiptHandle"])
+                sqs.change_message_visibility(
+                    QueueUrl=queue_url, VisibilityTimeout=0, ReceiptHandle=message["ReceiptHandle"]
+                )
         return bodies
 
 
@@ -169,9 +207,15 @@ def start_local_stack(home: Path, template: Path = TEMPLATE) -> LocalStackHandle
     outputs = control.deploy(template)
     state = read_state()
     assert state is not None
-    return LocalStackHandle(home=home, pid=state.pid, endpoint=state.endpoint, outputs=outputs,
-                            region=control.LOCAL_REGION, access_key=control.LOCAL_ACCESS_KEY,
-                            secret_key=control.LOCAL_SECRET_KEY)
+    return LocalStackHandle(
+        home=home,
+        pid=state.pid,
+        endpoint=state.endpoint,
+        outputs=outputs,
+        region=control.LOCAL_REGION,
+        access_key=control.LOCAL_ACCESS_KEY,
+        secret_key=control.LOCAL_SECRET_KEY,
+    )
 
 
 def stop_local_stack(handle: LocalStackHandle) -> None:

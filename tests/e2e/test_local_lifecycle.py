@@ -68,18 +68,25 @@ def test_local_up_status_down_leave_no_process_behind(home: Path) -> None:
     assert not pid_alive(started["pid"])
     assert _processes_mentioning(str(home)) == []
     assert not (home / "local" / STATE_FILE).exists()
-    assert json.loads(runner.invoke(app, ["local", "down", "--json"]).stdout) == {
-        "stopped": False}
-    assert json.loads(runner.invoke(app, ["local", "status", "--json"]).stdout)[
-        "running"] is False
+    assert json.loads(runner.invoke(app, ["local", "down", "--json"]).stdout) == {"stopped": False}
+    assert json.loads(runner.invoke(app, ["local", "status", "--json"]).stdout)["running"] is False
 
 
 def test_stale_state_of_a_dead_daemon_is_ignored_and_removed(home: Path) -> None:
     """A state.json left by a killed daemon does not make the stack look alive."""
     dead_pid = 2**22 + 12345  # above the default pid_max: never a live process
-    write_state(DaemonState(pid=dead_pid, port=1, endpoint="http://127.0.0.1:1", api_port=2,
-                            api_url="http://127.0.0.1:2", token="t", started_at="then",
-                            log_file="x"))
+    write_state(
+        DaemonState(
+            pid=dead_pid,
+            port=1,
+            endpoint="http://127.0.0.1:1",
+            api_port=2,
+            api_url="http://127.0.0.1:2",
+            token="t",
+            started_at="then",
+            log_file="x",
+        )
+    )
     assert control.status().running is False
     assert not (home / "local" / STATE_FILE).exists()
     assert control.down() is False
@@ -94,9 +101,18 @@ def test_a_pid_reused_by_another_program_is_never_signalled(home: Path) -> None:
 
     with subprocess.Popen(["sleep", "30"]) as other:
         try:
-            write_state(DaemonState(pid=other.pid, port=1, endpoint="http://127.0.0.1:1",
-                                    api_port=2, api_url="http://127.0.0.1:2", token="t",
-                                    started_at="then", log_file="x"))
+            write_state(
+                DaemonState(
+                    pid=other.pid,
+                    port=1,
+                    endpoint="http://127.0.0.1:1",
+                    api_port=2,
+                    api_url="http://127.0.0.1:2",
+                    token="t",
+                    started_at="then",
+                    log_file="x",
+                )
+            )
             assert control.status().running is False
             assert control.down() is False
             assert other.poll() is None
@@ -130,7 +146,7 @@ def _template_copy(tmp: Path, ingress_extra_env: str | None) -> Path:
     ingress = text.index("  IngressFunction:")
     at = text.index(line, ingress)
     assert at < text.index("  ValidatePaymentFunction:")
-    text = text[:at] + (ingress_extra_env or "") + text[at + len(line):]
+    text = text[:at] + (ingress_extra_env or "") + text[at + len(line) :]
     (stack / "template.yaml").write_text(text, encoding="utf-8")
     return stack / "template.yaml"
 
@@ -150,8 +166,7 @@ def test_template_change_reaches_the_handler_on_redeploy(home: Path, tmp_path: P
         over = stack.pay_card(account, 1250, TEST_CARDS["approved"])
         assert over.status == 400
         assert "1000" in json.dumps(over.json())
-        under = stack.pay_card(account, 900, TEST_CARDS["approved"],
-                               key=f"k-{uuid.uuid4().hex}")
+        under = stack.pay_card(account, 900, TEST_CARDS["approved"], key=f"k-{uuid.uuid4().hex}")
         assert under.status == 202
 
         # A resource the local stack cannot emulate is an error naming it, never a skip; the
@@ -177,7 +192,9 @@ def test_foreground_runs_attached_and_stops_cleanly_on_ctrl_c(home: Path) -> Non
 
     process = subprocess.Popen(
         [sys.executable, "-m", "paycli", "local", "up", "--foreground"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ},
     )
     try:
         deadline = time.monotonic() + 30

@@ -30,7 +30,8 @@ def _execution_for(stack: LocalStackHandle, payment_id: str) -> dict[str, Any]:
     """The state machine execution whose input carries this payment."""
     sfn = stack.client("stepfunctions")
     pages = sfn.get_paginator("list_executions").paginate(
-        stateMachineArn=stack.outputs["StateMachineArn"])
+        stateMachineArn=stack.outputs["StateMachineArn"]
+    )
     for page in pages:
         for summary in page["executions"]:
             described = sfn.describe_execution(executionArn=summary["executionArn"])
@@ -84,29 +85,44 @@ def test_processing_error_is_retried_then_failed_into_the_dlq(
     execution = _execution_for(local_stack, payment_id)
     assert execution["status"] == "FAILED"
     events = local_stack.client("stepfunctions").get_execution_history(
-        executionArn=execution["executionArn"], maxResults=1000)["events"]
-    failures = [e["taskFailedEventDetails"]["error"] for e in events
-                if e["type"] == "TaskFailed"]
+        executionArn=execution["executionArn"], maxResults=1000
+    )["events"]
+    failures = [e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"]
     assert failures == ["IssuerUnavailableError"] * 3
     dlq_bodies = local_stack.queue_bodies(local_stack.outputs["DeadLetterQueueUrl"])
-    assert json.dumps({"payment_id": payment_id}) in dlq_bodies or {
-        "payment_id": payment_id} in [json.loads(b) for b in dlq_bodies]
+    assert json.dumps({"payment_id": payment_id}) in dlq_bodies or {"payment_id": payment_id} in [
+        json.loads(b) for b in dlq_bodies
+    ]
 
 
 def test_unsigned_and_badly_signed_requests_get_403(local_stack: LocalStackHandle) -> None:
     """AWS_IAM on the API: no signature, or one made with another secret, is refused before
     any handler runs (no payment is created)."""
-    body = {"amount_minor": 100, "currency": "USD", "account_id": "acc_none",
-            "card": {"number": TEST_CARDS["approved"], "exp_month": 1, "exp_year": 2035}}
-    unsigned = local_stack.request("POST", "/payments/card", json_body=body, signed=False,
-                                   headers={"Idempotency-Key": uuid.uuid4().hex})
+    body = {
+        "amount_minor": 100,
+        "currency": "USD",
+        "account_id": "acc_none",
+        "card": {"number": TEST_CARDS["approved"], "exp_month": 1, "exp_year": 2035},
+    }
+    unsigned = local_stack.request(
+        "POST",
+        "/payments/card",
+        json_body=body,
+        signed=False,
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
     assert unsigned.status == 403
     assert unsigned.json() == {"message": "Missing Authentication Token"}
 
-    forged = LocalStackHandle(home=local_stack.home, pid=local_stack.pid,
-                              endpoint=local_stack.endpoint, outputs=local_stack.outputs,
-                              region=local_stack.region, access_key=local_stack.access_key,
-                              secret_key="not-the-secret")
+    forged = LocalStackHandle(
+        home=local_stack.home,
+        pid=local_stack.pid,
+        endpoint=local_stack.endpoint,
+        outputs=local_stack.outputs,
+        region=local_stack.region,
+        access_key=local_stack.access_key,
+        secret_key="not-the-secret",
+    )
     mismatched = forged.request("GET", "/payments/pay_unknown")
     assert mismatched.status == 403
     assert "signature" in mismatched.json()["message"]
@@ -136,12 +152,14 @@ def test_message_the_pipe_cannot_start_reaches_the_dlq(local_stack: LocalStackHa
         deadline = time.monotonic() + 20
         moved: list[dict[str, Any]] = []
         while time.monotonic() < deadline and not moved:
-            messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10,
-                                           AttributeNames=["All"]).get("Messages", [])
+            messages = sqs.receive_message(
+                QueueUrl=dlq_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+            ).get("Messages", [])
             moved = [m for m in messages if marker in m["Body"]]
             for other in (m for m in messages if marker not in m["Body"]):
-                sqs.change_message_visibility(QueueUrl=dlq_url, VisibilityTimeout=0,
-                                              ReceiptHandle=other["ReceiptHandle"])
+                sqs.change_message_visibility(
+                    QueueUrl=dlq_url, VisibilityTimeout=0, ReceiptHandle=other["ReceiptHandle"]
+                )
             time.sleep(0.2)
     finally:
         control.set_faults(fail_start_matching=None)
@@ -168,7 +186,10 @@ def test_handler_logs_are_captured_per_payment(local_stack: LocalStackHandle) ->
     records = control.logs(payment_id=payment_id)
 
     functions = {r["function"] for r in records}
-    assert {"paycli-IngressFunction", "paycli-ValidatePaymentFunction",
-            "paycli-DeductAmountFunction"} <= functions
+    assert {
+        "paycli-IngressFunction",
+        "paycli-ValidatePaymentFunction",
+        "paycli-DeductAmountFunction",
+    } <= functions
     assert all(r["payment_id"] == payment_id for r in records)
     assert TEST_CARDS["approved"] not in json.dumps(records)  # no PAN in any log line

@@ -49,25 +49,47 @@ class EchoRunner:
         self.events.append(event)
         if self.error or self.raw is not None:
             return InvokeResult(self.raw or b'{"errorMessage": "boom"}', self.error)
-        body = {"function": function_name, "resource": event["resource"],
-                "params": event["pathParameters"], "body": event["body"]}
-        return InvokeResult(json.dumps({
-            "statusCode": 202, "headers": {"Content-Type": "application/json"},
-            "multiValueHeaders": {"X-Seen": ["a", "b"]}, "body": json.dumps(body),
-        }).encode())
+        body = {
+            "function": function_name,
+            "resource": event["resource"],
+            "params": event["pathParameters"],
+            "body": event["body"],
+        }
+        return InvokeResult(
+            json.dumps(
+                {
+                    "statusCode": 202,
+                    "headers": {"Content-Type": "application/json"},
+                    "multiValueHeaders": {"X-Seen": ["a", "b"]},
+                    "body": json.dumps(body),
+                }
+            ).encode()
+        )
 
 
 def gateway(runner: EchoRunner) -> Gateway:
-    return Gateway(runner, LOCAL_REGION, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, "123456789012",
-                   RouteTable(ROUTES))
+    return Gateway(
+        runner, LOCAL_REGION, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, "123456789012", RouteTable(ROUTES)
+    )
 
 
-def signed(method: str, path: str, body: bytes = b"", *, secret: str = LOCAL_SECRET_KEY,
-           region: str = LOCAL_REGION, host: str = HOST,
-           when: datetime | None = None) -> HttpRequest:
+def signed(
+    method: str,
+    path: str,
+    body: bytes = b"",
+    *,
+    secret: str = LOCAL_SECRET_KEY,
+    region: str = LOCAL_REGION,
+    host: str = HOST,
+    when: datetime | None = None,
+) -> HttpRequest:
     """A request signed by botocore exactly as the CLI signs it."""
-    request = AWSRequest(method=method, url=f"http://{host}{path}", data=body,
-                         headers={"Content-Type": "application/json"})
+    request = AWSRequest(
+        method=method,
+        url=f"http://{host}{path}",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
     signer = SigV4Auth(Credentials(LOCAL_ACCESS_KEY, secret), "execute-api", region)
     if when is None:
         signer.add_auth(request)
@@ -113,9 +135,12 @@ def test_signed_request_becomes_a_rest_proxy_event() -> None:
     response = gateway(runner).handle(signed("POST", "/v1/payments/card?x=1&x=2", body))
 
     assert response.status == 202
-    assert json.loads(response.body) == {"function": "Ingress", "resource": "/payments/{method}",
-                                         "params": {"method": "card"},
-                                         "body": body.decode()}
+    assert json.loads(response.body) == {
+        "function": "Ingress",
+        "resource": "/payments/{method}",
+        "params": {"method": "card"},
+        "body": body.decode(),
+    }
     assert ("X-Seen", "a") in response.headers
     assert ("X-Seen", "b") in response.headers
     (event,) = runner.events
@@ -139,8 +164,9 @@ def test_signed_request_becomes_a_rest_proxy_event() -> None:
 
 def test_binary_body_is_base64_encoded() -> None:
     runner = EchoRunner()
-    gateway(runner).handle(HttpRequest("POST", "/v1/files/x", [("Host", HOST)], b"\xff\x00",
-                                       "127.0.0.1"))
+    gateway(runner).handle(
+        HttpRequest("POST", "/v1/files/x", [("Host", HOST)], b"\xff\x00", "127.0.0.1")
+    )
     assert runner.events[0]["isBase64Encoded"] is True
     assert runner.events[0]["body"] == "/wA="
 
@@ -152,12 +178,16 @@ def _message(response: Any) -> str:
 @pytest.mark.parametrize(
     ("request_factory", "message"),
     [
-        (lambda: HttpRequest("GET", "/v1/payments/p", [("Host", HOST)], b"", "127.0.0.1"),
-         "Missing Authentication Token"),
+        (
+            lambda: HttpRequest("GET", "/v1/payments/p", [("Host", HOST)], b"", "127.0.0.1"),
+            "Missing Authentication Token",
+        ),
         (lambda: signed("GET", "/v1/payments/p", secret="wrong"), "does not match"),
         (lambda: signed("GET", "/v1/payments/p", region="eu-west-1"), "scoped to a valid region"),
-        (lambda: signed("GET", "/v1/payments/p",
-                        when=datetime.now(UTC) - timedelta(minutes=20)), "Signature expired"),
+        (
+            lambda: signed("GET", "/v1/payments/p", when=datetime.now(UTC) - timedelta(minutes=20)),
+            "Signature expired",
+        ),
     ],
     ids=["unsigned", "wrong-secret", "wrong-region", "expired"],
 )
@@ -179,11 +209,18 @@ def test_changing_any_signed_part_breaks_the_signature(part: str) -> None:
         "body": {"body": b'{"amount_minor": 9}'},
         "path": {"raw_path": "/v1/payments/bank?a=1"},
         "query": {"raw_path": "/v1/payments/card?a=2"},
-        "header": {"headers": [(k, "text/plain" if k == "Content-Type" else v)
-                               for k, v in good.headers]},
+        "header": {
+            "headers": [(k, "text/plain" if k == "Content-Type" else v) for k, v in good.headers]
+        },
     }
-    fields = {"method": good.method, "raw_path": good.raw_path, "headers": good.headers,
-              "body": good.body, "source_ip": good.source_ip, **changes[part]}
+    fields = {
+        "method": good.method,
+        "raw_path": good.raw_path,
+        "headers": good.headers,
+        "body": good.body,
+        "source_ip": good.source_ip,
+        **changes[part],
+    }
     runner = EchoRunner()
     assert gateway(runner).handle(good).status == 202
     response = gateway(runner).handle(HttpRequest(**fields))
@@ -209,8 +246,9 @@ def test_unknown_route_is_404_and_handler_errors_are_502() -> None:
 
 def test_routes_without_auth_need_no_signature() -> None:
     runner = EchoRunner()
-    response = gateway(runner).handle(HttpRequest("GET", "/v1/open", [("Host", HOST)], b"",
-                                                  "127.0.0.1"))
+    response = gateway(runner).handle(
+        HttpRequest("GET", "/v1/open", [("Host", HOST)], b"", "127.0.0.1")
+    )
     assert response.status == 202
     assert runner.events[0]["requestContext"]["identity"]["accessKey"] is None
 
@@ -238,8 +276,9 @@ class FakeControl:
         self.calls.append("shutdown")
 
 
-def _call(url: str, *, method: str = "GET", token: str | None = None,
-          body: bytes | None = None) -> tuple[int, Any]:
+def _call(
+    url: str, *, method: str = "GET", token: str | None = None, body: bytes | None = None
+) -> tuple[int, Any]:
     request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - http only
     if token is not None:
         request.add_header(TOKEN_HEADER, token)
@@ -272,12 +311,22 @@ def test_http_server_serves_signed_routes_and_a_token_guarded_control_surface() 
         assert _call(f"{base}/_paycli/health", token="wrong")[0] == 403
         assert _call(f"{base}/_paycli/health", token="s3cret") == (200, {"ok": True})
         assert _call(f"{base}/_paycli/logs?function=F&payment_id=P", token="s3cret") == (
-            200, [{"function": "F", "payment_id": "P"}])
-        status, error = _call(f"{base}/_paycli/deploy", method="POST", token="s3cret",
-                              body=b'{"template_path": "/x.yaml"}')
+            200,
+            [{"function": "F", "payment_id": "P"}],
+        )
+        status, error = _call(
+            f"{base}/_paycli/deploy",
+            method="POST",
+            token="s3cret",
+            body=b'{"template_path": "/x.yaml"}',
+        )
         assert status == 400
-        assert error["error"] == {"type": "ConfigError", "message": "cannot deploy /x.yaml",
-                                  "hint": "fix it", "exit_code": 5}
+        assert error["error"] == {
+            "type": "ConfigError",
+            "message": "cannot deploy /x.yaml",
+            "hint": "fix it",
+            "exit_code": 5,
+        }
         assert _call(f"{base}/_paycli/nope", token="s3cret")[0] == 404
     finally:
         api.stop()

@@ -41,19 +41,25 @@ class Env:
             Attributes={"VisibilityTimeout": "0", "RedrivePolicy": policy},
         )["QueueUrl"]
         self.machine_arn = self.sfn.create_state_machine(
-            name="machine", definition=DEFINITION,
+            name="machine",
+            definition=DEFINITION,
             roleArn="arn:aws:iam::123456789012:role/sfn",
         )["stateMachineArn"]
-        self.spec = PipeSpec("pipe", self.queue_url, self._arn(self.queue_url),
-                             self.machine_arn, 1, "FIRE_AND_FORGET")
+        self.spec = PipeSpec(
+            "pipe",
+            self.queue_url,
+            self._arn(self.queue_url),
+            self.machine_arn,
+            1,
+            "FIRE_AND_FORGET",
+        )
 
     def _arn(self, url: str) -> str:
         attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
         return str(attrs["Attributes"]["QueueArn"])
 
     def poller(self, cls: type[PipePoller] = PipePoller, **kwargs: Any) -> PipePoller:
-        return cls(self.spec, sqs=self.sqs, sfn=self.sfn, region=REGION, wait_seconds=0,
-                   **kwargs)
+        return cls(self.spec, sqs=self.sqs, sfn=self.sfn, region=REGION, wait_seconds=0, **kwargs)
 
     def executions(self) -> list[dict[str, Any]]:
         listed = self.sfn.list_executions(stateMachineArn=self.machine_arn)["executions"]
@@ -65,7 +71,8 @@ class Env:
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
         return int(attrs["ApproximateNumberOfMessages"]) + int(
-            attrs["ApproximateNumberOfMessagesNotVisible"])
+            attrs["ApproximateNumberOfMessagesNotVisible"]
+        )
 
 
 @pytest.fixture
@@ -80,7 +87,8 @@ def test_batch_of_one_is_a_json_array_of_pipes_records_and_is_deleted(env: Env) 
     """BatchSize 1 still gives the target an array; the record has Pipes' fields; the message
     is deleted once the execution started."""
     env.sqs.send_message(
-        QueueUrl=env.queue_url, MessageBody='{"payment_id": "pay_1"}',
+        QueueUrl=env.queue_url,
+        MessageBody='{"payment_id": "pay_1"}',
         MessageAttributes={"kind": {"DataType": "String", "StringValue": "card"}},
     )
     poller = env.poller()
@@ -102,8 +110,12 @@ def test_batch_of_one_is_a_json_array_of_pipes_records_and_is_deleted(env: Env) 
     assert {"messageId", "receiptHandle", "md5OfBody"} <= record.keys()
     assert execution["name"].startswith(record["messageId"])
     assert env.count(env.queue_url) == 0
-    assert poller.stats.to_json() == {"received": 1, "started": 1, "start_failures": 0,
-                                      "deleted": 1}
+    assert poller.stats.to_json() == {
+        "received": 1,
+        "started": 1,
+        "start_failures": 0,
+        "deleted": 1,
+    }
 
 
 def test_every_execution_gets_its_own_name(env: Env) -> None:
@@ -192,8 +204,12 @@ def test_a_paused_pipe_leaves_messages_queued_until_resumed(env: Env) -> None:
             time.sleep(0.05)
     finally:
         poller.stop()
-    assert poller.stats.to_json() == {"received": 1, "started": 1, "start_failures": 0,
-                                      "deleted": 1}
+    assert poller.stats.to_json() == {
+        "received": 1,
+        "started": 1,
+        "start_failures": 0,
+        "deleted": 1,
+    }
     assert env.count(env.queue_url) == 0
 
 
@@ -220,9 +236,13 @@ def test_stop_ends_idle_pollers_promptly(env: Env) -> None:
 def test_unsupported_pipes_are_refused_by_name(field: str, value: Any, message: str) -> None:
     """A pipe the poller cannot run faithfully is an error naming it, never a silent skip."""
     fields: dict[str, Any] = {
-        "name": "p", "source_queue_url": "u", "source_queue_arn": "a",
-        "target_arn": "arn:aws:states:us-east-1:123456789012:stateMachine:m", "batch_size": 1,
-        "invocation_type": "FIRE_AND_FORGET", field: value,
+        "name": "p",
+        "source_queue_url": "u",
+        "source_queue_arn": "a",
+        "target_arn": "arn:aws:states:us-east-1:123456789012:stateMachine:m",
+        "batch_size": 1,
+        "invocation_type": "FIRE_AND_FORGET",
+        field: value,
     }
     with pytest.raises(UnsupportedPipeError, match=message):
         check_supported(PipeSpec(**fields))
