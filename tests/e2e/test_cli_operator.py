@@ -254,3 +254,13 @@ def test_executions_watch_until_idle_prints_changes_as_json_lines(
     assert failed
     assert {row["status"] for row in failed} == {"FAILED"}
     assert failed[0]["error"] == "PaymentFailed"
+
+
+def test_executions_watch_for_people_prints_the_table_once_when_piped(
+    failed_payment: dict[str, Any],
+) -> None:
+    """Not a terminal (a pipe, CliRunner): no live display, the final table once."""
+    result = cli("executions", "watch", "--until-idle", "--interval", "1", "--limit", "5")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("Executions (") == 1
+    assert "on local stack" in result.stdout
