@@ -1,4 +1,4 @@
-"""docs/commands.md lists exactly the real commands, and each example parses."""
+"""README.md's command reference lists exactly the real commands, and each example parses."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from paycli.cli.app import app
 
-REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "commands.md"
+REFERENCE = Path(__file__).resolve().parents[2] / "README.md"
 ROW = re.compile(r"^\| `paycli ([a-z ]+)` \| `(paycli [^`]+)` \|$", re.MULTILINE)
 
 
