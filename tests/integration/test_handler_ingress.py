@@ -206,6 +206,18 @@ def test_unknown_account_is_404_and_writes_nothing(demo: Stack) -> None:
     assert demo.drain() == []
 
 
+def test_currency_mismatch_is_400_and_writes_nothing(demo: Stack) -> None:
+    """A payment in another currency than its account's is refused before any write."""
+    demo.account("acc_eur_only", 5_000, "EUR")
+    response = demo.post("card", card_body(account_id="acc_eur_only"))
+    assert response.status == 400
+    assert response.body["error"]["code"] == "currency_mismatch"
+    assert "EUR" in response.body["error"]["message"]
+    assert demo.items(demo.tables.payments) == []
+    assert demo.items(demo.tables.idempotency) == []
+    assert demo.drain() == []
+
+
 def test_bank_and_wallet_payments(demo: Stack) -> None:
     """The other methods store and show their safe details only."""
     demo.account("acc_eur", 5_000, "EUR")

@@ -115,9 +115,17 @@ def test_failed_payment_is_revalidated_on_redrive(demo: Stack) -> None:
 
 
 def test_currency_mismatch_declines(demo: Stack) -> None:
-    """A payment in another currency than its account's is declined."""
-    demo.account("acc_eur", 10_000, "EUR")
+    """An account whose currency changed after ingress accepted the payment: declined.
+
+    (Ingress refuses a mismatch outright; this is ValidatePayment's own, later check.)"""
+    demo.account("acc_eur", 10_000, "USD")
     payment_id = pay(demo, account_id="acc_eur")
+    demo.ddb.update_item(
+        TableName=demo.tables.accounts,
+        Key={"account_id": {"S": "acc_eur"}},
+        UpdateExpression="SET currency = :eur",
+        ExpressionAttributeValues={":eur": {"S": "EUR"}},
+    )
     assert demo.validate(payment_id)["reason"] == "currency_mismatch"
     assert status_of(demo, payment_id) == ("DECLINED", "currency_mismatch")
 

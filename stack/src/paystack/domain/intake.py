@@ -185,11 +185,19 @@ def accept_payment(
 
     `fingerprint` is request_hash() of the raw request; `status_url` builds the 202 body's
     status_url from a payment_id. Raises AccountNotFoundError (nothing written),
-    IdempotencyKeyReusedError, IdempotencyKeyInFlightError.
+    IdempotencyKeyReusedError, IdempotencyKeyInFlightError, InvalidInputError (currency_mismatch).
     """
     account = find_account(ddb, tables, request.account_id)
     if account is None:
         raise AccountNotFoundError(f"account {request.account_id!r} does not exist")
+    if account.currency != request.currency:
+        # Refused here, before any write, rather than accepted and declined later: the caller
+        # can fix it at once. ValidatePayment keeps its own check for accounts changed since.
+        raise InvalidInputError(
+            f"account {request.account_id!r} holds {account.currency}, "
+            f"not {request.currency}",
+            code="currency_mismatch",
+        )
     payment = _pending_payment(request, idempotency_key, now)
     body = payment_view(payment) | {"status_url": status_url(payment.payment_id)}
     try:
