@@ -194,8 +194,7 @@ def accept_payment(
         # Refused here, before any write, rather than accepted and declined later: the caller
         # can fix it at once. ValidatePayment keeps its own check for accounts changed since.
         raise InvalidInputError(
-            f"account {request.account_id!r} holds {account.currency}, "
-            f"not {request.currency}",
+            f"account {request.account_id!r} holds {account.currency}, not {request.currency}",
             code="currency_mismatch",
         )
     payment = _pending_payment(request, idempotency_key, now)
