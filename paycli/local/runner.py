@@ -352,15 +352,76 @@ def function_name_from(name_or_arn: str) -> str:
 # --------------------------------------------------------------------------- runner
 @dataclass
 class _Loaded:
+    """A registered function and its sandboxes (each an imported handler module).
+
+    At most `limit` invocations of one function run at once; further ones wait for a sandbox.
+    """
+
     spec: FunctionSpec
-    handler: Handler | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    limit: int = 1
+    idle: list[Handler] = field(default_factory=list)
+    sandboxes: int = 0
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    _fresh: threading.local = field(default_factory=threading.local)
+
+    def acquire(self) -> Handler | None:
+        """An idle sandbox, or None after reserving a slot for a cold start."""
+        with self.cond:
+            while not self.idle and self.sandboxes >= self.limit:
+                self.cond.wait()
+            if self.idle:
+                return self.idle.pop()
+            self.sandboxes += 1
+            return None
+
+    def cold_start(self) -> Handler:
+        """Import a new sandbox in the reserved slot (runs under the function's environment)."""
+        handler = _load_handler(self.spec)
+        self._fresh.handler = handler
+        return handler
+
+    def last_handler(self, handler: Handler | None) -> Handler | None:
+        """The sandbox this thread used: the acquired one, or the one its cold start built."""
+        if handler is not None:
+            return handler
+        fresh: Handler | None = getattr(self._fresh, "handler", None)
+        self._fresh.handler = None
+        return fresh
+
+    def release(self, handler: Handler | None) -> None:
+        """Return a sandbox (None: its cold start failed, give the slot back)."""
+        with self.cond:
+            if handler is None:
+                self.sandboxes -= 1
+            else:
+                self.idle.append(handler)
+            self.cond.notify()
 
 
 class LambdaRunner:
-    """Runs registered functions' real handlers in this process, one thread per invocation."""
+    """Runs registered functions' real handlers in this process.
 
-    def __init__(self, *, region: str = "us-east-1", log_dir: Path | None = None) -> None:
+    A sandbox is one import of the function's handler module; like Lambda, a sandbox serves one
+    invocation at a time and is reused warm. Unlike Lambda, sandboxes share the process: the
+    modules a handler imports (and their class-level state) are common to all of them. Measured
+    here: Powertools' API resolver keeps the current event on the class (BaseRouter.current_event),
+    so two concurrent ingress invocations answered each other's requests (3 of 200 payments
+    returned another request's payment_id). Hence `concurrency_per_function` defaults to 1:
+    invocations of one function queue for its sandbox, different functions run in parallel.
+    Everything is one Python process (one GIL), so more sandboxes would not add throughput.
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str = "us-east-1",
+        log_dir: Path | None = None,
+        concurrency_per_function: int = 1,
+    ) -> None:
+        if concurrency_per_function < 1:
+            msg = "concurrency_per_function must be >= 1"
+            raise ValueError(msg)
+        self.concurrency = concurrency_per_function
         self.region = region
         self._environ = install_environ()
         self._stdout, self._stderr = _install_streams()
@@ -374,7 +435,7 @@ class LambdaRunner:
         with self._lock:
             current = self._functions.get(spec.function_name)
             if current is None or current.spec != spec:
-                self._functions[spec.function_name] = _Loaded(spec)
+                self._functions[spec.function_name] = _Loaded(spec, limit=self.concurrency)
 
     def functions(self) -> dict[str, FunctionSpec]:
         with self._lock:
@@ -391,13 +452,20 @@ class LambdaRunner:
         if loaded is None:
             msg = f"Function not found: {function_name}"
             raise KeyError(msg)
-        spec = loaded.spec
-        request_id = str(uuid.uuid4())
-        context = self._context(spec, request_id)
         try:
             event = json.loads(payload) if payload.strip() else {}
         except json.JSONDecodeError as exc:
             return self._error_result(exc)
+        handler = loaded.acquire()  # waiting for a sandbox is not part of the Timeout
+        try:
+            return self._run(loaded, handler, event)
+        finally:
+            loaded.release(loaded.last_handler(handler))
+
+    def _run(self, loaded: _Loaded, handler: Handler | None, event: Any) -> InvokeResult:
+        spec = loaded.spec
+        request_id = str(uuid.uuid4())
+        context = self._context(spec, request_id)
         payment_id = _payment_id_of(event)
         emit = self._emitter(spec, request_id, payment_id)
         out, err = _LineBuffer(emit, "stdout"), _LineBuffer(emit, "stderr")
@@ -411,8 +479,9 @@ class LambdaRunner:
             self._stderr.routed(err.write),
         ):
             try:
-                result = self._handler(loaded)(event, context)
-                body = json.dumps(result).encode()
+                if handler is None:
+                    handler = loaded.cold_start()
+                body = json.dumps(handler(event, context)).encode()
             except Exception as exc:  # noqa: BLE001 - every handler error becomes Lambda's shape
                 error = exc
         out.close()
@@ -454,15 +523,6 @@ class LambdaRunner:
         return result.payload
 
     # ---------------------------------------------------------------- handler loading
-    def _handler(self, loaded: _Loaded) -> Handler:
-        """Import the handler once per spec, under the function's own environment."""
-        if loaded.handler is not None:
-            return loaded.handler
-        with loaded.lock:
-            if loaded.handler is None:
-                loaded.handler = _load_handler(loaded.spec)
-            return loaded.handler
-
     def _env_for(self, spec: FunctionSpec) -> dict[str, str]:
         """Lambda's reserved variables, then the template's (they cannot override reserved)."""
         reserved = {
@@ -515,7 +575,9 @@ class LambdaRunner:
                 if isinstance(parsed, dict):
                     record["level"] = parsed.get("level")
                     record["message"] = parsed.get("message", line)
-                    record["payment_id"] = parsed.get("payment_id") or payment_id
+                    # The event's id first: concurrent sandboxes share the handlers' Logger, so
+                    # a key appended by one invocation can show up in another's line.
+                    record["payment_id"] = payment_id or parsed.get("payment_id")
                     record["data"] = parsed
             self.log_store.append(record)
 

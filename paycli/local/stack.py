@@ -55,8 +55,10 @@ class LocalStack:
         time_scale: float = 1.0,
         log_dir: Path | None = None,
         stack_name: str = "paycli",
+        patch_moto: bool = True,
     ) -> None:
         self.region = region
+        self.patch_moto = patch_moto
         self.time_scale = time_scale
         self.stack_name = stack_name
         self.runner = LambdaRunner(region=region, log_dir=log_dir)
@@ -71,7 +73,7 @@ class LocalStack:
         with self._lock:
             if self._mock is not None:
                 return
-            patches.apply()
+            patches.apply(fixes=self.patch_moto)
             patches.set_time_scale(self.time_scale)
             self._mock = mock_aws(config=MOTO_CONFIG)
             self._mock.start(reset=False)
