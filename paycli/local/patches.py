@@ -109,8 +109,8 @@ def set_lambda_invoker(invoker: LambdaInvoker | None) -> None:
 def apply(*, fixes: bool = True) -> None:
     """Install the patches once; later calls are no-ops.
 
-    `fixes=False` installs only what the local stack cannot run without (the Lambda seam and
-    the ASL time scale): stock moto otherwise, for the benchmark's comparison. It is
+    `fixes=False` installs only what the local stack cannot run without (the Lambda seam, the
+    ASL time scale, definite JSONPaths): stock moto otherwise, for the benchmark's comparison. It is
     process-wide, so the first call decides.
     """
     global _applied  # noqa: PLW0603 - patches are process-wide
@@ -128,6 +128,7 @@ def apply(*, fixes: bool = True) -> None:
             _patch_sfn_clients()
         _patch_asl_sleeps()
         _patch_lambda_invoke()
+        _patch_definite_json_paths()  # correctness (AWS semantics), so in both modes
         _applied = True
 
 
