@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -224,6 +225,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         flush=True,
     )
     t0 = time.monotonic()
+    cpu0 = time.process_time()
     stop = threading.Event()
     reporter = threading.Thread(
         target=report_progress, args=(tracker, t0, args.report_every, stop), daemon=True
@@ -233,6 +235,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     accepted_in = time.monotonic() - t0
     finished = tracker.done.wait(timeout=args.timeout)
     elapsed = (tracker.settled_at[-1] if tracker.settled_at else time.monotonic()) - t0
+    cpu = time.process_time() - cpu0
     stop.set()
     reporter.join(timeout=2)
     poller.stop()
@@ -244,6 +247,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finished=finished,
         rss_start=rss_start,
     )
+    # CPU per payment does not depend on what else runs on the machine; payments/s does.
+    result["cpu_ms_per_payment"] = round(cpu * 1000 / max(1, len(tracker.latencies)), 1)
+    result["load_average_1m"] = round(os.getloadavg()[0], 2)
     result |= execution_counts(stack, spec.target_arn)
     result |= queue_depths(stack, deployment)
     stack.stop()
