@@ -221,12 +221,19 @@ def test_asl_parse_is_cached() -> None:
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 
 
-def run_machine(stack: LocalStack, definition: dict[str, Any], timeout: float = 10) -> Any:
+def run_machine(
+    stack: LocalStack,
+    definition: dict[str, Any],
+    timeout: float = 10,
+    execution_input: str = "{}",
+) -> Any:
     sfn = stack.client("stepfunctions")
     arn = sfn.create_state_machine(
         name=f"m{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE
     )["stateMachineArn"]
-    execution = sfn.start_execution(stateMachineArn=arn, name="run", input="{}")["executionArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name="run", input=execution_input)[
+        "executionArn"
+    ]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         described = sfn.describe_execution(executionArn=execution)
@@ -280,3 +287,53 @@ def test_lambda_invoke_reaches_the_runner_with_lambdas_error_shape(
     assert json.loads(ok["Payload"].read()) == {"doubled": 42}
     assert boom["FunctionError"] == "Unhandled"
     assert json.loads(boom["Payload"].read())["errorType"] == "IssuerUnavailableError"
+
+
+def test_queue_counts_stay_right_around_sends(stack: LocalStack) -> None:
+    """SendMessage skips the ApproximateNumberOfMessages* walk for itself only: the counts a
+    caller asks for are still exact."""
+    sqs = stack.client("sqs")
+    url = sqs.create_queue(QueueName="counted")["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=str(i))
+    sqs.send_message_batch(
+        QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "a"}, {"Id": "b", "MessageBody": "b"}]
+    )
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "3"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "2"
+
+
+def test_definite_json_path_below_an_array_index_is_the_value(stack: LocalStack) -> None:
+    """AWS: `$[0].body` on a Pipes batch is the body string (moto 5.2.5 gave a 1-element
+    list), so States.StringToJson($[0].body) parses the SQS message as the ASL expects."""
+    described = run_machine(
+        stack,
+        {
+            "StartAt": "Parse",
+            "States": {
+                "Parse": {
+                    "Type": "Pass",
+                    "Parameters": {"message.$": "States.StringToJson($[0].body)"},
+                    "End": True,
+                }
+            },
+        },
+        execution_input=json.dumps([{"body": json.dumps({"payment_id": "pay_1"})}]),
+    )
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == {"message": {"payment_id": "pay_1"}}
+
+
+def test_interpreter_threads_are_not_kept(stack: LocalStack) -> None:
+    """moto appended every execution's and Task's Thread to TMP_THREADS and never read it."""
+    from moto.stepfunctions.parser.asl.component.state.exec import (  # noqa: PLC0415
+        execute_state,
+    )
+    from moto.stepfunctions.parser.backend import execution_worker  # noqa: PLC0415
+
+    for _ in range(3):
+        run_machine(stack, {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
+    assert len(execution_worker.TMP_THREADS) == 0
+    assert len(execute_state.TMP_THREADS) == 0
