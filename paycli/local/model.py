@@ -49,6 +49,18 @@ class PipeSpec:
 
 
 @dataclass(frozen=True)
+class ScheduleSpec:
+    """A function's `Schedule` event: EventBridge invokes it every `interval_seconds`."""
+
+    name: str
+    function_name: str
+    expression: str  # as written in the template, e.g. "rate(5 minutes)"
+    interval_seconds: int
+    enabled: bool = True
+    input: str | None = None  # the event's constant Input (JSON), else the Scheduled Event
+
+
+@dataclass(frozen=True)
 class Deployment:
     """What `LocalStack.deploy` provisioned: the template's Outputs and the wiring it implies."""
 
@@ -58,6 +70,7 @@ class Deployment:
     functions: dict[str, FunctionSpec]
     # Template features accepted but not enforced locally (IAM, tracing, throttling, ...).
     emulated_without_enforcement: tuple[str, ...] = ()
+    schedules: tuple[ScheduleSpec, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from paycli.local.model import Deployment, FunctionSpec, PipeSpec, Route
+from paycli.local.model import Deployment, FunctionSpec, PipeSpec, Route, ScheduleSpec
 from paycli.local.template import (
     ACCOUNT_ID,
     Resolver,
@@ -150,6 +150,9 @@ _SUPPORTED: dict[str, tuple[set[str], dict[str, str]]] = {
         {"Tags": "tags", "KmsKeyId": "log group KMS encryption"},
     ),
 }
+_SCHEDULE_EVENT_PROPERTIES = {"Schedule", "Description", "Enabled", "Name", "Input", "State"}
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 _API_EVENT_PROPERTIES = {"RestApiId", "Path", "Method", "Auth", "RequestModel", "RequestParameters"}
 # Not enforced locally whatever the template says: listed in the Deployment.
 _ALWAYS_UNENFORCED = (
@@ -237,6 +240,7 @@ class Provisioner:
             pipes=list(self.pipes),
             functions=dict(self.functions),
             emulated_without_enforcement=tuple(self.unenforced),
+            schedules=self._schedules(),
         )
 
     def _props(self, properties: dict[str, Any]) -> dict[str, Any]:
@@ -429,16 +433,18 @@ class Provisioner:
 
     def _check_events(self, logical_id: str, properties: dict[str, Any]) -> None:
         for event_id, event in (properties.get("Events") or {}).items():
-            if event.get("Type") != "Api":
+            kind = event.get("Type")
+            allowed = {"Api": _API_EVENT_PROPERTIES, "Schedule": _SCHEDULE_EVENT_PROPERTIES}
+            if kind not in allowed:
                 msg = (
-                    f"{logical_id}.Events.{event_id}: event type {event.get('Type')} is not "
-                    "supported by the local stack (only Api)"
+                    f"{logical_id}.Events.{event_id}: event type {kind} is not "
+                    "supported by the local stack (only Api and Schedule)"
                 )
                 raise TemplateError(msg)
-            extra = set(event.get("Properties") or {}) - _API_EVENT_PROPERTIES
+            extra = set(event.get("Properties") or {}) - allowed[kind]
             if extra:
                 msg = (
-                    f"{logical_id}.Events.{event_id}: Api event property "
+                    f"{logical_id}.Events.{event_id}: {kind} event property "
                     f"{', '.join(sorted(extra))} is not supported locally"
                 )
                 raise TemplateError(msg)
@@ -447,6 +453,37 @@ class Provisioner:
                     f"{logical_id}.Events.{event_id}.RequestModel: body validation by API "
                     "Gateway (the handler validates bodies itself)"
                 )
+
+    def _schedules(self) -> tuple[ScheduleSpec, ...]:
+        """Every Schedule event, run by LocalStack's scheduler (EventBridge's part)."""
+        schedules = []
+        for logical_id, resource in self.template.resources_of("AWS::Serverless::Function"):
+            events = (resource.get("Properties") or {}).get("Events") or {}
+            for event_id, event in events.items():
+                if event.get("Type") == "Schedule":
+                    props = self._props(event.get("Properties") or {})
+                    schedules.append(self._schedule(logical_id, event_id, props))
+        return tuple(schedules)
+
+    def _schedule(self, function_id: str, event_id: str, props: dict[str, Any]) -> ScheduleSpec:
+        expression = str(props.get("Schedule", ""))
+        match = _RATE.match(expression)
+        if match is None:
+            msg = (
+                f"{function_id}.Events.{event_id}: schedule {expression!r} is not supported "
+                "locally (rate(N minutes|hours|days) only)"
+            )
+            raise TemplateError(msg)
+        unit = match.group(2).rstrip("s")
+        enabled = props.get("Enabled", True) is not False and props.get("State") != "DISABLED"
+        return ScheduleSpec(
+            name=str(props.get("Name") or f"{self.stack_name}-{function_id}{event_id}"),
+            function_name=self.functions[function_id].function_name,
+            expression=expression,
+            interval_seconds=int(match.group(1)) * _RATE_UNIT_SECONDS[unit],
+            enabled=bool(enabled),
+            input=str(props["Input"]) if "Input" in props else None,
+        )
 
     # ---------------------------------------------------------------- API
     def _api(self, logical_id: str, properties: dict[str, Any]) -> None:
@@ -470,7 +507,8 @@ class Provisioner:
         for logical_id, resource in self.template.resources_of("AWS::Serverless::Function"):
             events = (resource.get("Properties") or {}).get("Events") or {}
             for event in events.values():
-                routes.append(self._route(logical_id, event.get("Properties") or {}))
+                if event.get("Type") == "Api":
+                    routes.append(self._route(logical_id, event.get("Properties") or {}))
         return routes
 
     def _route(self, function_id: str, props: dict[str, Any]) -> Route:

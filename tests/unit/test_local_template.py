@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from paycli.local.model import FunctionSpec
 from paycli.local.provision import Provisioner, substitute_definition
 from paycli.local.template import (
     Resolver,
@@ -185,13 +186,16 @@ def test_unknown_globals_section_is_an_error() -> None:
 
 
 def test_real_template_globals_reach_every_function() -> None:
-    """The real template: Globals' table variables and Timeout land in each function."""
+    """The real template: Globals' table variables reach each function; Globals' Timeout
+    applies unless the function sets its own."""
     template = load_template(REAL_TEMPLATE)
     functions = dict(template.resources_of("AWS::Serverless::Function"))
-    assert set(functions) == {"IngressFunction", "ValidatePaymentFunction", "DeductAmountFunction"}
-    for resource in functions.values():
+    payment_functions = {"IngressFunction", "ValidatePaymentFunction", "DeductAmountFunction"}
+    assert payment_functions <= set(functions)
+    for logical_id, resource in functions.items():
         props = resource["Properties"]
-        assert props["Timeout"] == 10
+        if logical_id in payment_functions:
+            assert props["Timeout"] == 10
         assert {"PAYMENTS_TABLE", "ACCOUNTS_TABLE", "POWERTOOLS_SERVICE_NAME"} <= set(
             props["Environment"]["Variables"]
         )
@@ -265,11 +269,11 @@ Resources:
       Handler: a.b
       CodeUri: .
       Events:
-        Tick: {Type: Schedule, Properties: {Schedule: rate(1 minute)}}
+        Jobs: {Type: SQS, Properties: {Queue: arn:aws:sqs:us-east-1:123456789012:q}}
 """,
         )
     )
-    with pytest.raises(TemplateError, match=r"Fn\.Events\.Tick: event type Schedule"):
+    with pytest.raises(TemplateError, match=r"Fn\.Events\.Jobs: event type SQS"):
         _provisioner(template).check()
 
 
@@ -297,3 +301,30 @@ def test_unknown_parameter_override_is_an_error(tmp_path: Path) -> None:
     path = write_template(tmp_path, "Resources:\n  Q: {Type: AWS::SQS::Queue}\n")
     with pytest.raises(TemplateError, match="unknown template parameter"):
         load_template(path, {"Nope": "1"})
+
+
+def test_schedule_rate_becomes_an_interval_and_cron_is_refused(tmp_path: Path) -> None:
+    """rate(N unit) is run locally; a cron expression is a clear error, not a silent skip."""
+    body = """
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: a.b
+      CodeUri: .
+      Events:
+        Sweep: {Type: Schedule, Properties: {Schedule: "%s"}}
+"""
+    provisioner = _provisioner(load_template(write_template(tmp_path, body % "rate(2 hours)")))
+    provisioner.functions["Fn"] = FunctionSpec(
+        logical_id="Fn", function_name="demo-Fn", arn="arn", code_dir=tmp_path, handler="a.b"
+    )
+    (schedule,) = provisioner._schedules()
+    assert (schedule.function_name, schedule.interval_seconds) == ("demo-Fn", 7200)
+
+    provisioner = _provisioner(load_template(write_template(tmp_path, body % "cron(0 * * * ? *)")))
+    provisioner.functions["Fn"] = FunctionSpec(
+        logical_id="Fn", function_name="demo-Fn", arn="arn", code_dir=tmp_path, handler="a.b"
+    )
+    with pytest.raises(TemplateError, match=r"Fn\.Events\.Sweep: schedule 'cron"):
+        provisioner._schedules()
