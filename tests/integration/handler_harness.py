@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from paystack.domain.accounts import create_account
 from paystack.domain.dynamo import TableNames
-from paystack.handlers import deduct, ingress, validate
+from paystack.handlers import deduct, ingress, reconcile, validate
 
 REGION = "us-east-1"
 API_DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
@@ -23,6 +23,7 @@ HANDLERS: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {
     "IngressFunction": ingress.handler,
     "ValidatePaymentFunction": validate.handler,
     "DeductAmountFunction": deduct.handler,
+    "ReconcileFunction": reconcile.handler,
 }
 
 

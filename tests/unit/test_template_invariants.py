@@ -140,7 +140,12 @@ def _design_environment() -> dict[str, list[str]]:
     """docs/design.md's environment table: variable -> function logical ids ("all" expanded)."""
     section = DESIGN.read_text(encoding="utf-8").split("## Environment variables", 1)[1]
     section = section.split("\n## ", 1)[0]
-    functions = ["IngressFunction", "ValidatePaymentFunction", "DeductAmountFunction"]
+    functions = [
+        "IngressFunction",
+        "ValidatePaymentFunction",
+        "DeductAmountFunction",
+        "ReconcileFunction",
+    ]
     table: dict[str, list[str]] = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
