@@ -219,6 +219,19 @@ class Renderer:
             f"queue{where} with {view['method']}{failed}."
         )
 
+    def reconcile_text(self, view: Mapping[str, Any]) -> RenderableType:
+        """What a reconcile run found and re-enqueued, with the payment ids."""
+        where = f" on {self.where}" if self.where else ""
+        found = f"{view['scanned']} stale payment(s) older than {view['older_than_seconds']} s"
+        if view["dry_run"]:
+            text = Text(f"Found {found}{where}; nothing sent (dry run).")
+        else:
+            text = Text(f"Re-enqueued {view['requeued']} of {found}{where}.")
+        for payment in view["payments"]:
+            row = f"{payment['payment_id']}  {payment['status']}  {payment['created_at']}"
+            text.append(f"\n  {row}")
+        return text
+
     def purged_text(self, view: Mapping[str, Any]) -> RenderableType:
         """What a purge removed, and where."""
         where = f" on {self.where}" if self.where else ""

@@ -64,3 +64,27 @@ def list_(
     )
     found = services(ctx).payments().list_payments(filters)
     out.emit([payment.view() for payment in found], out.payments_table)
+
+
+@app.command()
+def reconcile(
+    ctx: typer.Context,
+    *,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            help="Only payments created and last updated longer ago than this (0s, 15m, 2h).",
+        ),
+    ] = "15m",
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 500,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list them.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Re-enqueue payments stuck PENDING/PROCESSING (what the scheduled reconciler does).
+
+    Example: paycli payments reconcile --older-than 30m --dry-run
+    """
+    out = renderer(ctx, json_output)
+    report = services(ctx).reconcile().run(older_than, dry_run=dry_run, limit=limit)
+    out.emit(report.view(), out.reconcile_text)

@@ -24,6 +24,7 @@ from paycli.core.errors import ConfigError, from_botocore
 from paycli.core.executions import ExecutionsService
 from paycli.core.logs import CloudWatchLogs, LogRecord, from_local, logical_function
 from paycli.core.payments import PaymentsService
+from paycli.core.reconcile import ReconcileService
 from paycli.core.settings import write_config
 from paycli.core.status import StatusReport
 
@@ -55,6 +56,13 @@ class Services:
         """Payments: reads from the table; `with_api` for `pay` (signed HTTP)."""
         api = self._api if with_api else None
         return PaymentsService(api, self.target.dynamodb(), self.outputs.PaymentsTableName)
+
+    def reconcile(self) -> ReconcileService:
+        """The reconciler's sweep, run by the operator (same domain function as the schedule)."""
+        out = self.outputs
+        return ReconcileService(
+            self.target.dynamodb(), self.target.sqs(), out.PaymentsTableName, out.QueueUrl
+        )
 
     def executions(self) -> ExecutionsService:
         """Executions; RedriveExecution only on AWS (moto lacks it)."""
