@@ -149,7 +149,24 @@ _SUPPORTED: dict[str, tuple[set[str], dict[str, str]]] = {
         {"LogGroupName", "RetentionInDays"},
         {"Tags": "tags", "KmsKeyId": "log group KMS encryption"},
     ),
+    # A schedule rule written by hand (what SAM's Schedule event becomes); EventPattern is
+    # listed so check() can refuse it by name rather than as an unknown property.
+    "AWS::Events::Rule": (
+        {"Name", "Description", "ScheduleExpression", "State", "Targets", "EventPattern"},
+        {"RoleArn": "IAM role of the rule"},
+    ),
+    "AWS::Lambda::Permission": (
+        set(),
+        {
+            "Action": "Lambda resource policy",
+            "FunctionName": "Lambda resource policy",
+            "Principal": "Lambda resource policy",
+            "SourceArn": "Lambda resource policy",
+            "SourceAccount": "Lambda resource policy",
+        },
+    ),
 }
+_RULE_TARGET_PROPERTIES = {"Id", "Arn", "Input"}
 _SCHEDULE_EVENT_PROPERTIES = {"Schedule", "Description", "Enabled", "Name", "Input", "State"}
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -190,6 +207,7 @@ class Provisioner:
         self.resolver = Resolver(template, region=region, stack_name=stack_name)
         self.functions: dict[str, FunctionSpec] = {}
         self.pipes: list[PipeSpec] = []
+        self.rule_schedules: list[ScheduleSpec] = []
         self.apis: dict[str, dict[str, str]] = {}
         self.unenforced: list[str] = list(_ALWAYS_UNENFORCED)
         self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
@@ -202,6 +220,8 @@ class Provisioner:
             "AWS::Pipes::Pipe": self._pipe,
             "AWS::IAM::Role": self._role,
             "AWS::Logs::LogGroup": self._log_group,
+            "AWS::Events::Rule": self._rule,
+            "AWS::Lambda::Permission": self._permission,
         }
 
     # ---------------------------------------------------------------- entry point
@@ -226,6 +246,8 @@ class Provisioner:
                     self.unenforced.append(f"{logical_id}.{prop}: {accepted[prop]}")
             if kind == "AWS::Serverless::Function":
                 self._check_events(logical_id, resource.get("Properties") or {})
+            if kind == "AWS::Events::Rule":
+                _check_rule(logical_id, resource.get("Properties") or {})
 
     def provision(self, api_base_url: str) -> Deployment:
         """Create everything and return the resolved outputs and wiring."""
@@ -463,27 +485,52 @@ class Provisioner:
                 if event.get("Type") == "Schedule":
                     props = self._props(event.get("Properties") or {})
                     schedules.append(self._schedule(logical_id, event_id, props))
-        return tuple(schedules)
+        return (*schedules, *self.rule_schedules)
 
     def _schedule(self, function_id: str, event_id: str, props: dict[str, Any]) -> ScheduleSpec:
         expression = str(props.get("Schedule", ""))
-        match = _RATE.match(expression)
-        if match is None:
-            msg = (
-                f"{function_id}.Events.{event_id}: schedule {expression!r} is not supported "
-                "locally (rate(N minutes|hours|days) only)"
-            )
-            raise TemplateError(msg)
-        unit = match.group(2).rstrip("s")
+        interval = _rate_seconds(f"{function_id}.Events.{event_id}", expression)
         enabled = props.get("Enabled", True) is not False and props.get("State") != "DISABLED"
         return ScheduleSpec(
             name=str(props.get("Name") or f"{self.stack_name}-{function_id}{event_id}"),
             function_name=self.functions[function_id].function_name,
             expression=expression,
-            interval_seconds=int(match.group(1)) * _RATE_UNIT_SECONDS[unit],
+            interval_seconds=interval,
             enabled=bool(enabled),
             input=str(props["Input"]) if "Input" in props else None,
         )
+
+    # ---------------------------------------------------------------- EventBridge rules
+    def _rule(self, logical_id: str, properties: dict[str, Any]) -> None:
+        """A hand-written schedule rule: one ScheduleSpec per target (all functions here)."""
+        props = self._props(properties)
+        name = str(props.get("Name") or _physical_name(self.stack_name, logical_id))
+        expression = str(props["ScheduleExpression"])
+        interval = _rate_seconds(logical_id, expression)
+        targets = props.get("Targets") or []
+        for target in targets:
+            self.rule_schedules.append(
+                ScheduleSpec(
+                    name=name if len(targets) == 1 else f"{name}-{target['Id']}",
+                    function_name=self._target_function(logical_id, str(target["Arn"])),
+                    expression=expression,
+                    interval_seconds=interval,
+                    enabled=props.get("State", "ENABLED") == "ENABLED",
+                    input=str(target["Input"]) if "Input" in target else None,
+                )
+            )
+        self.resolver.add(logical_id, name, Arn=self._arn("events", f"rule/{name}"))
+
+    def _target_function(self, logical_id: str, arn: str) -> str:
+        for spec in self.functions.values():
+            if arn in {spec.arn, spec.function_name}:
+                return spec.function_name
+        msg = f"{logical_id}: rule target {arn} is not a function of this template"
+        raise TemplateError(msg)
+
+    def _permission(self, logical_id: str, properties: dict[str, Any]) -> None:
+        """Resource policies are not enforced locally (listed in the Deployment)."""
+        self.resolver.add(logical_id, _physical_name(self.stack_name, logical_id))
 
     # ---------------------------------------------------------------- API
     def _api(self, logical_id: str, properties: dict[str, Any]) -> None:
@@ -638,6 +685,42 @@ class Provisioner:
             if value.startswith(prefix):
                 return api_base_url.rstrip("/") + value[len(prefix) :]
         return value
+
+
+def _rate_seconds(where: str, expression: str) -> int:
+    """rate(N minute(s)|hour(s)|day(s)) as seconds; anything else (cron) is a TemplateError."""
+    match = _RATE.match(expression)
+    if match is None:
+        msg = (
+            f"{where}: schedule {expression!r} is not supported locally "
+            "(rate(N minutes|hours|days) only)"
+        )
+        raise TemplateError(msg)
+    return int(match.group(1)) * _RATE_UNIT_SECONDS[match.group(2).rstrip("s")]
+
+
+def _check_rule(logical_id: str, props: dict[str, Any]) -> None:
+    """Only schedule rules invoking functions can be emulated; say which part cannot."""
+    if "EventPattern" in props:
+        msg = (
+            f"{logical_id}: AWS::Events::Rule with an EventPattern is not emulated by the local "
+            "stack (only ScheduleExpression rate(...) rules)"
+        )
+        raise TemplateError(msg)
+    expression = props.get("ScheduleExpression")
+    if expression is None:
+        msg = f"{logical_id}: AWS::Events::Rule needs a ScheduleExpression locally"
+        raise TemplateError(msg)
+    if isinstance(expression, str):
+        _rate_seconds(logical_id, expression)
+    for target in props.get("Targets") or []:
+        extra = set(target) - _RULE_TARGET_PROPERTIES if isinstance(target, dict) else set()
+        if extra:
+            msg = (
+                f"{logical_id}.Targets: {', '.join(sorted(extra))} not supported locally "
+                "(Id, Arn, Input)"
+            )
+            raise TemplateError(msg)
 
 
 _DEFINITION_VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")

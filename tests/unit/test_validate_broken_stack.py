@@ -72,6 +72,7 @@ def test_a_wrong_case_code_uri_is_reported_for_every_function_using_it(stack: Pa
         "IngressFunction",
         "ValidatePaymentFunction",
         "DeductAmountFunction",
+        "ReconcileFunction",
     }
     assert all(f.location.startswith(where) for f in findings)
     assert "'Src' is 'src' on disk" in findings[0].message
@@ -81,7 +82,7 @@ def test_a_missing_code_uri_directory_is_reported(stack: Path) -> None:
     edit(stack / "template.yaml", "CodeUri: src/", "CodeUri: source/")
     findings = check_functions(template_of(stack), stack)
     assert {f.code for f in findings} == {"path-missing"}
-    assert len(findings) == 3
+    assert len(findings) == 4  # one per function inheriting Globals' CodeUri
     assert "'source' does not exist" in findings[0].message
 
 
