@@ -17,7 +17,7 @@ def logs(
     *,
     payment: Annotated[str | None, typer.Option("--payment", help="Only this payment.")] = None,
     function: Annotated[
-        str | None, typer.Option("--function", help="ingress, validate or deduct.")
+        str | None, typer.Option("--function", help="ingress, validate, deduct or reconcile.")
     ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines (Ctrl-C stops).")

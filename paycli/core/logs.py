@@ -24,6 +24,7 @@ FUNCTIONS: Final = {
     "validatepayment": "ValidatePaymentFunction",
     "deduct": "DeductAmountFunction",
     "deductamount": "DeductAmountFunction",
+    "reconcile": "ReconcileFunction",
 }
 
 
@@ -55,7 +56,7 @@ def logical_function(name: str | None) -> str | None:
     key = name.lower().removesuffix("function")
     if key in FUNCTIONS:
         return FUNCTIONS[key]
-    choices = ", ".join(sorted({"ingress", "validate", "deduct"}))
+    choices = ", ".join(sorted({"ingress", "validate", "deduct", "reconcile"}))
     raise UsageError(f"unknown function {name!r}", hint=f"use one of {choices}")
 
 

@@ -156,8 +156,14 @@ class Daemon:
             "endpoint": self.state.endpoint if self.state else None,
             "api_url": self.state.api_url if self.state else None,
             "pipes": {spec.name: p.stats.to_json() for spec, p in self._pipes.items()},
+            "schedules": self._schedule_counts(),
             "faults": self.faults_plan.to_json(),
         }
+
+    def _schedule_counts(self) -> dict[str, int]:
+        """How often each schedule rule has fired (LocalStack's scheduler runs them)."""
+        scheduler = self._stack.scheduler if self._stack is not None else None
+        return dict(scheduler.fired) if scheduler is not None else {}
 
     def deploy(self, template_path: str) -> dict[str, str]:
         """Provision the template (idempotent), route the API, run its pipes; the outputs."""
