@@ -94,6 +94,26 @@ class Tracker:
             self.done.set()
 
 
+def count_aws_calls() -> dict[str, int]:
+    """Count every request moto handles by service.action (wraps BaseResponse.setup_class,
+    which every request passes once, in process or over HTTP)."""
+    from moto.core.responses import BaseResponse  # noqa: PLC0415
+
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+    original = BaseResponse.setup_class
+
+    def setup_class(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        key = f"{type(self).__module__.split('.')[1]}.{self._get_action()}"
+        with lock:
+            counts[key] = counts.get(key, 0) + 1
+        return result
+
+    BaseResponse.setup_class = setup_class  # type: ignore[method-assign]
+    return counts
+
+
 def build_stack(args: argparse.Namespace) -> tuple[Any, Any]:
     from paycli.local.stack import LocalStack  # noqa: PLC0415 - after arg parsing
 
@@ -208,6 +228,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     call = ingress_caller(stack, deployment)
     tracker = Tracker(target=args.n)
     stack.runner.add_log_listener(tracker.on_log)
+    calls = count_aws_calls() if args.count_calls else None
     (spec,) = deployment.pipes
     poller = PipePoller(
         spec,
@@ -250,6 +271,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # CPU per payment does not depend on what else runs on the machine; payments/s does.
     result["cpu_ms_per_payment"] = round(cpu * 1000 / max(1, len(tracker.latencies)), 1)
     result["load_average_1m"] = round(os.getloadavg()[0], 2)
+    if calls is not None:
+        per_payment = {k: round(v / args.n, 2) for k, v in sorted(calls.items())}
+        result["aws_calls_per_payment"] = per_payment
     result |= execution_counts(stack, spec.target_arn)
     result |= queue_depths(stack, deployment)
     stack.stop()
@@ -331,6 +355,11 @@ def main() -> None:
         "--stock",
         action="store_true",
         help="only the Lambda seam and time scale: moto's own behaviour",
+    )
+    parser.add_argument(
+        "--count-calls",
+        action="store_true",
+        help="also print AWS requests per payment by service.action",
     )
     parser.add_argument(
         "--compare",

@@ -33,7 +33,26 @@ from paycli.local.model import FunctionSpec, InvokeResult
 
 ACCOUNT_ID = "123456789012"
 LOG_FILE_NAME = "handler-logs.jsonl"
-DEFAULT_RING_SIZE = 20_000
+# About 8 records per payment: the last ~1,000 payments stay in memory; the JSONL file has all.
+DEFAULT_RING_SIZE = 8_000
+# Keys Powertools adds to every line; the record has its own function and request id.
+_REPEATED_LOG_KEYS = frozenset(
+    {
+        "level",
+        "message",
+        "timestamp",
+        "service",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "location",
+        "payment_id",
+        "xray_trace_id",
+        "sampling_rate",
+    }
+)
 # Variables of the host process a Lambda function never sees: an endpoint override would send
 # in-process handlers over HTTP, and a named profile does not exist inside Lambda.
 _HIDDEN_PREFIXES = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
@@ -578,7 +597,11 @@ class LambdaRunner:
                     # The event's id first: concurrent sandboxes share the handlers' Logger, so
                     # a key appended by one invocation can show up in another's line.
                     record["payment_id"] = payment_id or parsed.get("payment_id")
-                    record["data"] = parsed
+                    # Extra structured keys (outcome, reason...) without the Lambda context
+                    # fields every line repeats: the record stays small in the ring.
+                    record["fields"] = {
+                        k: v for k, v in parsed.items() if k not in _REPEATED_LOG_KEYS
+                    }
             self.log_store.append(record)
 
         return emit

@@ -337,3 +337,30 @@ def test_interpreter_threads_are_not_kept(stack: LocalStack) -> None:
         run_machine(stack, {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
     assert len(execution_worker.TMP_THREADS) == 0
     assert len(execute_state.TMP_THREADS) == 0
+
+
+def test_finished_execution_keeps_history_and_description(stack: LocalStack) -> None:
+    """A finished execution's interpreter state is compacted to its event list: history and
+    DescribeExecution (output, error, cause) are what they were."""
+    described = run_machine(
+        stack,
+        {
+            "StartAt": "Work",
+            "States": {
+                "Work": {"Type": "Pass", "Result": {"ok": 1}, "Next": "Stop"},
+                "Stop": {"Type": "Fail", "Error": "Boom", "Cause": "on purpose"},
+            },
+        },
+    )
+    assert (described["status"], described["error"], described["cause"]) == (
+        "FAILED",
+        "Boom",
+        "on purpose",
+    )
+    events = stack.client("stepfunctions").get_execution_history(
+        executionArn=described["executionArn"]
+    )["events"]
+    types = [e["type"] for e in events]
+    assert types[0] == "ExecutionStarted"
+    assert types[-1] == "ExecutionFailed"
+    assert "PassStateExited" in types
