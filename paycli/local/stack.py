@@ -58,7 +58,12 @@ _SECRET_KEY = "FOOBARSECRET"  # noqa: S105 - moto's fixed fake credentials, not 
 
 class LocalStack:
     """The emulated AWS account inside this process: moto backends (patched), the Lambda runner,
-    and what has been provisioned from the template."""
+    and what has been provisioned from the template.
+
+    `time_scale` scales ASL Retry/Wait intervals and Schedule rates (0.01 in tests);
+    `log_dir` receives the handlers' JSONL log; `patch_moto=False` keeps moto stock except the
+    Lambda seam, the time scale and definite JSONPaths (the benchmark's comparison only).
+    """
 
     def __init__(
         self,
