@@ -117,7 +117,9 @@ def count_aws_calls() -> dict[str, int]:
 def build_stack(args: argparse.Namespace) -> tuple[Any, Any]:
     from paycli.local.stack import LocalStack  # noqa: PLC0415 - after arg parsing
 
-    stack = LocalStack(time_scale=0.01, patch_moto=not args.stock)
+    # Retries scaled down; Schedule events (the reconcile sweep, a GSI query over every
+    # payment) at their real rate, as on AWS: at 0.01 a 5-minute sweep would run every 3 s.
+    stack = LocalStack(time_scale=0.01, patch_moto=not args.stock, schedule_time_scale=1.0)
     stack.start()
     deployment = stack.deploy(TEMPLATE, api_base_url="http://127.0.0.1:1")
     return stack, deployment

@@ -60,7 +60,8 @@ class LocalStack:
     """The emulated AWS account inside this process: moto backends (patched), the Lambda runner,
     and what has been provisioned from the template.
 
-    `time_scale` scales ASL Retry/Wait intervals and Schedule rates (0.01 in tests);
+    `time_scale` scales ASL Retry/Wait intervals and, unless `schedule_time_scale` is given,
+    Schedule rates (0.01 in tests);
     `log_dir` receives the handlers' JSONL log; `patch_moto=False` keeps moto stock except the
     Lambda seam, the time scale and definite JSONPaths (the benchmark's comparison only).
     """
@@ -73,8 +74,12 @@ class LocalStack:
         log_dir: Path | None = None,
         stack_name: str = "paycli",
         patch_moto: bool = True,
+        schedule_time_scale: float | None = None,
     ) -> None:
         self.region = region
+        self.schedule_time_scale = (
+            time_scale if schedule_time_scale is None else schedule_time_scale
+        )
         self.patch_moto = patch_moto
         self.time_scale = time_scale
         self.stack_name = stack_name
@@ -132,7 +137,7 @@ class LocalStack:
             self._stop_scheduler()
             if self.deployment.schedules:
                 self.scheduler = Scheduler(
-                    self.deployment.schedules, self.runner, self.time_scale, self.region
+                    self.deployment.schedules, self.runner, self.schedule_time_scale, self.region
                 )
                 self.scheduler.start()
             return self.deployment
