@@ -17,6 +17,8 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from paystack.domain.money import parse_amount
+from paystack.domain.payment import METHODS as DOMAIN_METHODS
+from paystack.domain.payment import SETTLED, Status
 
 from paycli.core._dynamo import from_item
 from paycli.core.api import ApiClient
@@ -27,9 +29,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 Method = Literal["card", "bank", "wallet"]
-METHODS: Final = ("card", "bank", "wallet")
-STATUSES: Final = ("PENDING", "PROCESSING", "SUCCEEDED", "DECLINED", "FAILED")
-TERMINAL: Final = frozenset({"SUCCEEDED", "DECLINED", "FAILED"})
+# The domain owns the vocabulary; the CLI only derives from it.
+METHODS: Final = DOMAIN_METHODS
+STATUSES: Final = tuple(status.value for status in Status)
+TERMINAL: Final = frozenset({*SETTLED, Status.FAILED})
 
 #: Stripe-style test instruments, used when the user gives none (demos, smoke tests).
 DEFAULT_CARD: Final = "4242424242424242"
