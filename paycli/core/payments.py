@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from paystack.domain.dynamo import from_item
 from paystack.domain.money import parse_amount
 from paystack.domain.payment import METHODS as DOMAIN_METHODS
 from paystack.domain.payment import SETTLED, Status
 
-from paycli.core._dynamo import from_item
 from paycli.core.api import ApiClient
 from paycli.core.errors import NotFoundError, UsageError, WaitTimeoutError
 from paycli.core.timeparse import iso_z
