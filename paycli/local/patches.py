@@ -96,11 +96,6 @@ def set_time_scale(scale: float) -> None:
     _time_scale = scale
 
 
-def get_time_scale() -> float:
-    """The current scale applied to ASL waits."""
-    return _time_scale
-
-
 def set_lambda_invoker(invoker: LambdaInvoker | None) -> None:
     """Route moto's Lambda invoke (LambdaSimpleBackend.invoke, the seam) to `invoker`."""
     global _lambda_invoker  # noqa: PLW0603 - moto's backends are process-wide
@@ -668,11 +663,6 @@ def _patch_lambda_invoke() -> None:
         return result
 
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
-
-
-def sleep_scaled(seconds: float) -> None:
-    """Sleep `seconds` of emulated time (used by the project's own pollers in tests)."""
-    _real_sleep(seconds * _time_scale)
 
 
 # --------------------------------------------------------------------------- JSONPath
