@@ -37,10 +37,13 @@ def status_of(stack: Stack, payment_id: str) -> tuple[str, str | None]:
 
 
 def test_approves_the_success_card(demo: Stack) -> None:
-    """4242 4242 4242 4242: APPROVED, payment PROCESSING with the execution ARN."""
+    """4242 4242 4242 4242: APPROVED, payment PROCESSING with the execution ARN; the result
+    names the payment's account for DeductAmount."""
     payment_id = pay(demo)
     result = demo.validate(payment_id)
-    assert result == {"payment_id": payment_id, "outcome": "APPROVED", "reason": None}
+    assert result == {
+        "payment_id": payment_id, "outcome": "APPROVED", "reason": None, "account_id": "acc_demo"
+    }  # fmt: skip
     item = demo.payment_item(payment_id)
     assert item["status"]["S"] == "PROCESSING"
     assert item["execution_arn"]["S"].startswith("arn:aws:states:")
@@ -58,7 +61,9 @@ def test_declines_stripe_decline_cards(demo: Stack, number: str, reason: str) ->
     """Decline test cards end DECLINED with Stripe's reason; nothing is debited."""
     payment_id = pay(demo, number)
     result = demo.validate(payment_id)
-    assert result == {"payment_id": payment_id, "outcome": "DECLINED", "reason": reason}
+    assert result == {
+        "payment_id": payment_id, "outcome": "DECLINED", "reason": reason, "account_id": "acc_demo"
+    }  # fmt: skip
     assert status_of(demo, payment_id) == ("DECLINED", reason)
     assert demo.balance("acc_demo") == 10_000
 
@@ -85,14 +90,18 @@ def test_settled_payment_returns_its_outcome_unchanged(demo: Stack) -> None:
     demo.validate(declined)
     before = demo.payment_item(declined)
     assert demo.validate(declined) == {
-        "payment_id": declined, "outcome": "DECLINED", "reason": "generic_decline"
+        "payment_id": declined, "outcome": "DECLINED", "reason": "generic_decline",
+        "account_id": "acc_demo",
     }  # fmt: skip
     assert demo.payment_item(declined) == before
     succeeded = pay(demo, key="b")
     demo.validate(succeeded)
     demo.deduct(succeeded)
-    assert demo.validate(succeeded)["outcome"] == "SUCCEEDED"
-    assert status_of(demo, succeeded) == ("SUCCEEDED", None)
+    before = demo.payment_item(succeeded)
+    assert demo.validate(succeeded) == {
+        "payment_id": succeeded, "outcome": "SUCCEEDED", "reason": None, "account_id": "acc_demo"
+    }  # fmt: skip
+    assert demo.payment_item(succeeded) == before
 
 
 def test_failed_payment_is_revalidated_on_redrive(demo: Stack) -> None:
@@ -137,7 +146,10 @@ def test_limit_lowered_after_ingress_declines(demo: Stack) -> None:
     assert demo.validate(payment_id)["reason"] == "amount_too_large"
 
 
-def test_unknown_payment_raises(demo: Stack) -> None:
-    """A payment id that does not exist is an error (the Catch handles it)."""
+@pytest.mark.parametrize("payment_id", ["pay_" + "f" * 32, "not-a-payment-id"])
+def test_unknown_payment_raises(demo: Stack, payment_id: str) -> None:
+    """A payment id that does not exist is an error (the Catch handles it), and the
+    conditional PROCESSING write creates nothing."""
     with pytest.raises(PaymentNotFoundError):
-        demo.validate("pay_" + "f" * 32)
+        demo.validate(payment_id)
+    assert demo.items(demo.tables.payments) == []

@@ -96,3 +96,11 @@ def cancellation_reasons(error: ClientError) -> list[dict[str, Any]]:
     """TransactWriteItems' per-item CancellationReasons, in the order the items were sent."""
     reasons = error.response.get("CancellationReasons", [])
     return [dict(reason) for reason in reasons]
+
+
+def condition_failure_item(error: ClientError) -> Item | None:
+    """The item a failed conditional write found, when it was sent with
+    ReturnValuesOnConditionCheckFailure=ALL_OLD; None if there was no item (or no copy)."""
+    response: Mapping[str, Any] = error.response
+    item = response.get("Item")
+    return dict(item) if item else None

@@ -1,6 +1,8 @@
 """PaymentsTable reads and the conditional writes shared by ValidatePayment and DeductAmount.
 
-Every write here carries a condition; its comment names the retry it makes harmless.
+Every write here carries a condition; its comment names the retry it makes harmless. A write
+whose condition fails asks for the item it found (ReturnValuesOnConditionCheckFailure=ALL_OLD),
+so learning why it failed costs no second read.
 """
 
 from __future__ import annotations
@@ -11,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from paystack.domain.dynamo import TableNames, error_code, from_item, iso_timestamp, to_value
+from paystack.domain.dynamo import (
+    TableNames,
+    condition_failure_item,
+    error_code,
+    from_item,
+    iso_timestamp,
+    to_value,
+)
 from paystack.domain.errors import PaymentNotFoundError
 from paystack.domain.payment import Payment, Status, payment_from_attributes
 
@@ -48,6 +57,17 @@ def get_payment(ddb: DynamoDBClient, tables: TableNames, payment_id: str) -> Pay
     return payment
 
 
+def payment_after_condition_failure(
+    ddb: DynamoDBClient, tables: TableNames, payment_id: str, error: ClientError
+) -> Payment:
+    """The payment a NOT_SETTLED write found, from the error's ALL_OLD copy; read again only
+    if the error carries none. PaymentNotFoundError if there is no such payment."""
+    item = condition_failure_item(error)
+    if item is None:
+        return get_payment(ddb, tables, payment_id)
+    return payment_from_attributes(from_item(item))
+
+
 def mark_declined(
     ddb: DynamoDBClient, tables: TableNames, payment_id: str, reason: str, now: datetime
 ) -> Payment | None:
@@ -70,14 +90,27 @@ def mark_declined(
                 ":reason": to_value(reason),
                 ":now": to_value(iso_timestamp(now)),
             },
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as exc:
         if error_code(exc) != "ConditionalCheckFailedException":
             raise
-        return get_payment(ddb, tables, payment_id)
+        return payment_after_condition_failure(ddb, tables, payment_id, exc)
     return None
 
 
 def outcome_of(payment: Payment) -> dict[str, Any]:
-    """The Step Functions result for a payment that is already settled."""
-    return {"payment_id": payment.payment_id, "outcome": payment.status, "reason": payment.reason}
+    """ValidatePayment's result for a payment that is already settled."""
+    return validation_result(payment, payment.status, payment.reason)
+
+
+def validation_result(payment: Payment, outcome: str, reason: str | None) -> dict[str, Any]:
+    """ValidatePayment's result (the ASL contract). `account_id` is the payment's, immutable
+    since ingress: the state machine hands it to DeductAmount, which can then read the payment
+    and the account in one request."""
+    return {
+        "payment_id": payment.payment_id,
+        "outcome": str(outcome),
+        "reason": reason,
+        "account_id": payment.account_id,
+    }

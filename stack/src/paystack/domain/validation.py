@@ -2,8 +2,8 @@
 
 Step Functions may run this more than once for one payment: its own Retry (a lost Lambda
 response, IssuerUnavailableError), a duplicate SQS message starting a second execution, or
-`paycli dlq redrive` of a FAILED payment. Each run re-reads the payment and never changes a
-settled one.
+`paycli dlq redrive` of a FAILED payment. Each run reads the payment afresh (through its
+conditional PROCESSING write) and never changes a settled one.
 """
 
 from __future__ import annotations
@@ -15,15 +15,18 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from paystack.domain.accounts import find_account
-from paystack.domain.dynamo import TableNames, error_code, iso_timestamp, to_value
+from paystack.domain.dynamo import TableNames, error_code, from_item, iso_timestamp, to_value
+from paystack.domain.errors import PaymentNotFoundError
 from paystack.domain.methods import IBAN_LENGTHS, WALLET_ID_RE, SimulatedIssuer
-from paystack.domain.payment import Payment, Status
+from paystack.domain.payment import Payment, Status, payment_from_attributes
 from paystack.domain.store import (
     NOT_SETTLED,
     NOT_SETTLED_VALUES,
-    get_payment,
+    PAYMENT_ID_RE,
     mark_declined,
     outcome_of,
+    payment_after_condition_failure,
+    validation_result,
 )
 
 if TYPE_CHECKING:
@@ -49,24 +52,26 @@ def validate_payment(
     settings: ValidationSettings,
     now: datetime,
 ) -> dict[str, Any]:
-    """{"payment_id", "outcome": APPROVED|DECLINED|SUCCEEDED, "reason"} (the ASL contract).
+    """{"payment_id", "outcome": APPROVED|DECLINED|SUCCEEDED, "reason", "account_id"} (the
+    ASL contract).
 
     Raises PaymentNotFoundError for an unknown id and IssuerUnavailableError for a technical
     issuer failure (the state machine retries it, then marks the payment FAILED).
+
+    DynamoDB requests for a payment that is approved: the PROCESSING write (which also reads
+    the payment) and the account read. The account cannot join the payment in one
+    BatchGetItem: its id is only known once the payment has been read.
     """
-    payment = get_payment(ddb, tables, payment_id)
+    payment = _mark_processing(ddb, tables, payment_id, execution_arn, now)
     if payment.settled:
         return outcome_of(payment)
-    settled = _mark_processing(ddb, tables, payment_id, execution_arn, now)
-    if settled is not None:
-        return outcome_of(settled)
     reason = decline_reason(ddb, tables, payment, settings, now)
     if reason is None:
-        return {"payment_id": payment_id, "outcome": APPROVED, "reason": None}
+        return validation_result(payment, APPROVED, None)
     settled = mark_declined(ddb, tables, payment_id, reason, now)
     if settled is not None:
         return outcome_of(settled)
-    return {"payment_id": payment_id, "outcome": Status.DECLINED.value, "reason": reason}
+    return validation_result(payment, Status.DECLINED, reason)
 
 
 def _mark_processing(
@@ -75,12 +80,19 @@ def _mark_processing(
     payment_id: str,
     execution_arn: str | None,
     now: datetime,
-) -> Payment | None:
-    """PROCESSING + the execution's ARN, clearing a previous failure's error/cause/reason.
+) -> Payment:
+    """PROCESSING + the execution's ARN, clearing a previous failure's error/cause/reason; the
+    payment as stored afterwards. This write is also the run's only read of the payment
+    (ReturnValues=ALL_NEW), so there is no GetItem before it.
 
-    Guard: not settled. A concurrent duplicate execution may have settled the payment since
-    we read it; then we return that payment (unchanged) instead of reopening it.
+    Guard: attribute_exists and not settled. A duplicate execution (an SQS message delivered
+    twice, a redrive, a Step Functions retry after a lost response) of a payment that is
+    already settled, even one settled a moment ago by a concurrent run, fails the condition:
+    the settled payment comes back unchanged (ALL_OLD) and is never reopened. No item at all
+    means no such payment: PaymentNotFoundError, and nothing is created.
     """
+    if not PAYMENT_ID_RE.fullmatch(payment_id):
+        raise PaymentNotFoundError(f"payment {payment_id!r} does not exist")
     names = {"#status": "status", "#error": "error"}
     values = {
         **NOT_SETTLED_VALUES,
@@ -92,19 +104,21 @@ def _mark_processing(
         update += ", execution_arn = :arn"
         values[":arn"] = to_value(execution_arn)
     try:
-        ddb.update_item(
+        response = ddb.update_item(
             TableName=tables.payments,
             Key={"payment_id": {"S": payment_id}},
             UpdateExpression=f"{update} REMOVE reason, #error, cause",
             ConditionExpression=NOT_SETTLED,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as exc:
         if error_code(exc) != "ConditionalCheckFailedException":
             raise
-        return get_payment(ddb, tables, payment_id)
-    return None
+        return payment_after_condition_failure(ddb, tables, payment_id, exc)
+    return payment_from_attributes(from_item(response["Attributes"]))
 
 
 def decline_reason(
