@@ -13,6 +13,7 @@ against the new source before moving the pin.
 # ruff: noqa: PLC0415
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 import io
@@ -647,6 +648,9 @@ def _patch_request_overhead() -> None:
     _patch_method_names_cache()
     _patch_dynamodb_json_results()
     _patch_update_expression_cache()
+    _patch_expression_traversal()
+    _patch_expression_tree_copy()
+    _patch_condition_lexer_cache()
     _patch_request_ids()
     _patch_in_process_signing()
 
@@ -715,6 +719,117 @@ def _patch_update_expression_cache() -> None:
 
     parser = importlib.import_module("moto.dynamodb.parsing.expressions").UpdateExpressionParser
     parser.make = staticmethod(functools.lru_cache(maxsize=512)(parser.make))
+
+
+def _patch_expression_traversal() -> None:
+    """Every UpdateItem (and transaction Update) runs ten processors over its expression tree
+    (Validator.validate); DepthFirstTraverser asks each processor for its node types (a new
+    dict and tuple) at every node visited, 135 times per update. The types are the same for
+    the whole walk, so they are asked for once per walk; the walk itself is unchanged
+    (children first, in order; a processed node replaces itself in its parent)."""
+    import importlib
+
+    # ast_nodes.py starts with "# type: ignore", so mypy sees none of its names.
+    ast_nodes: Any = importlib.import_module("moto.dynamodb.parsing.ast_nodes")
+    node_type = ast_nodes.Node
+
+    def traverse(self: Any, root: Any) -> Any:
+        kinds = self.nodes_to_be_processed()
+        pre_processing_of_child = self.pre_processing_of_child
+        process = self.process
+
+        def visit(node: Any, child_id: int) -> Any:
+            if isinstance(node, node_type):
+                parent_node = node.parent
+                if node.children is not None:
+                    for index, child in enumerate(node.children):
+                        pre_processing_of_child(node, index)
+                        visit(child, index)
+                if isinstance(node, kinds):
+                    node = process(node)
+                    node.parent = parent_node
+                    if parent_node:
+                        parent_node.children[child_id] = node
+            return node
+
+        return visit(root, -1)
+
+    ast_nodes.DepthFirstTraverser.traverse = traverse
+
+
+def _copy_tree(node: Any, parent: Any, node_type: type) -> Any:
+    """A copy of a parsed expression tree whose attributes are only nodes, lists of them,
+    strings, numbers and None; anything else raises TypeError (the caller deep-copies)."""
+    clone = object.__new__(type(node))
+    for name, value in vars(node).items():
+        if name == "parent":
+            copied: Any = parent
+        elif isinstance(value, node_type):
+            copied = _copy_tree(value, clone, node_type)
+        elif type(value) is list:
+            copied = [
+                _copy_tree(item, clone, node_type) if isinstance(item, node_type) else _leaf(item)
+                for item in value
+            ]
+        else:
+            copied = _leaf(value)
+        setattr(clone, name, copied)
+    return clone
+
+
+def _leaf(value: Any) -> Any:
+    if value is None or type(value) in {str, int, bool}:
+        return value
+    raise TypeError(type(value))
+
+
+def _patch_expression_tree_copy() -> None:
+    """Validator.__init__ deep-copies the parsed UpdateExpression before processing it
+    (about 0.3 ms through copy.deepcopy's generic machinery). A freshly parsed tree holds only
+    nodes, their child lists and strings (the values are bound later, on the copy), so it is
+    copied node by node; a tree holding anything else still goes to copy.deepcopy. The copy is
+    what the validator mutates, so the shared parsed tree (above) is never changed."""
+    import importlib
+
+    node_type = importlib.import_module("moto.dynamodb.parsing.ast_nodes").Node
+    validators: Any = importlib.import_module("moto.dynamodb.parsing.validators")
+
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        if memo is None and isinstance(value, node_type) and value.parent is None:
+            try:
+                return _copy_tree(value, None, node_type)
+            except TypeError:
+                pass
+        return copy.deepcopy(value, memo)
+
+    validators.deepcopy = deepcopy
+
+
+def _patch_condition_lexer_cache() -> None:
+    """ConditionExpressionParser lexes each ConditionExpression from scratch, compiling its
+    token regexes for every token (about 0.1 ms per condition). The tokens depend only on the
+    expression string; they are cached per string and handed out as fresh tokens (the
+    `children` list is the only mutable field, and a lexed token's is always empty)."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    lex = ConditionExpressionParser._lex_condition_expression
+    cache: dict[str, tuple[Any, ...]] = {}
+
+    @wraps(lex)
+    def lex_condition_expression(self: Any) -> Any:
+        expression = self.condition_expression
+        tokens = cache.get(expression)
+        if tokens is None:
+            lexed = lex(self)
+            if len(cache) >= _CONDITION_CACHE_SIZE or any(token.children for token in lexed):
+                return lexed
+            tokens = cache.setdefault(expression, tuple(lexed))
+        return collections.deque(token._replace(children=[]) for token in tokens)
+
+    ConditionExpressionParser._lex_condition_expression = lex_condition_expression  # type: ignore[method-assign]
+
+
+_CONDITION_CACHE_SIZE = 512
 
 
 def _patch_request_ids() -> None:

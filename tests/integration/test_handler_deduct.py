@@ -1,13 +1,24 @@
-"""DeductAmount against moto: exactly one debit, declines that leave the balance alone."""
+"""DeductAmount against moto: exactly one debit, declines that leave the balance alone.
+
+Most tests run twice: with the payload the state machine sends ({"payment_id", "account_id"},
+one BatchGetItem per attempt) and with {"payment_id"} alone (the fallback that reads the
+payment first: an execution started by the earlier definition, a manual invoke).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from handler_harness import Stack
 from paystack.domain.accounts import ledger_entries
+from paystack.domain.errors import PaymentNotFoundError
+from paystack.domain.settlement import AccountMismatchError
 from test_handler_validate import pay
+
+Deduct = Callable[[str], dict[str, Any]]
 
 
 @pytest.fixture
@@ -15,6 +26,21 @@ def demo(stack: Stack) -> Stack:
     """The stack with acc_demo holding 100.00 USD."""
     stack.account("acc_demo", 10_000)
     return stack
+
+
+@pytest.fixture(params=["state machine payload", "payment_id only"])
+def deduct(demo: Stack, request: pytest.FixtureRequest) -> Deduct:
+    """Invoke DeductAmount for a payment with one of the two payload shapes. The account_id is
+    the stored payment's, which is what ValidatePayment returns and the ASL passes on."""
+
+    def invoke(payment_id: str) -> dict[str, Any]:
+        if request.param == "payment_id only":
+            return demo.deduct(payment_id)
+        account_id = demo.payment_item(payment_id)["account_id"]["S"]
+        payload = {"payment_id": payment_id, "account_id": account_id}
+        return demo.invoke("DeductAmountFunction", payload)
+
+    return invoke
 
 
 def approved(stack: Stack, key: str = "k", amount: int = 1250) -> str:
@@ -30,12 +56,12 @@ def assert_ledger_explains_balance(stack: Stack, account_id: str) -> None:
     assert sum(entry.amount_minor for entry in entries) == stack.balance(account_id)
 
 
-def test_debits_once_when_invoked_twice(demo: Stack) -> None:
+def test_debits_once_when_invoked_twice(demo: Stack, deduct: Deduct) -> None:
     """The second DeductAmount (a retry after a lost response) returns the same outcome and
     debits nothing: one debit, one ledger entry."""
     payment_id = approved(demo)
-    first = demo.deduct(payment_id)
-    second = demo.deduct(payment_id)
+    first = deduct(payment_id)
+    second = deduct(payment_id)
     assert first == {
         "payment_id": payment_id, "outcome": "SUCCEEDED", "reason": None,
         "balance_after_minor": 8_750,
@@ -51,24 +77,24 @@ def test_debits_once_when_invoked_twice(demo: Stack) -> None:
 
 
 @pytest.mark.usefixtures("serialised_moto")
-def test_concurrent_duplicate_invocations_debit_once(demo: Stack) -> None:
+def test_concurrent_duplicate_invocations_debit_once(demo: Stack, deduct: Deduct) -> None:
     """Eight executions of DeductAmount for one payment at once (duplicate deliveries):
     every one reports SUCCEEDED, the account is debited exactly once."""
     payment_id = approved(demo)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda _: demo.deduct(payment_id), range(8)))
+        results = list(pool.map(lambda _: deduct(payment_id), range(8)))
     assert {r["outcome"] for r in results} == {"SUCCEEDED"}
     assert demo.balance("acc_demo") == 8_750
     assert len(ledger_entries(demo.ddb, demo.tables, "acc_demo")) == 2
 
 
 @pytest.mark.usefixtures("serialised_moto")
-def test_concurrent_payments_on_one_account_all_settle_exactly(demo: Stack) -> None:
+def test_concurrent_payments_on_one_account_all_settle_exactly(demo: Stack, deduct: Deduct) -> None:
     """Ten different payments debit one account concurrently: the version guard retries the
     losers, so all settle and each ledger entry's balance_after is exact."""
     ids = [approved(demo, key=f"k{i}", amount=100) for i in range(10)]
     with ThreadPoolExecutor(max_workers=5) as pool:
-        results = list(pool.map(demo.deduct, ids))
+        results = list(pool.map(deduct, ids))
     assert {r["outcome"] for r in results} == {"SUCCEEDED"}
     assert demo.balance("acc_demo") == 9_000
     afters = sorted(r["balance_after_minor"] for r in results)
@@ -76,12 +102,12 @@ def test_concurrent_payments_on_one_account_all_settle_exactly(demo: Stack) -> N
     assert_ledger_explains_balance(demo, "acc_demo")
 
 
-def test_insufficient_funds_declines_and_leaves_the_balance(demo: Stack) -> None:
+def test_insufficient_funds_declines_and_leaves_the_balance(demo: Stack, deduct: Deduct) -> None:
     """Not enough balance: DECLINED insufficient_funds, balance and ledger untouched."""
     demo.account("acc_poor", 500)
     payment_id = pay(demo, key="p", account_id="acc_poor", amount_minor=1000)
     assert demo.validate(payment_id)["outcome"] == "APPROVED"
-    result = demo.deduct(payment_id)
+    result = deduct(payment_id)
     assert result == {
         "payment_id": payment_id, "outcome": "DECLINED", "reason": "insufficient_funds",
         "balance_after_minor": None,
@@ -90,27 +116,87 @@ def test_insufficient_funds_declines_and_leaves_the_balance(demo: Stack) -> None
     assert [e.entry_id for e in ledger_entries(demo.ddb, demo.tables, "acc_poor")] == ["opening"]
     item = demo.payment_item(payment_id)
     assert (item["status"]["S"], item["reason"]["S"]) == ("DECLINED", "insufficient_funds")
-    assert demo.deduct(payment_id) == result
+    assert deduct(payment_id) == result
 
 
-def test_exact_balance_is_enough(demo: Stack) -> None:
+def test_exact_balance_is_enough(demo: Stack, deduct: Deduct) -> None:
     """Paying the whole balance succeeds and leaves zero."""
     demo.account("acc_exact", 1000)
     payment_id = pay(demo, key="e", account_id="acc_exact", amount_minor=1000)
     demo.validate(payment_id)
-    assert demo.deduct(payment_id)["balance_after_minor"] == 0
+    assert deduct(payment_id)["balance_after_minor"] == 0
     assert demo.balance("acc_exact") == 0
 
 
-def test_declined_payment_is_never_debited(demo: Stack) -> None:
+def test_declined_payment_is_never_debited(demo: Stack, deduct: Deduct) -> None:
     """DeductAmount on a payment ValidatePayment declined returns DECLINED, no debit."""
     payment_id = pay(demo, "4000000000000002")
     demo.validate(payment_id)
-    assert demo.deduct(payment_id)["outcome"] == "DECLINED"
+    assert deduct(payment_id)["outcome"] == "DECLINED"
     assert demo.balance("acc_demo") == 10_000
 
 
+def test_missing_account_declines_and_debits_nothing(demo: Stack, deduct: Deduct) -> None:
+    """The account vanished after ValidatePayment approved: DECLINED account_not_found, and
+    a second run reports the same."""
+    demo.account("acc_gone", 10_000)
+    payment_id = pay(demo, key="g", account_id="acc_gone")
+    assert demo.validate(payment_id)["outcome"] == "APPROVED"
+    demo.ddb.delete_item(TableName=demo.tables.accounts, Key={"account_id": {"S": "acc_gone"}})
+    result = deduct(payment_id)
+    assert (result["outcome"], result["reason"]) == ("DECLINED", "account_not_found")
+    assert deduct(payment_id) == result
+    assert ledger_entries(demo.ddb, demo.tables, "acc_gone")[0].entry_id == "opening"
+
+
+def test_currency_changed_after_validation_declines(demo: Stack, deduct: Deduct) -> None:
+    """The account's currency no longer matches the payment's: DECLINED currency_mismatch,
+    balance untouched."""
+    payment_id = approved(demo)
+    demo.ddb.update_item(
+        TableName=demo.tables.accounts,
+        Key={"account_id": {"S": "acc_demo"}},
+        UpdateExpression="SET currency = :eur",
+        ExpressionAttributeValues={":eur": {"S": "EUR"}},
+    )
+    result = deduct(payment_id)
+    assert (result["outcome"], result["reason"]) == ("DECLINED", "currency_mismatch")
+    assert demo.balance("acc_demo") == 10_000
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"payment_id": "pay_" + "f" * 32},
+        {"payment_id": "pay_" + "f" * 32, "account_id": "acc_demo"},
+    ],
+)
+def test_unknown_payment_raises(demo: Stack, payload: dict[str, str]) -> None:
+    """A payment id that does not exist is an error (the Catch handles it), with or without
+    an account_id; nothing is written."""
+    with pytest.raises(PaymentNotFoundError):
+        demo.invoke("DeductAmountFunction", payload)
+    assert demo.items(demo.tables.payments) == []
+    assert demo.balance("acc_demo") == 10_000
+
+
+def test_account_id_that_is_not_the_payments_raises(demo: Stack) -> None:
+    """A payload naming another account than the stored payment's is a bug upstream: it
+    raises before any write, and neither account is debited."""
+    demo.account("acc_other", 10_000)
+    payment_id = approved(demo)
+    with pytest.raises(AccountMismatchError, match="acc_demo"):
+        demo.invoke("DeductAmountFunction", {"payment_id": payment_id, "account_id": "acc_other"})
+    assert (demo.balance("acc_demo"), demo.balance("acc_other")) == (10_000, 10_000)
+    assert demo.payment_item(payment_id)["status"]["S"] == "PROCESSING"
+
+
 def test_malformed_payload_is_an_error(demo: Stack) -> None:
-    """A payload without payment_id is a bug upstream: it raises."""
+    """A payload without payment_id, or with an account_id that is not a string, is a bug
+    upstream: it raises."""
     with pytest.raises(ValueError, match="payment_id"):
         demo.invoke("DeductAmountFunction", {})
+    payment_id = approved(demo)
+    with pytest.raises(ValueError, match="account_id"):
+        demo.invoke("DeductAmountFunction", {"payment_id": payment_id, "account_id": 7})
+    assert demo.balance("acc_demo") == 10_000

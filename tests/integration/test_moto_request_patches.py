@@ -276,3 +276,72 @@ def test_requests_to_other_hosts_are_still_signed_for_real(stack: LocalStack) ->
     )
     assert access_key == "AKIDLOCALTEST"
     assert json.loads(body) == {}
+
+
+def _apply_updates(ddb: Any, key: dict[str, Any]) -> dict[str, Any]:
+    """Every kind of update clause and condition, on one item."""
+    ddb.put_item(
+        TableName=TABLE,
+        Item={
+            **key,
+            "n": {"N": "1"},
+            "gone": {"S": "x"},
+            "tags": {"SS": ["a", "b"]},
+            "items": {"L": [{"S": "first"}]},
+            "doc": {"M": {"level": {"N": "5"}}},
+        },
+    )
+    ddb.update_item(
+        TableName=TABLE,
+        Key=key,
+        UpdateExpression="SET n = n + :one, #d.#l = #d.#l - :one, "
+        "fresh = if_not_exists(fresh, :zero), #items = list_append(#items, :more) "
+        "REMOVE gone ADD tally :one DELETE tags :a",
+        ConditionExpression="attribute_exists(n) AND n < :ten AND NOT #d.#l IN (:zero, :ten)",
+        ExpressionAttributeNames={"#d": "doc", "#l": "level", "#items": "items"},
+        ExpressionAttributeValues={
+            ":one": {"N": "1"},
+            ":zero": {"N": "0"},
+            ":ten": {"N": "10"},
+            ":more": {"L": [{"S": "second"}]},
+            ":a": {"SS": ["a"]},
+        },
+    )
+    condition = "attribute_exists(n) AND n < :ten AND NOT #d.#l IN (:zero, :ten)"
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        ddb.update_item(  # same condition text, values that make it false
+            TableName=TABLE,
+            Key=key,
+            UpdateExpression="SET n = n + :one",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#d": "doc", "#l": "level"},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":zero": {"N": "0"}, ":ten": {"N": "2"}},
+        )
+    with pytest.raises(ClientError, match="Cannot update attribute pk"):
+        ddb.update_item(
+            TableName=TABLE,
+            Key=key,
+            UpdateExpression="SET pk = :v",
+            ExpressionAttributeValues={":v": {"S": "other"}},
+        )
+    item: dict[str, Any] = ddb.get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]
+    return item
+
+
+def test_update_and_condition_expressions_give_the_same_items_when_cached(
+    stack: LocalStack,
+) -> None:
+    """Parsed update expressions, their copies, the tree walk and lexed conditions are reused
+    from the second request on; the same requests on a second item give the same result as on
+    the first, and that result is DynamoDB's."""
+    ddb = stack.client("dynamodb")
+    first = _apply_updates(ddb, {"pk": {"S": "first"}, "sk": {"N": "0"}})
+    second = _apply_updates(ddb, {"pk": {"S": "second"}, "sk": {"N": "0"}})
+    assert {**second, "pk": first["pk"]} == first
+    assert first["n"] == {"N": "2"}
+    assert first["doc"] == {"M": {"level": {"N": "4"}}}
+    assert first["fresh"] == {"N": "0"}
+    assert first["items"] == {"L": [{"S": "first"}, {"S": "second"}]}
+    assert first["tally"] == {"N": "1"}
+    assert first["tags"] == {"SS": ["b"]}
+    assert "gone" not in first

@@ -129,6 +129,70 @@ def test_every_execution_gets_its_own_name(env: Env) -> None:
     assert len(names) == 3
 
 
+class CountingSqs:
+    """The real (moto) SQS client, counting DeleteMessageBatch calls."""
+
+    def __init__(self, sqs: Any) -> None:
+        self._sqs = sqs
+        self.delete_calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+    def delete_message_batch(self, **kwargs: Any) -> Any:
+        self.delete_calls += 1
+        return self._sqs.delete_message_batch(**kwargs)
+
+
+@pytest.mark.parametrize(("batch_size", "sizes"), [(1, [1] * 7), (3, [3, 3, 1])])
+def test_one_receive_is_split_into_batches_of_batch_size(
+    env: Env, batch_size: int, sizes: list[int]
+) -> None:
+    """Seven queued messages are read in one receive and started as BatchSize batches, each
+    its own execution; every started message goes in a single DeleteMessageBatch."""
+    for index in range(7):
+        env.sqs.send_message(QueueUrl=env.queue_url, MessageBody=json.dumps({"n": index}))
+    env.spec = PipeSpec(
+        "pipe",
+        env.queue_url,
+        env.spec.source_queue_arn,
+        env.machine_arn,
+        batch_size,
+        "FIRE_AND_FORGET",
+    )
+    sqs = CountingSqs(env.sqs)
+    poller = PipePoller(env.spec, sqs=sqs, sfn=env.sfn, region=REGION, wait_seconds=0)
+
+    assert poller.poll_once() == 7
+
+    inputs = [json.loads(e["input"]) for e in env.executions()]
+    assert sorted(len(batch) for batch in inputs) == sorted(sizes)
+    bodies = sorted(json.loads(r["body"])["n"] for batch in inputs for r in batch)
+    assert bodies == list(range(7))
+    assert sqs.delete_calls == 1
+    assert env.count(env.queue_url) == 0
+    assert poller.stats.to_json() == {
+        "received": 7,
+        "started": len(sizes),
+        "start_failures": 0,
+        "deleted": 7,
+    }
+
+
+def test_a_duplicate_delivery_fault_keeps_only_the_matching_message(env: Env) -> None:
+    """skip_delete_matching applies per message: the others read in the same receive are
+    deleted as usual."""
+    for body in ('{"payment_id": "dup"}', '{"payment_id": "a"}', '{"payment_id": "b"}'):
+        env.sqs.send_message(QueueUrl=env.queue_url, MessageBody=body)
+    poller = env.poller(faults=PipeFaults(skip_delete_matching="dup"))
+
+    assert poller.poll_once() == 3
+
+    assert poller.stats.deleted == 2
+    (left,) = env.sqs.receive_message(QueueUrl=env.queue_url)["Messages"]
+    assert left["Body"] == '{"payment_id": "dup"}'
+
+
 class FailingStart(PipePoller):
     """A pipe whose target cannot be started (the seam fault tests use)."""
 

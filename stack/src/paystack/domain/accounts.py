@@ -9,6 +9,7 @@ call these functions with the client they built.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -76,7 +77,8 @@ class LedgerEntry:
     payment_id: str | None = None
 
 
-def _account_from(attrs: dict[str, Any]) -> Account:
+def account_from_attributes(attrs: Mapping[str, Any]) -> Account:
+    """An AccountsTable item's attributes (numbers already converted to int) as an Account."""
     return Account(
         account_id=attrs["account_id"],
         balance_minor=attrs["balance_minor"],
@@ -162,7 +164,7 @@ def find_account(ddb: DynamoDBClient, tables: TableNames, account_id: str) -> Ac
     item = ddb.get_item(
         TableName=tables.accounts, Key=to_item({"account_id": account_id}), ConsistentRead=True
     ).get("Item")
-    return None if item is None else _account_from(from_item(item))
+    return None if item is None else account_from_attributes(from_item(item))
 
 
 def get_account(ddb: DynamoDBClient, tables: TableNames, account_id: str) -> Account:
@@ -178,7 +180,7 @@ def iter_accounts(ddb: DynamoDBClient, tables: TableNames) -> Iterator[Account]:
     paginator = ddb.get_paginator("scan")
     for page in paginator.paginate(TableName=tables.accounts):
         for item in page.get("Items", []):
-            yield _account_from(from_item(item))
+            yield account_from_attributes(from_item(item))
 
 
 def list_accounts(ddb: DynamoDBClient, tables: TableNames) -> list[Account]:

@@ -8,6 +8,8 @@ which is what we want: a float amount is a bug.
 from __future__ import annotations
 
 import os
+import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,12 +20,25 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, KeysAndAttributesTypeDef
 
     Item = dict[str, AttributeValueTypeDef]
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
+
+# BatchGetItem requests sent before giving up on keys DynamoDB keeps leaving unprocessed, and
+# the full-jitter backoff between them: the base doubles per retry (20, 40, 80 ms), capped.
+BATCH_GET_ATTEMPTS = 4
+BATCH_GET_BACKOFF_BASE_SECONDS = 0.02
+BATCH_GET_BACKOFF_CAP_SECONDS = 0.2
+
+
+class BatchReadIncompleteError(Exception):
+    """BatchGetItem still left keys unprocessed after BATCH_GET_ATTEMPTS requests (the tables'
+    throughput is exhausted): a technical failure, like a throttled GetItem after botocore's
+    retries. Nothing was written, so the caller may simply be run again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +119,43 @@ def condition_failure_item(error: ClientError) -> Item | None:
     response: Mapping[str, Any] = error.response
     item = response.get("Item")
     return dict(item) if item else None
+
+
+def batch_get_consistent(
+    ddb: DynamoDBClient, keys: Mapping[str, list[Item]]
+) -> dict[str, list[Item]]:
+    """The items found under `keys` ({table: [key, ...]}), read strongly consistently in one
+    BatchGetItem: {table: [item, ...]}, missing items simply absent, in no particular order.
+
+    DynamoDB may answer part of a batch and return the rest as UnprocessedKeys (with HTTP 200,
+    so botocore's retries never see it). Those keys, and only those, are asked again after a
+    short backoff, still ConsistentRead; after BATCH_GET_ATTEMPTS requests the read fails with
+    BatchReadIncompleteError rather than passing off a partial answer as "not found".
+    """
+    found: dict[str, list[Item]] = {table: [] for table in keys}
+    pending: dict[str, KeysAndAttributesTypeDef] = {
+        table: {"Keys": table_keys, "ConsistentRead": True}
+        for table, table_keys in keys.items()
+        if table_keys
+    }
+    for attempt in range(BATCH_GET_ATTEMPTS):
+        if not pending:
+            break
+        if attempt:
+            backoff = BATCH_GET_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)
+            ceiling = min(BATCH_GET_BACKOFF_CAP_SECONDS, backoff)
+            time.sleep(random.uniform(0, ceiling))  # noqa: S311 (jitter, not crypto)
+        response = ddb.batch_get_item(RequestItems=pending)
+        for table, items in response.get("Responses", {}).items():
+            found.setdefault(table, []).extend(items)
+        pending = {
+            table: {"Keys": unprocessed["Keys"], "ConsistentRead": True}
+            for table, unprocessed in response.get("UnprocessedKeys", {}).items()
+            if unprocessed.get("Keys")
+        }
+    if pending:
+        tables = ", ".join(sorted(pending))
+        raise BatchReadIncompleteError(
+            f"BatchGetItem left keys of {tables} unprocessed after {BATCH_GET_ATTEMPTS} requests"
+        )
+    return found

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from paystack.domain.accounts import Account, debit_entry_id, get_account
+from paystack.domain.accounts import Account, debit_entry_id, find_account
 from paystack.domain.dynamo import (
     TableNames,
     cancellation_reasons,
@@ -25,9 +25,15 @@ from paystack.domain.dynamo import (
     to_item,
     to_value,
 )
-from paystack.domain.errors import AccountNotFoundError
-from paystack.domain.payment import Payment, Status
-from paystack.domain.store import NOT_SETTLED, NOT_SETTLED_VALUES, get_payment, mark_declined
+from paystack.domain.errors import PaymentNotFoundError
+from paystack.domain.payment import Payment, Status, payment_from_attributes
+from paystack.domain.store import (
+    NOT_SETTLED,
+    NOT_SETTLED_VALUES,
+    find_payment_and_account,
+    get_payment,
+    mark_declined,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -44,29 +50,72 @@ class SettlementConflictError(Exception):
     state machine marks the payment FAILED; a redrive settles it later)."""
 
 
+class AccountMismatchError(Exception):
+    """DeductAmount was told one account and the stored payment names another: a bug upstream
+    (the payload is built from the payment itself). Nothing is debited on a guess; the state
+    machine marks the payment FAILED and parks it in the DLQ."""
+
+
 def settle_payment(
-    ddb: DynamoDBClient, tables: TableNames, payment_id: str, now: datetime
+    ddb: DynamoDBClient,
+    tables: TableNames,
+    payment_id: str,
+    now: datetime,
+    *,
+    account_id: str | None = None,
 ) -> dict[str, Any]:
-    """{"payment_id", "outcome": SUCCEEDED|DECLINED, "reason", "balance_after_minor"}."""
+    """{"payment_id", "outcome": SUCCEEDED|DECLINED, "reason", "balance_after_minor"}.
+
+    `account_id` is the payment's account as ValidatePayment returned it (the state machine
+    passes it on): then each attempt reads the payment and the account in one BatchGetItem.
+    Without it (an execution started before the state machine passed it, a manual invoke) the
+    first attempt reads the payment, then its account; later attempts batch both.
+    """
     for attempt in range(MAX_ATTEMPTS):
-        payment = get_payment(ddb, tables, payment_id)
+        payment, account = _read_payment_and_account(ddb, tables, payment_id, account_id)
         if payment.settled:
             return _settled_outcome(ddb, tables, payment)
-        result = _try_settle(ddb, tables, payment, now)
+        result = _try_settle(ddb, tables, payment, account, now)
         if result is not None:
             return result
+        account_id = payment.account_id
         # Jitter spreads the retries of payments racing for one hot account.
         time.sleep(random.uniform(0, BACKOFF_BASE_SECONDS * 2**attempt))  # noqa: S311 (not crypto)
     raise SettlementConflictError(f"account of payment {payment_id} kept changing; try again")
 
 
+def _read_payment_and_account(
+    ddb: DynamoDBClient, tables: TableNames, payment_id: str, account_id: str | None
+) -> tuple[Payment, Account | None]:
+    """The payment (PaymentNotFoundError if none) and its account (None if none), both
+    strongly consistent: a retry must see the previous attempt's writes. For a settled payment
+    read without `account_id`, the account is not read (it is not needed) and is None."""
+    if account_id is None:
+        payment = get_payment(ddb, tables, payment_id)
+        if payment.settled:
+            return payment, None
+        return payment, find_account(ddb, tables, payment.account_id)
+    found, account = find_payment_and_account(ddb, tables, payment_id, account_id)
+    if found is None:
+        raise PaymentNotFoundError(f"payment {payment_id!r} does not exist")
+    if found.account_id != account_id:
+        raise AccountMismatchError(
+            f"payment {payment_id} belongs to account {found.account_id!r}, "
+            f"not {account_id!r} as the payload says"
+        )
+    return found, account
+
+
 def _try_settle(
-    ddb: DynamoDBClient, tables: TableNames, payment: Payment, now: datetime
+    ddb: DynamoDBClient,
+    tables: TableNames,
+    payment: Payment,
+    account: Account | None,
+    now: datetime,
 ) -> dict[str, Any] | None:
-    """One transaction attempt; None when the account changed meanwhile (retry)."""
-    try:
-        account = get_account(ddb, tables, payment.account_id)
-    except AccountNotFoundError:
+    """One transaction attempt with the account as just read; None when the account changed
+    meanwhile (retry)."""
+    if account is None:
         return _decline(ddb, tables, payment, "account_not_found", now)
     if account.currency != payment.currency:
         return _decline(ddb, tables, payment, "currency_mismatch", now)
@@ -159,7 +208,7 @@ def _after_cancellation(
     reasons = [reason.get("Code") for reason in cancellation_reasons(exc)]
     account_reason, payment_reason, ledger_reason = [*reasons, None, None, None][:3]
     if "ConditionalCheckFailed" in (payment_reason, ledger_reason):
-        return _settled_outcome(ddb, tables, get_payment(ddb, tables, payment.payment_id))
+        return _settled_outcome(ddb, tables, _payment_as_found(ddb, tables, payment, exc))
     if account_reason == "ConditionalCheckFailed":
         old = cancellation_reasons(exc)[0].get("Item")
         if not old:
@@ -173,6 +222,23 @@ def _after_cancellation(
     if "TransactionConflict" in reasons:
         return None
     raise exc
+
+
+def _payment_as_found(
+    ddb: DynamoDBClient, tables: TableNames, payment: Payment, exc: ClientError
+) -> Payment:
+    """The payment as the cancelled transaction found it: the ALL_OLD copy its failed NOT_SETTLED
+    condition returns (a duplicate settled it first), else read again."""
+    reasons = cancellation_reasons(exc)
+    payment_reason = reasons[1] if len(reasons) > 1 else {}
+    old = (
+        payment_reason.get("Item")
+        if payment_reason.get("Code") == "ConditionalCheckFailed"
+        else None
+    )
+    if old:
+        return payment_from_attributes(from_item(old))
+    return get_payment(ddb, tables, payment.payment_id)
 
 
 def _decline(

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from paystack.domain.accounts import ACCOUNT_ID_RE, Account, account_from_attributes
 from paystack.domain.dynamo import (
     TableNames,
+    batch_get_consistent,
     condition_failure_item,
     error_code,
     from_item,
@@ -27,6 +29,8 @@ from paystack.domain.payment import Payment, Status, payment_from_attributes
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+    from paystack.domain.dynamo import Item
 
 PAYMENT_ID_RE = re.compile(r"pay_[0-9a-f]{32}")
 
@@ -55,6 +59,30 @@ def get_payment(ddb: DynamoDBClient, tables: TableNames, payment_id: str) -> Pay
     if payment is None:
         raise PaymentNotFoundError(f"payment {payment_id!r} does not exist")
     return payment
+
+
+def find_payment_and_account(
+    ddb: DynamoDBClient, tables: TableNames, payment_id: str, account_id: str
+) -> tuple[Payment | None, Account | None]:
+    """The payment and the account `account_id`, both strongly consistent, in one
+    BatchGetItem instead of two GetItems; None for either that does not exist.
+
+    The two items are read at (nearly) the same moment, not atomically: callers rely on the
+    conditions of their own writes, not on the pair being a snapshot. `account_id` is the
+    caller's claim: check it against `payment.account_id`. Ids that cannot be ours are not
+    asked for.
+    """
+    keys: dict[str, list[Item]] = {tables.payments: [], tables.accounts: []}
+    if PAYMENT_ID_RE.fullmatch(payment_id):
+        keys[tables.payments].append({"payment_id": {"S": payment_id}})
+    if ACCOUNT_ID_RE.fullmatch(account_id):
+        keys[tables.accounts].append({"account_id": {"S": account_id}})
+    if not any(keys.values()):
+        return None, None
+    found = batch_get_consistent(ddb, keys)
+    payments = [payment_from_attributes(from_item(item)) for item in found[tables.payments]]
+    accounts = [account_from_attributes(from_item(item)) for item in found[tables.accounts]]
+    return (payments[0] if payments else None), (accounts[0] if accounts else None)
 
 
 def payment_after_condition_failure(
