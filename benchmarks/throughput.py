@@ -345,7 +345,7 @@ def main() -> None:
         help="offered payments per second, 0 = as fast as possible",
     )
     parser.add_argument("--clients", type=int, default=4, help="ingress caller threads")
-    parser.add_argument("--pollers", type=int, default=4, help="pipe poller threads")
+    parser.add_argument("--pollers", type=int, default=2, help="pipe poller threads")
     parser.add_argument(
         "--report-every",
         type=int,

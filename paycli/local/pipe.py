@@ -34,7 +34,7 @@ log = logging.getLogger("paycli-local.pipe")
 #: Pipes' default long-poll is 20 s; a short one keeps stop() quick. A message that arrives
 #: during the wait wakes the poller at once, so this costs nothing in latency.
 DEFAULT_WAIT_SECONDS = 1
-DEFAULT_POLLERS = 4
+DEFAULT_POLLERS = 2
 #: SQS's most per ReceiveMessage and per DeleteMessageBatch. Receiving ten at a time costs one
 #: receive and one delete per ten messages under load instead of one each (measured: about 2 of
 #: the 12 emulator requests a payment made), and a lone message is still picked up at once.
