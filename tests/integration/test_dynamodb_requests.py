@@ -1,5 +1,5 @@
-"""How many DynamoDB requests ValidatePayment and DeductAmount make, and the BatchGetItem
-boundary that lets DeductAmount read the payment and its account in one of them.
+"""How many DynamoDB requests ingress, ValidatePayment and DeductAmount make, and the
+BatchGetItem boundary that lets DeductAmount read the payment and its account in one of them.
 
 Each request to the local emulator costs about 1.5-2 ms of CPU, so the counts are a contract:
 the handlers' own client is observed through botocore's event hooks (one `before-call` per API
@@ -58,6 +58,23 @@ def deduct_as_the_state_machine_does(stack: Stack, validation: dict[str, Any]) -
     """DeductAmount with the ASL's payload: the payment id and ValidatePayment's account_id."""
     payload = {"payment_id": validation["payment_id"], "account_id": validation["account_id"]}
     return stack.invoke("DeductAmountFunction", payload)
+
+
+def test_ingress_accepts_a_payment_in_one_request(demo: Stack, requests: Requests) -> None:
+    """An accepted payment is one TransactWriteItems: the idempotency record, the PENDING
+    payment and the account check (exists, same currency) together (2 before: a GetItem of the
+    account first)."""
+    pay(demo)
+    assert requests.take() == ["TransactWriteItems"]
+
+
+def test_ingress_replay_reads_only_the_payment(demo: Stack, requests: Requests) -> None:
+    """A replay: the cancelled transaction hands back the stored record (ALL_OLD), then one
+    GetItem tells whether the payment is still PENDING (3 before: the account GetItem first)."""
+    pay(demo)
+    requests.take()
+    pay(demo)
+    assert requests.take() == ["TransactWriteItems", "GetItem"]
 
 
 def test_successful_card_payment(demo: Stack, requests: Requests) -> None:

@@ -1,16 +1,21 @@
-"""The ingress handler against moto: idempotency, validation, errors, the GET route."""
+"""The ingress handler against moto: idempotency, validation, the account check inside the
+intake transaction, errors, the GET route."""
 
 from __future__ import annotations
 
+import copy
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
+from botocore.parsers import create_parser
 from botocore.stub import Stubber
 from handler_harness import API_DOMAIN, Stack, api_event, decode
-from paystack.handlers import _runtime
+from paystack.domain.intake import ACCOUNT_CONFLICT_ATTEMPTS
+from paystack.handlers import _runtime, ingress
 
 
 def card_body(
@@ -196,26 +201,72 @@ def test_idempotency_key_is_required(demo: Stack, key: str | None, code: str) ->
     assert demo.items(demo.tables.payments) == []
 
 
+def every_item(stack: Stack) -> dict[str, list[dict[str, Any]]]:
+    """Each table's items, raw: to prove a refused request wrote nothing anywhere."""
+    tables = stack.tables
+    names = (tables.payments, tables.idempotency, tables.accounts, tables.ledger)
+    return {name: stack.items(name) for name in names}
+
+
 def test_unknown_account_is_404_and_writes_nothing(demo: Stack) -> None:
-    """A payment for an account that does not exist is refused before any write."""
+    """A payment for an account that does not exist: the account's ConditionCheck cancels the
+    intake transaction, so neither the record nor the payment exists, and nothing is queued."""
+    before = every_item(demo)
     response = demo.post("card", card_body(account_id="acc_nobody"))
     assert response.status == 404
-    assert response.body["error"]["code"] == "account_not_found"
+    assert response.body["error"] == {
+        "code": "account_not_found", "message": "account 'acc_nobody' does not exist"
+    }  # fmt: skip
+    assert every_item(demo) == before
     assert demo.items(demo.tables.payments) == []
     assert demo.items(demo.tables.idempotency) == []
     assert demo.drain() == []
 
 
 def test_currency_mismatch_is_400_and_writes_nothing(demo: Stack) -> None:
-    """A payment in another currency than its account's is refused before any write."""
+    """A payment in another currency than its account's: the cancelled transaction hands back
+    the account (ALL_OLD), whose currency the message names; nothing written or queued."""
     demo.account("acc_eur_only", 5_000, "EUR")
+    before = every_item(demo)
     response = demo.post("card", card_body(account_id="acc_eur_only"))
     assert response.status == 400
-    assert response.body["error"]["code"] == "currency_mismatch"
-    assert "EUR" in response.body["error"]["message"]
+    assert response.body["error"] == {
+        "code": "currency_mismatch", "message": "account 'acc_eur_only' holds EUR, not USD"
+    }  # fmt: skip
+    assert every_item(demo) == before
     assert demo.items(demo.tables.payments) == []
     assert demo.items(demo.tables.idempotency) == []
     assert demo.drain() == []
+
+
+def test_a_refused_key_is_still_free(demo: Stack) -> None:
+    """A 404 writes no idempotency record, so the same key then works for a fixed request."""
+    assert demo.post("card", card_body(account_id="acc_nobody")).status == 404
+    response = demo.post("card", card_body())
+    assert response.status == 202
+    assert "Idempotent-Replayed" not in response.headers
+
+
+def test_replay_after_the_account_was_deleted_is_the_stored_202(demo: Stack) -> None:
+    """Idempotency first: the key's record answers a retry even though the account check in
+    the same cancelled transaction failed too (the account is gone): the first 202, flagged."""
+    first = demo.post("card", card_body())
+    demo.ddb.delete_item(TableName=demo.tables.accounts, Key={"account_id": {"S": "acc_demo"}})
+    retry = demo.post("card", card_body())
+    assert retry.status == 202
+    assert retry.body == first.body
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert len(demo.items(demo.tables.payments)) == 1
+
+
+def test_reused_key_naming_an_unknown_account_is_422(demo: Stack) -> None:
+    """A seen key with another body is 422 even when that body's account does not exist: the
+    record's reason is read before the account's."""
+    demo.post("card", card_body())
+    response = demo.post("card", card_body(account_id="acc_nobody"))
+    assert response.status == 422
+    assert response.body["error"]["code"] == "idempotency_key_reused"
+    assert len(demo.items(demo.tables.payments)) == 1
 
 
 def test_bank_and_wallet_payments(demo: Stack) -> None:
@@ -273,10 +324,6 @@ def test_write_conflict_without_a_visible_record_is_409(demo: Stack) -> None:
     the winner's record is not readable yet, the client is told to retry (409)."""
     client = _runtime.dynamodb()
     stubber = Stubber(client)
-    account = {"account_id": {"S": "acc_demo"}, "balance_minor": {"N": "10000"},
-               "currency": {"S": "USD"}, "created_at": {"S": "t"}, "updated_at": {"S": "t"},
-               "version": {"N": "1"}}  # fmt: skip
-    stubber.add_response("get_item", {"Item": account}, None)
     stubber.add_client_error(
         "transact_write_items",
         service_error_code="TransactionCanceledException",
@@ -285,6 +332,7 @@ def test_write_conflict_without_a_visible_record_is_409(demo: Stack) -> None:
         modeled_fields={
             "CancellationReasons": [
                 {"Code": "TransactionConflict", "Message": "Transaction is ongoing"},
+                {"Code": "None"},
                 {"Code": "None"},
             ]
         },
@@ -295,3 +343,122 @@ def test_write_conflict_without_a_visible_record_is_409(demo: Stack) -> None:
     stubber.assert_no_pending_responses()
     assert response.status == 409
     assert response.body["error"]["code"] == "idempotency_key_in_flight"
+
+
+# ------------------------------------------------------------- TransactionConflict on the account
+
+CONFLICT = {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+
+
+class CancelsTransactions:
+    """The handlers' moto client, except that its first `times` TransactWriteItems raise
+    transaction_canceled(reasons) without reaching moto; later calls go to moto unchanged."""
+
+    def __init__(self, client: Any, reasons: list[dict[str, str]], times: int = 1) -> None:
+        self._client = client
+        self._reasons = reasons
+        self.times = times
+        self.sent: list[list[dict[str, Any]]] = []  # each call's TransactItems
+
+    def transact_write_items(self, **kwargs: Any) -> dict[str, Any]:
+        self.sent.append(copy.deepcopy(kwargs["TransactItems"]))
+        if self.times == 0:
+            return dict(self._client.transact_write_items(**kwargs))
+        self.times -= 1
+        raise transaction_canceled(self._client, self._reasons)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def transaction_canceled(client: Any, reasons: list[dict[str, str]]) -> ClientError:
+    """DynamoDB's HTTP 400 answer cancelling a transaction with `reasons` (one per item,
+    {"Code": "None"} for an item that was fine), parsed as botocore's endpoint parses it (the
+    protocol's parser, then the error shape's modeled fields): the same modeled
+    TransactionCanceledException, with the same CancellationReasons, that AWS would raise."""
+    codes = ", ".join(reason["Code"] for reason in reasons)
+    body = {
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "CancellationReasons": reasons,
+        "Message": "Transaction cancelled, please refer cancellation reasons for specific "
+        f"reasons [{codes}]",
+    }
+    http = {
+        "status_code": 400,
+        "headers": {"x-amzn-RequestId": "cancelled", "Content-Type": "application/x-amz-json-1.0"},
+        "body": json.dumps(body).encode(),
+    }
+    service = client.meta.service_model
+    parser = create_parser(service.resolved_protocol)
+    parsed = parser.parse(http, service.operation_model("TransactWriteItems").output_shape)
+    parsed.update(parser.parse(http, service.shape_for_error_code(parsed["Error"]["Code"])))
+    error: ClientError = client.exceptions.from_code(parsed["Error"]["Code"])(
+        parsed, "TransactWriteItems"
+    )
+    return error
+
+
+def cancel_transactions(
+    monkeypatch: pytest.MonkeyPatch, reasons: list[dict[str, str]], times: int = 1
+) -> CancelsTransactions:
+    """Hand the ingress handler a CancelsTransactions around its own client."""
+    client = CancelsTransactions(_runtime.dynamodb(), reasons, times)
+    monkeypatch.setattr(ingress, "dynamodb", lambda: client)
+    return client
+
+
+def test_a_busy_account_is_retried_and_accepted(
+    demo: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A settlement holds the account item: DynamoDB cancels the intake transaction with
+    TransactionConflict on the account (third) item alone. Ingress sends the same transaction
+    again, unchanged (same payment_id, same record), and answers 202: one payment, one record,
+    one message."""
+    client = cancel_transactions(monkeypatch, [{"Code": "None"}, {"Code": "None"}, CONFLICT])
+    response = demo.post("card", card_body())
+    assert response.status == 202
+    assert "Idempotent-Replayed" not in response.headers
+    cancelled, accepted = client.sent
+    assert accepted == cancelled
+    assert [next(iter(item)) for item in accepted] == ["Put", "Put", "ConditionCheck"]
+    (payment,) = demo.items(demo.tables.payments)
+    assert payment["payment_id"]["S"] == response.body["payment_id"]
+    (record,) = demo.items(demo.tables.idempotency)
+    assert record["payment_id"]["S"] == response.body["payment_id"]
+    assert [json.loads(b) for b in demo.drain()] == [{"payment_id": response.body["payment_id"]}]
+
+
+def test_an_account_busy_through_every_attempt_is_503(
+    demo: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Still locked after ACCOUNT_CONFLICT_ATTEMPTS transactions: 503 account_busy with
+    Retry-After (the CLI's ApiClient retries 503 with the same key), nothing written."""
+    client = cancel_transactions(
+        monkeypatch, [{"Code": "None"}, {"Code": "None"}, CONFLICT], times=ACCOUNT_CONFLICT_ATTEMPTS
+    )
+    before = every_item(demo)
+    response = demo.post("card", card_body())
+    assert response.status == 503
+    assert response.body["error"]["code"] == "account_busy"
+    assert response.headers["Retry-After"] == "1"
+    assert len(client.sent) == ACCOUNT_CONFLICT_ATTEMPTS
+    assert every_item(demo) == before
+    assert demo.drain() == []
+    monkeypatch.setattr(ingress, "dynamodb", _runtime.dynamodb)
+    assert demo.post("card", card_body()).status == 202
+
+
+def test_a_conflict_on_the_key_is_not_taken_for_a_busy_account(
+    demo: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TransactionConflict on the record and the account: a request with the same key is
+    mid-write, and that comes first. The record is visible (here: already written), so the
+    answer is its replay, after one transaction, not a retry loop."""
+    first = demo.post("card", card_body())
+    client = cancel_transactions(monkeypatch, [CONFLICT, {"Code": "None"}, CONFLICT])
+    response = demo.post("card", card_body())
+    assert response.status == 202
+    assert response.headers["Idempotent-Replayed"] == "true"
+    assert response.body == first.body
+    assert len(client.sent) == 1
+    assert len(demo.items(demo.tables.payments)) == 1

@@ -2,7 +2,8 @@
 
 Every error carries a stable machine `code` (the API's `error.code`, the CLI's JSON) and a
 message a person can act on. The HTTP status is chosen once, in the ingress handler, from the
-class: input errors are 400, missing things 404, idempotency conflicts 409/422.
+class: input errors are 400, missing things 404, idempotency conflicts 409/422, a busy account
+503.
 """
 
 from __future__ import annotations
@@ -66,3 +67,10 @@ class IdempotencyKeyInFlightError(ConflictError):
     """Another request with the same key is being written right now (HTTP 409): retry."""
 
     code = "idempotency_key_in_flight"
+
+
+class AccountBusyError(PaymentError):
+    """The account stayed locked by concurrent transactions (settlements debiting it) through
+    ingress's own retries; nothing was written (HTTP 503): the same request may be sent again."""
+
+    code = "account_busy"

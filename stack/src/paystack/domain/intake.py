@@ -5,7 +5,8 @@ Why not Powertools' Idempotency utility: it stores its record in a separate writ
 after the handler, so a crash between them leaves an INPROGRESS record and no payment, or a
 payment and no record. Here the idempotency record and the payment are one DynamoDB
 transaction: either both exist or neither does, and the stored 202 body is known before the
-write because the payment_id is minted first.
+write because the payment_id is minted first. The same transaction checks the account (it
+exists, in the payment's currency), so an accepted payment costs one DynamoDB request.
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
-from paystack.domain.accounts import ACCOUNT_ID_RE, find_account
+from paystack.domain.accounts import ACCOUNT_ID_RE
 from paystack.domain.dynamo import (
     TableNames,
     cancellation_reasons,
@@ -33,6 +36,7 @@ from paystack.domain.dynamo import (
     to_value,
 )
 from paystack.domain.errors import (
+    AccountBusyError,
     AccountNotFoundError,
     IdempotencyKeyInFlightError,
     IdempotencyKeyReusedError,
@@ -45,10 +49,27 @@ from paystack.domain.store import find_payment
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
     from mypy_boto3_sqs.client import SQSClient
 
 IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,255}")
 _ALLOWED_FIELDS = frozenset({"amount_minor", "currency", "account_id", *METHODS})
+
+# The intake transaction's items, which are also the indexes of its CancellationReasons. The
+# record stays first: _existing_record reads reasons[RECORD] for the stored 202.
+RECORD: Final = 0  # Put of the idempotency record
+PAYMENT: Final = 1  # Put of the PENDING payment
+ACCOUNT: Final = 2  # ConditionCheck of the account: it exists, in the payment's currency
+
+# Transaction attempts while another transaction holds the account item (TransactionConflict on
+# ACCOUNT: a settlement debiting it), with full-jitter backoff between them (ceilings 10, 20, 40,
+# 80 ms); then AccountBusyError (503), which the CLI's ApiClient retries with the same key.
+ACCOUNT_CONFLICT_ATTEMPTS: Final = 5
+ACCOUNT_CONFLICT_BACKOFF_BASE_SECONDS: Final = 0.01
+
+# Reasons on the record that mean "this key is taken": handled by replay/422/409 before anything
+# the account check says.
+_KEY_TAKEN = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,42 +204,28 @@ def accept_payment(
 ) -> Accepted:
     """Record the payment PENDING with its idempotency record, then enqueue it.
 
-    `fingerprint` is request_hash() of the raw request; `status_url` builds the 202 body's
-    status_url from a payment_id. Raises AccountNotFoundError (nothing written),
-    IdempotencyKeyReusedError, IdempotencyKeyInFlightError, InvalidInputError (currency_mismatch).
+    One DynamoDB request when accepted: a transaction of the record, the payment and a check
+    of the account. `fingerprint` is request_hash() of the raw request; `status_url` builds
+    the 202 body's status_url from a payment_id. A key seen before is answered from its record
+    (replay, IdempotencyKeyReusedError, IdempotencyKeyInFlightError) whatever the account check
+    said; otherwise, with nothing written, AccountNotFoundError, InvalidInputError
+    (currency_mismatch) or AccountBusyError.
     """
-    account = find_account(ddb, tables, request.account_id)
-    if account is None:
-        raise AccountNotFoundError(f"account {request.account_id!r} does not exist")
-    if account.currency != request.currency:
-        # Refused here, before any write, rather than accepted and declined later: the caller
-        # can fix it at once. ValidatePayment keeps its own check for accounts changed since.
-        raise InvalidInputError(
-            f"account {request.account_id!r} holds {account.currency}, not {request.currency}",
-            code="currency_mismatch",
-        )
     payment = _pending_payment(request, idempotency_key, now)
     body = payment_view(payment) | {"status_url": status_url(payment.payment_id)}
-    try:
-        _write_payment_and_record(
-            ddb,
-            tables,
-            payment,
-            _record(
-                payment,
-                body,
-                idempotency_key=idempotency_key,
-                fingerprint=fingerprint,
-                ttl_seconds=settings.ttl_seconds,
-                now=now,
-            ),
-            int(now.timestamp()),
-        )
-    except ClientError as exc:
-        if error_code(exc) != "TransactionCanceledException":
-            raise
-        record = _existing_record(ddb, tables, idempotency_key, exc, now)
-        return _replay(ddb, sqs, tables, queue_url, record=record, fingerprint=fingerprint)
+    record = _record(
+        payment,
+        body,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        ttl_seconds=settings.ttl_seconds,
+        now=now,
+    )
+    items = _intake_items(tables, payment, record, int(now.timestamp()))
+    cancelled = _write_payment_and_record(ddb, items, request)
+    if cancelled is not None:
+        existing = _existing_record(ddb, tables, idempotency_key, cancelled, now)
+        return _replay(ddb, sqs, tables, queue_url, record=existing, fingerprint=fingerprint)
     enqueue(sqs, queue_url, payment.payment_id)
     return Accepted(payment.payment_id, body, replayed=False)
 
@@ -262,36 +269,113 @@ def _record(
     }
 
 
-def _write_payment_and_record(
-    ddb: DynamoDBClient, tables: TableNames, payment: Payment, record: dict[str, Any], epoch: int
-) -> None:
-    """One transaction: the idempotency record and the PENDING payment.
+def _intake_items(
+    tables: TableNames, payment: Payment, record: dict[str, Any], epoch: int
+) -> list[TransactWriteItemTypeDef]:
+    """The intake transaction, in the order RECORD, PAYMENT, ACCOUNT.
 
     Guards: the record's condition makes a client's retry (lost 202, timeout, double click)
     and concurrent requests with one key create one payment only; an expired record (past
     expires_at but not yet removed by TTL, which lags by up to days) counts as absent. The
-    payment's attribute_not_exists guards against a payment_id collision overwriting one.
+    payment's attribute_not_exists guards against a payment_id collision overwriting one. The
+    account's ConditionCheck refuses, before anything is written, a payment the caller can fix
+    at once (no such account, another currency); ALL_OLD tells the two apart.
     """
-    ddb.transact_write_items(
-        TransactItems=[
-            {
-                "Put": {
-                    "TableName": tables.idempotency,
-                    "Item": to_item(record),
-                    "ConditionExpression": "attribute_not_exists(idempotency_key) "
-                    "OR expires_at < :now",
-                    "ExpressionAttributeValues": {":now": to_value(epoch)},
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            },
-            {
-                "Put": {
-                    "TableName": tables.payments,
-                    "Item": to_item(payment_to_attributes(payment)),
-                    "ConditionExpression": "attribute_not_exists(payment_id)",
-                }
-            },
-        ]
+    return [
+        {
+            "Put": {
+                "TableName": tables.idempotency,
+                "Item": to_item(record),
+                "ConditionExpression": "attribute_not_exists(idempotency_key) OR expires_at < :now",
+                "ExpressionAttributeValues": {":now": to_value(epoch)},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        },
+        {
+            "Put": {
+                "TableName": tables.payments,
+                "Item": to_item(payment_to_attributes(payment)),
+                "ConditionExpression": "attribute_not_exists(payment_id)",
+            }
+        },
+        {
+            # Not a write: the account is only read here. ValidatePayment and DeductAmount keep
+            # their own checks for accounts changed after the payment was accepted.
+            "ConditionCheck": {
+                "TableName": tables.accounts,
+                "Key": to_item({"account_id": payment.account_id}),
+                "ConditionExpression": "attribute_exists(account_id) AND currency = :currency",
+                "ExpressionAttributeValues": {":currency": to_value(payment.currency)},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        },
+    ]
+
+
+def _write_payment_and_record(
+    ddb: DynamoDBClient, items: list[TransactWriteItemTypeDef], request: PaymentRequest
+) -> ClientError | None:
+    """Send the intake transaction: None once written, or the cancellation for
+    _existing_record to answer (the key is taken, or an unexpected reason).
+
+    Raises, with nothing written, AccountNotFoundError / InvalidInputError (currency_mismatch)
+    when the account check failed on a fresh key, and AccountBusyError when the account stayed
+    locked for ACCOUNT_CONFLICT_ATTEMPTS attempts.
+    """
+    for attempt in range(ACCOUNT_CONFLICT_ATTEMPTS):
+        if attempt:
+            ceiling = ACCOUNT_CONFLICT_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)
+            time.sleep(random.uniform(0, ceiling))  # noqa: S311 (jitter, not crypto)
+        try:
+            ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            if not _account_locked(exc, request):
+                return exc
+        else:
+            return None
+    raise AccountBusyError(
+        f"account {request.account_id!r} is busy with other payments; nothing was recorded, "
+        "retry shortly"
+    )
+
+
+def _account_locked(exc: ClientError, request: PaymentRequest) -> bool:
+    """Read a cancellation: True when only the account's lock stopped it (retry it).
+
+    Idempotency first: whatever the account check said, a taken key (ConditionalCheckFailed
+    or TransactionConflict on RECORD) is answered from the record, so a client's retry of an
+    accepted payment replays its 202 even if the account was deleted or changed since.
+
+    TransactionConflict on ACCOUNT: another transaction is writing the account item, e.g.
+    DeductAmount debiting it for an earlier payment; a ConditionCheck on that item is cancelled
+    rather than queued on real DynamoDB. Our transaction wrote nothing and its items (payment_id,
+    record) are the same on every attempt, so it is simply sent again: a busy account must not
+    fail ingress. (The other way round, DeductAmount retries its own TransactionConflict.)
+    """
+    reasons = cancellation_reasons(exc)
+    if _code(reasons, RECORD) in _KEY_TAKEN:
+        return False
+    if _code(reasons, ACCOUNT) == "ConditionalCheckFailed":
+        raise _account_refusal(reasons[ACCOUNT].get("Item"), request)
+    return _code(reasons, ACCOUNT) == "TransactionConflict"
+
+
+def _code(reasons: list[dict[str, Any]], index: int) -> str:
+    """The reason code of item `index` ("None" when it passed or the list is short)."""
+    return str(reasons[index].get("Code")) if index < len(reasons) else "None"
+
+
+def _account_refusal(old: Mapping[str, Any] | None, request: PaymentRequest) -> Exception:
+    """The failed account check as the caller's error: ALL_OLD returns no item when there is
+    no account, and the account as it is when its currency differs."""
+    if not old:
+        return AccountNotFoundError(f"account {request.account_id!r} does not exist")
+    currency = from_item(old).get("currency")
+    return InvalidInputError(
+        f"account {request.account_id!r} holds {currency}, not {request.currency}",
+        code="currency_mismatch",
     )
 
 
@@ -302,10 +386,11 @@ def _existing_record(
 
     ConditionalCheckFailed on the record: it exists (ALL_OLD gives it to us). A
     TransactionConflict means a concurrent request with the same key is mid-write: read the
-    record once; if it is not visible yet the client must retry (409).
+    record once; if it is not visible yet the client must retry (409). A conflict on the
+    account alone never gets here (_write_payment_and_record retries it).
     """
     reasons = cancellation_reasons(exc)
-    first = reasons[0] if reasons else {}
+    first = reasons[RECORD] if reasons else {}
     if first.get("Code") == "ConditionalCheckFailed" and first.get("Item"):
         return from_item(first["Item"])
     item = ddb.get_item(

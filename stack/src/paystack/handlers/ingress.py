@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from paystack.domain.dynamo import TableNames, utc_now
 from paystack.domain.errors import (
+    AccountBusyError,
     ConflictError,
     IdempotencyKeyReusedError,
     InvalidInputError,
@@ -39,6 +40,8 @@ from paystack.handlers._runtime import dynamodb, env_int, env_str, logger, sqs, 
 SECRET_MAX_AGE_SECONDS = 300
 # Keys must outlive any sensible client retry window (docs/design.md: at least 24 h).
 MIN_IDEMPOTENCY_TTL_SECONDS = 86_400
+# Retry-After of a 503 account_busy: a settlement holds the account item for milliseconds.
+RETRY_AFTER_SECONDS = 1
 
 app = APIGatewayRestResolver()
 
@@ -52,10 +55,13 @@ def _json_response(status: int, body: Any, headers: dict[str, str] | None = None
     )
 
 
-def _error_response(status: int, error: PaymentError) -> Response[str]:
+def _error_response(
+    status: int, error: PaymentError, headers: dict[str, str] | None = None
+) -> Response[str]:
     """{"error": {"code", "message"}}; messages never contain card data."""
     logger.info("request rejected", extra={"status": status, "code": error.code})
-    return _json_response(status, {"error": {"code": error.code, "message": error.message}})
+    body = {"error": {"code": error.code, "message": error.message}}
+    return _json_response(status, body, headers)
 
 
 @app.exception_handler(InvalidInputError)  # type: ignore[untyped-decorator]
@@ -71,6 +77,12 @@ def _not_found(error: NotFoundError) -> Response[str]:
 @app.exception_handler(ConflictError)  # type: ignore[untyped-decorator]
 def _conflict(error: ConflictError) -> Response[str]:
     return _error_response(422 if isinstance(error, IdempotencyKeyReusedError) else 409, error)
+
+
+@app.exception_handler(AccountBusyError)  # type: ignore[untyped-decorator]
+def _busy(error: AccountBusyError) -> Response[str]:
+    """503 with Retry-After: nothing was written, the same request (same key) may be resent."""
+    return _error_response(503, error, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 @app.not_found
