@@ -255,3 +255,21 @@ def test_schedule_events_invoke_the_function_on_the_scaled_rate(tmp_path: Path) 
         assert set(lines) == {"Scheduled Event"}
     finally:
         local.stop()
+
+
+def test_a_running_stack_sets_the_gil_switch_interval_and_stop_restores_it() -> None:
+    """The local stack runs with SWITCH_INTERVAL_SECONDS (fewer forced GIL hand-offs between
+    its CPU-bound threads) and gives the host process its own setting back on stop."""
+    import sys  # noqa: PLC0415 - local to the one test that needs it
+
+    from paycli.local.stack import SWITCH_INTERVAL_SECONDS  # noqa: PLC0415
+
+    before = sys.getswitchinterval()
+    local = LocalStack(time_scale=0.01)
+    local.start()
+    try:
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_SECONDS)
+        assert pytest.approx(before) != SWITCH_INTERVAL_SECONDS
+    finally:
+        local.stop()
+    assert sys.getswitchinterval() == pytest.approx(before)
