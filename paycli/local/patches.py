@@ -757,19 +757,31 @@ def _patch_expression_traversal() -> None:
     ast_nodes: Any = importlib.import_module("moto.dynamodb.parsing.ast_nodes")
     node_type = ast_nodes.Node
 
+    # Node classes are ABCs, whose isinstance checks are slow; which classes are nodes (and
+    # which a processor handles) depends only on the class, so each answer is kept per class.
+    is_node_class: dict[type, bool] = {}
+
     def traverse(self: Any, root: Any) -> Any:
         kinds = self.nodes_to_be_processed()
+        handled: dict[type, bool] = {}
         pre_processing_of_child = self.pre_processing_of_child
         process = self.process
 
         def visit(node: Any, child_id: int) -> Any:
-            if isinstance(node, node_type):
+            cls = type(node)
+            is_node = is_node_class.get(cls)
+            if is_node is None:
+                is_node = is_node_class[cls] = issubclass(cls, node_type)
+            if is_node:
                 parent_node = node.parent
                 if node.children is not None:
                     for index, child in enumerate(node.children):
                         pre_processing_of_child(node, index)
                         visit(child, index)
-                if isinstance(node, kinds):
+                hit = handled.get(cls)
+                if hit is None:
+                    hit = handled[cls] = issubclass(cls, kinds)
+                if hit:
                     node = process(node)
                     node.parent = parent_node
                     if parent_node:
