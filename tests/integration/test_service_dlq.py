@@ -111,9 +111,7 @@ def test_a_failed_send_never_deletes_from_the_dlq(dlq: DlqService, stack: Any) -
         successful = [{"Id": e["Id"], "MessageId": "m", "MD5OfMessageBody": "x"} for e in ok]
         return AWSResponse("", 200, {}, None), {"Successful": successful, "Failed": failed}
 
-    stack.sqs.meta.events.register_first(
-        "before-call.sqs.SendMessageBatch", fail_second_half
-    )
+    stack.sqs.meta.events.register_first("before-call.sqs.SendMessageBatch", fail_second_half)
     report = dlq.redrive()
     assert (report.moved, report.failed) == (2, 2)
     stats = dlq.stats()

@@ -50,8 +50,12 @@ class Env:
 
     def pay(self, card: str) -> str:
         """POST /payments/card through the real ingress handler; the payment id."""
-        body = {"amount_minor": 500, "currency": "USD", "account_id": self.account_id,
-                "card": {"number": card, "exp_month": 12, "exp_year": 2031, "cvc": "123"}}
+        body = {
+            "amount_minor": 500,
+            "currency": "USD",
+            "account_id": self.account_id,
+            "card": {"number": card, "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+        }
         request = HttpRequest(
             "POST", "/v1/payments/card",
             [("Host", "127.0.0.1"), ("Idempotency-Key", uuid.uuid4().hex)],
