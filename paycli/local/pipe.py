@@ -179,6 +179,10 @@ class PipePoller:
         self.faults = faults or PipeFaults()
         self.stats = PipeStats()
         self._stop = threading.Event()
+        # One poller long-polls at a time while the others start executions: the queue wakes
+        # every waiting receiver on each message (notify_all), so with all of them waiting,
+        # each message cost one receive per poller, all but one of them empty.
+        self._receiving = threading.Lock()
         self._threads: list[threading.Thread] = []
 
     # --------------------------------------------------------------- the overridable steps
@@ -263,7 +267,13 @@ class PipePoller:
 
     def poll_once(self) -> int:
         """Receive and process one batch; the number of messages handled."""
-        records = self.receive()
+        while not self._receiving.acquire(timeout=0.1):
+            if self._stop.is_set():
+                return 0
+        try:
+            records = self.receive()
+        finally:
+            self._receiving.release()
         if records:
             self.process(records)
         return len(records)

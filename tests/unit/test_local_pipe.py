@@ -6,6 +6,7 @@ moto (in-process) plays SQS and Step Functions; the poller is the real one.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -191,6 +192,48 @@ def test_a_duplicate_delivery_fault_keeps_only_the_matching_message(env: Env) ->
     assert poller.stats.deleted == 2
     (left,) = env.sqs.receive_message(QueueUrl=env.queue_url)["Messages"]
     assert left["Body"] == '{"payment_id": "dup"}'
+
+
+class ConcurrencyTrackingSqs(CountingSqs):
+    """Also records how many threads are inside receive_message at once."""
+
+    def __init__(self, sqs: Any) -> None:
+        super().__init__(sqs)
+        self.inside = 0
+        self.most_inside = 0
+        self.receives = 0
+        self._lock = threading.Lock()
+
+    def receive_message(self, **kwargs: Any) -> Any:
+        with self._lock:
+            self.inside += 1
+            self.receives += 1
+            self.most_inside = max(self.most_inside, self.inside)
+        try:
+            return self._sqs.receive_message(**kwargs)
+        finally:
+            with self._lock:
+                self.inside -= 1
+
+
+def test_one_poller_long_polls_at_a_time(env: Env) -> None:
+    """Three pollers on a queue: never two receives at once (each message would otherwise
+    wake every waiting poller into an empty receive), and every message is still started."""
+    sqs = ConcurrencyTrackingSqs(env.sqs)
+    poller = PipePoller(env.spec, sqs=sqs, sfn=env.sfn, region=REGION, pollers=3, wait_seconds=1)
+    poller.start()
+    try:
+        for index in range(5):
+            env.sqs.send_message(QueueUrl=env.queue_url, MessageBody=json.dumps({"n": index}))
+            time.sleep(0.05)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and poller.stats.deleted < 5:
+            time.sleep(0.05)
+    finally:
+        poller.stop()
+    assert poller.stats.started == 5
+    assert sqs.receives >= 2
+    assert sqs.most_inside == 1
 
 
 class FailingStart(PipePoller):
