@@ -38,10 +38,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc/<pid>/stat."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process, from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
 
 
 def rss_mb(pid: int) -> float:
@@ -131,7 +132,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         accepted = drive(args, api, accounts)
         accept_seconds = time.time() - t0
         items = settled(ddb, outputs["PaymentsTableName"], set(accepted), args.timeout)
-        cpu = cpu_seconds(state.pid) - cpu_start
+        cpu_end = cpu_seconds(state.pid)
+        cpu = (cpu_end[0] - cpu_start[0], cpu_end[1] - cpu_start[1])
         return summarise(
             args,
             accepted,
@@ -183,7 +185,7 @@ def summarise(
     *,
     t0: float,
     accept_seconds: float,
-    cpu: float,
+    cpu: tuple[float, float],
     rss_start: float,
     pid: int,
 ) -> dict[str, Any]:
@@ -209,7 +211,8 @@ def summarise(
         "p95_s": round(percentile(latencies, 95), 3),
         "p99_s": round(percentile(latencies, 99), 3),
         "max_s": round(max(latencies, default=float("nan")), 3),
-        "daemon_cpu_ms_per_payment": round(cpu * 1000 / max(1, len(latencies)), 1),
+        "daemon_cpu_ms_per_payment": round(sum(cpu) * 1000 / max(1, len(latencies)), 1),
+        "daemon_system_cpu_share": round(cpu[1] / sum(cpu), 2) if sum(cpu) else None,
         "daemon_rss_start_mb": round(rss_start, 1),
         "daemon_rss_end_mb": round(rss_mb(pid), 1),
         "load_average_1m": round(os.getloadavg()[0], 2),
