@@ -710,10 +710,10 @@ def _patch_dynamodb_json_results() -> None:
     """moto 5.2.5 passes every DynamoDB result through its generic shape serializer, which
     walks the output shape member by member (32 lookups for a three-attribute GetItem, about
     0.8 ms) to produce what is already there: DynamoHandler builds results in DynamoDB's wire
-    form (DynamoResult). A successful result made only of strings, integers, booleans, lists and
-    dicts is written with json.dumps; anything else (errors, blobs, timestamps, None)
-    still takes the serializer. tests/integration/test_moto_request_patches.py parses both
-    bodies with botocore for a corpus of operations and compares them."""
+    form (DynamoResult). A successful result made only of strings, integers, finite floats,
+    booleans, lists and dicts is written with json.dumps; anything else (errors, blobs,
+    timestamps, None) still takes the serializer. tests/integration/test_moto_request_patches.py
+    parses both bodies with botocore for a corpus of operations and compares them."""
     from moto.core.responses import BaseResponse
     from moto.dynamodb.responses import DynamoHandler
 
