@@ -34,13 +34,13 @@ def logs(
     import json  # noqa: PLC0415
     import time  # noqa: PLC0415
 
+    from paycli.core.logs import LogFollower  # noqa: PLC0415
+
     out = renderer(ctx, json_output)
     svc = services(ctx)
-    seen = 0
+    follower = LogFollower()
     while True:
-        records = svc.logs(function, payment)
-        fresh = [record.view() for record in records[seen:]]
-        seen = len(records)
+        fresh = [record.view() for record in follower.fresh(svc.logs(function, payment))]
         if json_output:
             for view in fresh:
                 typer.echo(json.dumps(view, default=str))

@@ -7,6 +7,7 @@ the payment id inside Powertools' JSON log lines.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +48,31 @@ class LogRecord:
             "payment_id": self.payment_id,
             "message": self.message,
         }
+
+
+class LogFollower:
+    """Which records of a fetch are new since the previous fetch (`paycli logs --follow`).
+
+    Each fetch is a window of the most recent records: the local stack keeps a bounded ring
+    and CloudWatch answers a bounded page, so once the window slides, counting records (print
+    from index N on) prints nothing new ever again. Records are compared as values instead:
+    whatever the previous fetch held is not new, counting repeats, so two identical lines in one
+    millisecond are both printed once each."""
+
+    def __init__(self) -> None:
+        self._previous: Counter[LogRecord] = Counter()
+
+    def fresh(self, records: list[LogRecord]) -> list[LogRecord]:
+        """The records of this fetch not in the previous one, in order."""
+        remaining = Counter(self._previous)
+        new: list[LogRecord] = []
+        for record in records:
+            if remaining[record] > 0:
+                remaining[record] -= 1
+            else:
+                new.append(record)
+        self._previous = Counter(records)
+        return new
 
 
 def logical_function(name: str | None) -> str | None:
