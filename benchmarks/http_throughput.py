@@ -26,6 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from _load import make_accounts, open_loop
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "stack" / "template.yaml"
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"}
@@ -57,41 +59,26 @@ def parse_stamp(value: str) -> float:
 
 
 def drive(args: argparse.Namespace, api: Any, accounts: list[str]) -> dict[str, float]:
-    """POST --n payments from --clients threads, open loop at --rate/s (0: flat out); returns
-    payment_id -> wall time the 202 arrived."""
+    """POST --n payments, open loop at --rate/s from --clients threads; returns payment_id ->
+    wall time the 202 arrived."""
     accepted: dict[str, float] = {}
     lock = threading.Lock()
-    indexes = iter(range(args.n))
-    started = time.monotonic()
 
-    def client() -> None:
-        while True:
-            with lock:
-                index = next(indexes, None)
-            if index is None:
-                return
-            if args.rate > 0:
-                delay = started + index / args.rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            body = {
-                "amount_minor": 100 + index % 900,
-                "currency": "USD",
-                "account_id": accounts[index % len(accounts)],
-                "card": CARD,
-            }
-            reply = api.request(
-                "POST", "/payments/card", body=body, headers={"Idempotency-Key": f"bench-{index}"}
-            )
-            now = time.time()
-            with lock:
-                accepted[str(reply.body["payment_id"])] = now
+    def send(index: int) -> None:
+        body = {
+            "amount_minor": 100 + index % 900,
+            "currency": "USD",
+            "account_id": accounts[index % len(accounts)],
+            "card": CARD,
+        }
+        reply = api.request(
+            "POST", "/payments/card", body=body, headers={"Idempotency-Key": f"bench-{index}"}
+        )
+        now = time.time()
+        with lock:
+            accepted[str(reply.body["payment_id"])] = now
 
-    threads = [threading.Thread(target=client) for _ in range(args.clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    open_loop(args.n, args.rate, args.clients, send)
     return accepted
 
 
@@ -124,7 +111,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         state = read_state()
         assert state is not None
         ddb = make_client("dynamodb", state.endpoint)
-        accounts = make_accounts(ddb, outputs, args.accounts)
+        accounts = make_accounts(ddb, outputs, args.accounts, "acc_http")
         credentials = Credentials(control.LOCAL_ACCESS_KEY, control.LOCAL_SECRET_KEY)
         api = ApiClient(outputs["ApiUrl"], credentials, control.LOCAL_REGION, timeout=60)
         rss_start, cpu_start = rss_mb(state.pid), cpu_seconds(state.pid)
@@ -160,22 +147,6 @@ def make_client(service: str, endpoint: str) -> Any:
         aws_access_key_id=control.LOCAL_ACCESS_KEY,
         aws_secret_access_key=control.LOCAL_SECRET_KEY,
     )
-
-
-def make_accounts(ddb: Any, outputs: dict[str, str], count: int) -> list[str]:
-    from paystack.domain.accounts import create_account  # noqa: PLC0415
-    from paystack.domain.dynamo import TableNames  # noqa: PLC0415
-
-    tables = TableNames(
-        payments=outputs["PaymentsTableName"],
-        accounts=outputs["AccountsTableName"],
-        ledger=outputs["LedgerTableName"],
-        idempotency=outputs["IdempotencyTableName"],
-    )
-    ids = [f"acc_http{i:03d}" for i in range(count)]
-    for account_id in ids:
-        create_account(ddb, tables, account_id, 10**12, "USD")
-    return ids
 
 
 def summarise(

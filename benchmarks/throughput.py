@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _load import make_accounts, open_loop
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "stack" / "template.yaml"
 CARD = "4242424242424242"
@@ -125,23 +127,6 @@ def build_stack(args: argparse.Namespace) -> tuple[Any, Any]:
     return stack, deployment
 
 
-def make_accounts(stack: Any, deployment: Any, count: int) -> list[str]:
-    from paystack.domain.accounts import create_account  # noqa: PLC0415
-    from paystack.domain.dynamo import TableNames  # noqa: PLC0415
-
-    out = deployment.outputs
-    tables = TableNames(
-        payments=out["PaymentsTableName"],
-        accounts=out["AccountsTableName"],
-        ledger=out["LedgerTableName"],
-        idempotency=out["IdempotencyTableName"],
-    )
-    ids = [f"acc_bench{i:03d}" for i in range(count)]
-    for account_id in ids:
-        create_account(stack.client("dynamodb"), tables, account_id, 10**12, "USD")
-    return ids
-
-
 def ingress_caller(stack: Any, deployment: Any) -> Callable[[str, int], str]:
     """POST /payments/card through the real ingress handler; returns the payment_id."""
     from paycli.local.api import HttpRequest, RouteTable, build_proxy_event  # noqa: PLC0415
@@ -179,27 +164,11 @@ def drive(
     args: argparse.Namespace, call: Callable[[str, int], str], accounts: list[str], tracker: Tracker
 ) -> None:
     """Send N payments from `--clients` threads, open loop at `--rate` per second (0: flat out)."""
-    next_index = iter(range(args.n))
-    index_lock = threading.Lock()
-    started = time.monotonic()
 
-    def client() -> None:
-        while True:
-            with index_lock:
-                index = next(next_index, None)
-            if index is None:
-                return
-            if args.rate > 0:
-                delay = started + index / args.rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            tracker.accept(call(accounts[index % len(accounts)], 100 + index % 900))
+    def send(index: int) -> None:
+        tracker.accept(call(accounts[index % len(accounts)], 100 + index % 900))
 
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(args.clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    open_loop(args.n, args.rate, args.clients, send)
 
 
 def report_progress(tracker: Tracker, t0: float, every: int, stop: threading.Event) -> None:
@@ -226,7 +195,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from paycli.local.pipe import PipePoller  # noqa: PLC0415
 
     stack, deployment = build_stack(args)
-    accounts = make_accounts(stack, deployment, ACCOUNTS)
+    accounts = make_accounts(stack.client("dynamodb"), deployment.outputs, ACCOUNTS, "acc_bench")
     call = ingress_caller(stack, deployment)
     tracker = Tracker(target=args.n)
     stack.runner.add_log_listener(tracker.on_log)
