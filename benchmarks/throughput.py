@@ -192,7 +192,6 @@ def report_progress(tracker: Tracker, t0: float, every: int, stop: threading.Eve
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from paycli.local.pipe import PipePoller  # noqa: PLC0415
 
     stack, deployment = build_stack(args)
     accounts = make_accounts(stack.client("dynamodb"), deployment.outputs, ACCOUNTS, "acc_bench")
@@ -201,13 +200,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stack.runner.add_log_listener(tracker.on_log)
     calls = count_aws_calls() if args.count_calls else None
     (spec,) = deployment.pipes
-    poller = PipePoller(
-        spec,
-        sqs=stack.client("sqs"),
-        sfn=stack.client("stepfunctions"),
-        region=stack.region,
-        pollers=args.pollers,
-    )
+    poller = stack.pipe_poller(spec, pollers=args.pollers)
     poller.start()
     rss_start = rss_mb()
     print(
@@ -330,7 +323,8 @@ def main() -> None:
     parser.add_argument(
         "--count-calls",
         action="store_true",
-        help="also print AWS requests per payment by service.action",
+        help="also print AWS requests per payment by service.action (the handlers' and the"
+        " interpreter's; the pipe calls moto's backends directly)",
     )
     parser.add_argument(
         "--compare",

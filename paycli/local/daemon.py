@@ -192,13 +192,8 @@ class Daemon:
             self._pipes.pop(spec).stop()
         for spec in specs:
             if spec not in self._pipes:
-                poller = PipePoller(
-                    spec,
-                    sqs=self._stack.client("sqs"),
-                    sfn=self._stack.client("stepfunctions"),
-                    region=st.LOCAL_REGION,
-                    pollers=self.pollers,
-                    faults=self.faults_plan,
+                poller = self._stack.pipe_poller(
+                    spec, pollers=self.pollers, faults=self.faults_plan
                 )
                 poller.start()
                 self._pipes[spec] = poller

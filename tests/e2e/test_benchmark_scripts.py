@@ -45,8 +45,8 @@ def test_in_process_throughput_settles_every_payment_once() -> None:
     assert summary["QueueUrl_visible"] == summary["QueueUrl_in_flight"] == 0
     assert summary["DeadLetterQueueUrl_visible"] == 0
     calls = summary["aws_calls_per_payment"]
-    assert calls["stepfunctions.StartExecution"] == 1.0  # one execution per payment
-    assert calls["sqs.SendMessage"] == 1.0
+    assert calls["sqs.SendMessage"] == 1.0  # ingress enqueues each payment once
+    assert "stepfunctions.StartExecution" not in calls  # the pipe calls the backend directly
 
 
 def test_http_throughput_drives_the_real_daemon(tmp_path: Path) -> None:

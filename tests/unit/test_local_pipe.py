@@ -23,17 +23,27 @@ from paycli.local.pipe import (
     UnsupportedPipeError,
     check_supported,
 )
+from paycli.local.pipe_transport import InProcessSqs, InProcessStepFunctions
+from paycli.local.template import ACCOUNT_ID
 
 REGION = "us-east-1"
 DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 
 
 class Env:
-    """A source queue with a DLQ (maxReceiveCount 2, visibility 0) and a state machine."""
+    """A source queue with a DLQ (maxReceiveCount 2, visibility 0) and a state machine.
 
-    def __init__(self) -> None:
+    `pipe_sqs` / `pipe_sfn` are what the pipe gets: boto3 clients, or the daemon's in-process
+    transport into the same moto backends (every test runs on both)."""
+
+    def __init__(self, transport: str) -> None:
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.pipe_sqs: Any = self.sqs
+        self.pipe_sfn: Any = self.sfn
+        if transport == "in-process":
+            self.pipe_sqs = InProcessSqs(ACCOUNT_ID, REGION)
+            self.pipe_sfn = InProcessStepFunctions(ACCOUNT_ID, REGION)
         self.dlq_url = self.sqs.create_queue(QueueName="dlq")["QueueUrl"]
         dlq_arn = self._arn(self.dlq_url)
         policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
@@ -60,7 +70,14 @@ class Env:
         return str(attrs["Attributes"]["QueueArn"])
 
     def poller(self, cls: type[PipePoller] = PipePoller, **kwargs: Any) -> PipePoller:
-        return cls(self.spec, sqs=self.sqs, sfn=self.sfn, region=REGION, wait_seconds=0, **kwargs)
+        return cls(
+            self.spec,
+            sqs=self.pipe_sqs,
+            sfn=self.pipe_sfn,
+            region=REGION,
+            wait_seconds=0,
+            **kwargs,
+        )
 
     def executions(self) -> list[dict[str, Any]]:
         listed = self.sfn.list_executions(stateMachineArn=self.machine_arn)["executions"]
@@ -76,12 +93,12 @@ class Env:
         )
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+@pytest.fixture(params=["client", "in-process"])
+def env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
-        yield Env()
+        yield Env(request.param)
 
 
 def test_batch_of_one_is_a_json_array_of_pipes_records_and_is_deleted(env: Env) -> None:
@@ -90,7 +107,10 @@ def test_batch_of_one_is_a_json_array_of_pipes_records_and_is_deleted(env: Env) 
     env.sqs.send_message(
         QueueUrl=env.queue_url,
         MessageBody='{"payment_id": "pay_1"}',
-        MessageAttributes={"kind": {"DataType": "String", "StringValue": "card"}},
+        MessageAttributes={
+            "kind": {"DataType": "String", "StringValue": "card"},
+            "blob": {"DataType": "Binary", "BinaryValue": b"\x00\xff"},
+        },
     )
     poller = env.poller()
 
@@ -108,6 +128,9 @@ def test_batch_of_one_is_a_json_array_of_pipes_records_and_is_deleted(env: Env) 
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
     assert record["messageAttributes"]["kind"]["stringValue"] == "card"
     assert record["messageAttributes"]["kind"]["dataType"] == "String"
+    assert record["messageAttributes"]["blob"]["binaryValue"] == "AP8="  # base64, as Pipes
+    assert record["attributes"]["SenderId"]
+    assert int(record["attributes"]["SentTimestamp"]) > 0
     assert {"messageId", "receiptHandle", "md5OfBody"} <= record.keys()
     assert execution["name"].startswith(record["messageId"])
     assert env.count(env.queue_url) == 0
@@ -161,8 +184,8 @@ def test_one_receive_is_split_into_batches_of_batch_size(
         batch_size,
         "FIRE_AND_FORGET",
     )
-    sqs = CountingSqs(env.sqs)
-    poller = PipePoller(env.spec, sqs=sqs, sfn=env.sfn, region=REGION, wait_seconds=0)
+    sqs = CountingSqs(env.pipe_sqs)
+    poller = PipePoller(env.spec, sqs=sqs, sfn=env.pipe_sfn, region=REGION, wait_seconds=0)
 
     assert poller.poll_once() == 7
 
@@ -219,19 +242,23 @@ class ConcurrencyTrackingSqs(CountingSqs):
 def test_one_poller_long_polls_at_a_time(env: Env) -> None:
     """Three pollers on a queue: never two receives at once (each message would otherwise
     wake every waiting poller into an empty receive), and every message is still started."""
-    sqs = ConcurrencyTrackingSqs(env.sqs)
-    poller = PipePoller(env.spec, sqs=sqs, sfn=env.sfn, region=REGION, pollers=3, wait_seconds=1)
+    sqs = ConcurrencyTrackingSqs(env.pipe_sqs)
+    poller = PipePoller(
+        env.spec, sqs=sqs, sfn=env.pipe_sfn, region=REGION, pollers=3, wait_seconds=1
+    )
     poller.start()
     try:
         for index in range(5):
             env.sqs.send_message(QueueUrl=env.queue_url, MessageBody=json.dumps({"n": index}))
             time.sleep(0.05)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and poller.stats.deleted < 5:
+        while time.monotonic() < deadline and env.count(env.queue_url) > 0:
             time.sleep(0.05)
     finally:
         poller.stop()
-    assert poller.stats.started == 5
+    # Visibility 0 here, so a message may be received again before its delete: at least once.
+    started = {json.loads(json.loads(e["input"])[0]["body"])["n"] for e in env.executions()}
+    assert started == set(range(5))
     assert sqs.receives >= 2
     assert sqs.most_inside == 1
 
