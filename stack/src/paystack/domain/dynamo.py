@@ -113,6 +113,17 @@ def cancellation_reasons(error: ClientError) -> list[dict[str, Any]]:
     return [dict(reason) for reason in reasons]
 
 
+def cancelled_item(error: ClientError, index: int) -> Item | None:
+    """The ALL_OLD copy of transaction item `index` when that item's condition failed (sent
+    with ReturnValuesOnConditionCheckFailure=ALL_OLD); None if it did not fail there or no item
+    existed."""
+    reasons = cancellation_reasons(error)
+    if index >= len(reasons) or reasons[index].get("Code") != "ConditionalCheckFailed":
+        return None
+    item = reasons[index].get("Item")
+    return dict(item) if item else None
+
+
 def condition_failure_item(error: ClientError) -> Item | None:
     """The item a failed conditional write found, when it was sent with
     ReturnValuesOnConditionCheckFailure=ALL_OLD; None if there was no item (or no copy)."""

@@ -29,6 +29,7 @@ from paystack.domain.accounts import ACCOUNT_ID_RE
 from paystack.domain.dynamo import (
     TableNames,
     cancellation_reasons,
+    cancelled_item,
     error_code,
     from_item,
     iso_timestamp,
@@ -358,7 +359,7 @@ def _account_locked(exc: ClientError, request: PaymentRequest) -> bool:
     if _code(reasons, RECORD) in _KEY_TAKEN:
         return False
     if _code(reasons, ACCOUNT) == "ConditionalCheckFailed":
-        raise _account_refusal(reasons[ACCOUNT].get("Item"), request)
+        raise _account_refusal(cancelled_item(exc, ACCOUNT), request)
     return _code(reasons, ACCOUNT) == "TransactionConflict"
 
 
@@ -390,9 +391,9 @@ def _existing_record(
     account alone never gets here (_write_payment_and_record retries it).
     """
     reasons = cancellation_reasons(exc)
-    first = reasons[RECORD] if reasons else {}
-    if first.get("Code") == "ConditionalCheckFailed" and first.get("Item"):
-        return from_item(first["Item"])
+    old = cancelled_item(exc, RECORD)
+    if old is not None:
+        return from_item(old)
     item = ddb.get_item(
         TableName=tables.idempotency,
         Key={"idempotency_key": {"S": idempotency_key}},

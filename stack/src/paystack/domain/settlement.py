@@ -19,6 +19,7 @@ from paystack.domain.accounts import Account, debit_entry_id, find_account
 from paystack.domain.dynamo import (
     TableNames,
     cancellation_reasons,
+    cancelled_item,
     error_code,
     from_item,
     iso_timestamp,
@@ -210,7 +211,7 @@ def _after_cancellation(
     if "ConditionalCheckFailed" in (payment_reason, ledger_reason):
         return _settled_outcome(ddb, tables, _payment_as_found(ddb, tables, payment, exc))
     if account_reason == "ConditionalCheckFailed":
-        old = cancellation_reasons(exc)[0].get("Item")
+        old = cancelled_item(exc, 0)
         if not old:
             return _decline(ddb, tables, payment, "account_not_found", now)
         account = from_item(old)
@@ -229,13 +230,7 @@ def _payment_as_found(
 ) -> Payment:
     """The payment as the cancelled transaction found it: the ALL_OLD copy its failed NOT_SETTLED
     condition returns (a duplicate settled it first), else read again."""
-    reasons = cancellation_reasons(exc)
-    payment_reason = reasons[1] if len(reasons) > 1 else {}
-    old = (
-        payment_reason.get("Item")
-        if payment_reason.get("Code") == "ConditionalCheckFailed"
-        else None
-    )
+    old = cancelled_item(exc, 1)
     if old:
         return payment_from_attributes(from_item(old))
     return get_payment(ddb, tables, payment.payment_id)
