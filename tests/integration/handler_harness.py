@@ -10,11 +10,12 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from paystack.domain.accounts import create_account
-from paystack.domain.dynamo import TableNames
+from paystack.domain.dynamo import TableNames, iso_timestamp
 from paystack.handlers import deduct, ingress, reconcile, validate
 
 REGION = "us-east-1"
@@ -178,3 +179,53 @@ def decode(response: dict[str, Any]) -> Response:
         headers[name] = ",".join(values)
     body = json.loads(response["body"]) if response.get("body") else None
     return Response(response["statusCode"], headers, body)
+
+
+# ------------------------------------------------------------------ shared test steps
+AN_HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
+
+
+def pay(stack: Stack, number: str = "4242424242424242", key: str = "k", **changes: Any) -> str:
+    """Accept a card payment through the real ingress handler; its payment_id."""
+    body = {
+        "amount_minor": 1250,
+        "currency": "USD",
+        "account_id": "acc_demo",
+        "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
+    } | changes
+    response = stack.post("card", body, key=key)
+    assert response.status == 202, response.body
+    return str(response.body["payment_id"])
+
+
+def age(
+    stack: Stack, payment_id: str, when: datetime = AN_HOUR_AGO, status: str | None = None
+) -> None:
+    """Move a payment's created_at/updated_at back (and optionally set its status)."""
+    stamp = iso_timestamp(when)
+    update = "SET created_at = :t, updated_at = :t"
+    values = {":t": {"S": stamp}}
+    if status:
+        update += ", #s = :s"
+        values[":s"] = {"S": status}
+    stack.ddb.update_item(
+        TableName=stack.tables.payments,
+        Key={"payment_id": {"S": payment_id}},
+        UpdateExpression=update,
+        ExpressionAttributeValues=values,
+        **({"ExpressionAttributeNames": {"#s": "status"}} if status else {}),
+    )
+
+
+def stranded(stack: Stack, key: str) -> str:
+    """A payment accepted an hour ago whose queue message never arrived."""
+    payment_id = pay(stack, key=key)
+    assert stack.drain() == [json.dumps({"payment_id": payment_id})]
+    age(stack, payment_id)
+    return payment_id
+
+
+def deduct_as_the_state_machine_does(stack: Stack, validation: dict[str, Any]) -> dict[str, Any]:
+    """DeductAmount with the ASL's payload: the payment id and ValidatePayment's account_id."""
+    payload = {"payment_id": validation["payment_id"], "account_id": validation["account_id"]}
+    return stack.invoke("DeductAmountFunction", payload)

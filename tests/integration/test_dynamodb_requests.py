@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 from botocore.model import OperationModel
-from handler_harness import Stack
+from handler_harness import Stack, deduct_as_the_state_machine_does, pay
 from paystack.domain.dynamo import BATCH_GET_ATTEMPTS, BatchReadIncompleteError, utc_now
 from paystack.domain.settlement import settle_payment
 from paystack.domain.store import find_payment_and_account
 from paystack.handlers import _runtime
-from test_handler_validate import pay
 
 
 class Requests:
@@ -52,12 +51,6 @@ def requests(demo: Stack) -> Iterator[Requests]:
     events.register("before-call.dynamodb", seen.record)
     yield seen
     events.unregister("before-call.dynamodb", seen.record)
-
-
-def deduct_as_the_state_machine_does(stack: Stack, validation: dict[str, Any]) -> dict[str, Any]:
-    """DeductAmount with the ASL's payload: the payment id and ValidatePayment's account_id."""
-    payload = {"payment_id": validation["payment_id"], "account_id": validation["account_id"]}
-    return stack.invoke("DeductAmountFunction", payload)
 
 
 def test_ingress_accepts_a_payment_in_one_request(demo: Stack, requests: Requests) -> None:

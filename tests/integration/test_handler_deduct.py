@@ -12,11 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from handler_harness import Stack
+from handler_harness import Stack, pay
 from paystack.domain.accounts import ledger_entries
 from paystack.domain.errors import PaymentNotFoundError
 from paystack.domain.settlement import AccountMismatchError
-from test_handler_validate import pay
 
 Deduct = Callable[[str], dict[str, Any]]
 

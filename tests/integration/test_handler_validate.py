@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from handler_harness import Stack
+from handler_harness import Stack, pay
 from paystack.domain.errors import PaymentNotFoundError
 from paystack.domain.methods import IssuerUnavailableError
-
-
-def pay(stack: Stack, number: str = "4242424242424242", key: str = "k", **changes: Any) -> str:
-    """Accept a card payment through the real ingress handler; its payment_id."""
-    body = {
-        "amount_minor": 1250,
-        "currency": "USD",
-        "account_id": "acc_demo",
-        "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
-    } | changes
-    response = stack.post("card", body, key=key)
-    assert response.status == 202, response.body
-    return str(response.body["payment_id"])
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters import base as parameters_base
-from handler_harness import Stack
+from handler_harness import Stack, deduct_as_the_state_machine_does, pay, stranded
 from iam_audit import (
     App,
     CallRecorder,
@@ -35,9 +35,6 @@ from iam_audit import (
 from paystack.domain.methods import IssuerUnavailableError
 from paystack.handlers import _runtime
 from samtranslator.yaml_helper import yaml_parse
-from test_dynamodb_requests import deduct_as_the_state_machine_does
-from test_handler_validate import pay
-from test_reconcile import stranded
 from test_state_machine import (
     CARD_PROCESSING_ERROR,
     TEMPLATE,

@@ -13,13 +13,10 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from handler_harness import Stack
+from handler_harness import AN_HOUR_AGO, Stack, age, pay, stranded
 from paystack.domain.accounts import ledger_entries
 from paystack.domain.dynamo import iso_timestamp
 from paystack.domain.reconcile import reconcile_stale
-from test_handler_validate import pay
-
-AN_HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
 
 
 @pytest.fixture
@@ -27,33 +24,6 @@ def demo(stack: Stack) -> Stack:
     """acc_demo holding 100.00 USD and an empty payment queue."""
     stack.account("acc_demo", 10_000)
     return stack
-
-
-def age(
-    stack: Stack, payment_id: str, when: datetime = AN_HOUR_AGO, status: str | None = None
-) -> None:
-    """Move a payment's created_at/updated_at back (and optionally set its status)."""
-    stamp = iso_timestamp(when)
-    update = "SET created_at = :t, updated_at = :t"
-    values = {":t": {"S": stamp}}
-    if status:
-        update += ", #s = :s"
-        values[":s"] = {"S": status}
-    stack.ddb.update_item(
-        TableName=stack.tables.payments,
-        Key={"payment_id": {"S": payment_id}},
-        UpdateExpression=update,
-        ExpressionAttributeValues=values,
-        **({"ExpressionAttributeNames": {"#s": "status"}} if status else {}),
-    )
-
-
-def stranded(stack: Stack, key: str) -> str:
-    """A payment accepted an hour ago whose queue message never arrived."""
-    payment_id = pay(stack, key=key)
-    assert stack.drain() == [json.dumps({"payment_id": payment_id})]
-    age(stack, payment_id)
-    return payment_id
 
 
 def run_workflow(stack: Stack, payment_id: str) -> None:

@@ -7,9 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from handler_harness import Stack
-from test_handler_validate import pay
-from test_reconcile import age
+from handler_harness import Stack, age, pay
 
 from paycli.core.errors import UsageError
 from paycli.core.reconcile import ReconcileService, parse_age
