@@ -35,7 +35,7 @@ from iam_audit import (
 from paystack.domain.methods import IssuerUnavailableError
 from paystack.handlers import _runtime
 from samtranslator.yaml_helper import yaml_parse
-from test_state_machine import (
+from state_machine_support import (
     CARD_PROCESSING_ERROR,
     TEMPLATE,
     TIME_SCALE,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_state_machine import (
+from state_machine_support import (
     CARD_OK,
     TEMPLATE,
     TIME_SCALE,
