@@ -55,15 +55,20 @@ def _parse_authorization(value: str) -> tuple[list[str], list[str], str]:
     if algorithm != ALGORITHM:
         raise SignatureError(f"Authorization header requires the {ALGORITHM} algorithm.")
     params = dict(_PARAM.findall(rest))
-    missing = [p for p in ("Credential", "SignedHeaders", "Signature") if p not in params]
+    names = ("Credential", "SignedHeaders", "Signature")
+    credential = _credential(params, names, "Authorization header requires '{}' parameter.")
+    return credential, params["SignedHeaders"].lower().split(";"), params["Signature"]
+
+
+def _credential(params: dict[str, str], required: tuple[str, ...], missing_text: str) -> list[str]:
+    """The 5 parts of the credential scope (required[0]), once every required part is there."""
+    missing = [name for name in required if not params.get(name)]
     if missing:
-        raise SignatureError(
-            " ".join(f"Authorization header requires '{p}' parameter." for p in missing)
-        )
-    credential = params["Credential"].split("/")
+        raise SignatureError(" ".join(missing_text.format(name) for name in missing))
+    credential = params[required[0]].split("/")
     if len(credential) != 5 or credential[4] != "aws4_request":
         raise SignatureError("Credential must have exactly 5 slash-delimited elements.")
-    return credential, params["SignedHeaders"].lower().split(";"), params["Signature"]
+    return credential
 
 
 def _check_scope(credential: list[str], amz_date: str, region: str, service: str) -> None:
@@ -139,18 +144,10 @@ def _query_claim(raw_path: str, params: dict[str, str]) -> _Claim:
     -SignedHeaders and -Signature; every parameter but the signature is signed."""
     if params.get("X-Amz-Algorithm") != ALGORITHM:
         raise SignatureError(f"X-Amz-Algorithm must be {ALGORITHM}.")
-    missing = [
-        p
-        for p in ("X-Amz-Credential", "X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Signature")
-        if not params.get(p)
-    ]
-    if missing:
-        raise SignatureError(
-            " ".join(f"Query-string authentication requires the {p} parameter." for p in missing)
-        )
-    credential = params["X-Amz-Credential"].split("/")
-    if len(credential) != 5 or credential[4] != "aws4_request":
-        raise SignatureError("Credential must have exactly 5 slash-delimited elements.")
+    names = ("X-Amz-Credential", "X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Signature")
+    credential = _credential(
+        params, names, "Query-string authentication requires the {} parameter."
+    )
     expires = params.get("X-Amz-Expires", "")
     if not expires.isdigit() or not 1 <= int(expires) <= MAX_PRESIGNED_EXPIRES:
         raise SignatureError(
