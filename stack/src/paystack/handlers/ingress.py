@@ -37,7 +37,15 @@ from paystack.domain.intake import (
 )
 from paystack.domain.payment import METHODS, payment_view
 from paystack.domain.store import get_payment
-from paystack.handlers._runtime import dynamodb, env_int, env_str, logger, sqs, tracer
+from paystack.handlers._runtime import (
+    bind_payment_id,
+    dynamodb,
+    env_int,
+    env_str,
+    logger,
+    sqs,
+    tracer,
+)
 
 # How long a fetched fingerprint key is reused before Secrets Manager is asked again.
 SECRET_MAX_AGE_SECONDS = 300
@@ -127,13 +135,15 @@ def status_url(payment_id: str) -> str:
 
 
 def _request_body() -> Any:
-    """The JSON body; malformed JSON is a 400 whose message does not echo the input."""
-    raw = app.current_event.decoded_body
+    """The JSON body; malformed JSON is a 400 whose message does not echo the input.
+
+    Decoding is inside the guard: a body that is not UTF-8 (API Gateway passes such bytes
+    base64-encoded) or nests too deeply for the parser is the client's error, not a 502."""
     try:
-        return json.loads(raw or "")
-    except ValueError:
+        return json.loads(app.current_event.decoded_body or "")
+    except (ValueError, RecursionError):  # UnicodeDecodeError and binascii.Error included
         raise InvalidInputError(
-            "the request body must be valid JSON", code="invalid_json"
+            "the request body must be valid UTF-8 JSON", code="invalid_json"
         ) from None
 
 
@@ -186,7 +196,7 @@ for _method in METHODS:  # POST /payments/card, /payments/bank, /payments/wallet
 @tracer.capture_method(capture_response=False)  # the Response object is not JSON
 def read_payment(payment_id: str) -> Response[str]:
     """The payment view, or 404 payment_not_found."""
-    logger.append_keys(payment_id=payment_id)
+    bind_payment_id(payment_id)
     payment = get_payment(dynamodb(), TableNames.from_env(), payment_id)
     return _json_response(200, payment_view(payment))
 
