@@ -19,6 +19,7 @@ from paycli.cli import (
     deploy,
     dlq,
     executions,
+    load,
     local,
     logs,
     pay,
@@ -127,6 +128,7 @@ app.add_typer(pay.app)  # pay at the top level
 app.add_typer(logs.app)  # logs at the top level
 app.add_typer(demo.app)  # demo at the top level
 app.add_typer(validate.app)  # validate at the top level
+app.add_typer(load.app)  # load at the top level
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(payments.app, name="payments")
 app.add_typer(executions.app, name="executions")
