@@ -36,7 +36,7 @@ from botocore.exceptions import ClientError
 from paystack.domain.payment import SETTLED
 from paystack.domain.store import PAYMENT_ID_RE
 
-from paycli.core.errors import ConflictError, NotFoundError, UsageError
+from paycli.core.errors import ConflictError, NotFoundError, UsageError, naming
 from paycli.core.payments import Payment, PaymentsService
 
 if TYPE_CHECKING:
@@ -275,7 +275,8 @@ class ExecutionsService:
 
     def describe(self, ref: str) -> Execution:
         """DescribeExecution, with the payment id read from the input."""
-        reply = dict(self._sfn.describe_execution(executionArn=self.resolve(ref)))
+        with naming(ref):  # ExecutionDoesNotExist names what the user typed, not an ARN
+            reply = dict(self._sfn.describe_execution(executionArn=self.resolve(ref)))
         return replace(
             _from_summary(reply), payment_id=payment_id_from_input(str(reply.get("input", "")))
         )
@@ -363,7 +364,9 @@ class ExecutionsService:
         by_payment: dict[str, list[dict[str, Any]]] = {}
         results: list[RedriveResult] = []
         for ref in refs:
-            reply = dict(self._sfn.describe_execution(executionArn=self.resolve(ref)))
+            arn = self.resolve(ref)
+            with naming(ref):
+                reply = dict(self._sfn.describe_execution(executionArn=arn))
             status = str(reply["status"])
             if status not in REDRIVABLE:
                 message = f"execution {reply['name']} is {status}"

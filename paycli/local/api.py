@@ -4,8 +4,9 @@ A request to `/{stage}/{path}` is matched against the deployment's routes (from 
 `Api` events), checked with SigV4 when the route says `AWS_IAM` (as API Gateway does), turned
 into a REST *proxy* integration event (the v1 payload format) and handed to the Lambda runner;
 the handler's `{statusCode, headers, body}` becomes the HTTP response. API Gateway's own
-answers keep its shape: `{"message": ...}` with 403 (signature), 404 (no route), 502 (the
-handler raised or returned a malformed response).
+answers keep its shape: `{"message": ...}` with 403 (signature; or no such resource or
+method: "Missing Authentication Token"), 502 (the handler raised or returned a malformed
+response).
 
 Paths under `/_paycli/` are the daemon's control surface (deploy, health, logs, faults,
 shutdown): only from 127.0.0.1 and only with the per-start token from state.json, so neither
@@ -276,7 +277,9 @@ class HttpResponse:
     body: bytes
 
 
-def gateway_error(status: int, message: str, request_id: str) -> HttpResponse:
+def gateway_error(
+    status: int, message: str, request_id: str, kind: str | None = None
+) -> HttpResponse:
     """An answer in API Gateway's own shape (`{"message": ...}`, x-amzn-ErrorType)."""
     kinds = {
         400: "BadRequestException",
@@ -288,7 +291,7 @@ def gateway_error(status: int, message: str, request_id: str) -> HttpResponse:
     headers = [
         ("Content-Type", "application/json"),
         ("x-amzn-RequestId", request_id),
-        ("x-amzn-ErrorType", kinds.get(status, "Exception")),
+        ("x-amzn-ErrorType", kind or kinds.get(status, "Exception")),
     ]
     return HttpResponse(status, headers, json.dumps({"message": message}).encode())
 
@@ -331,7 +334,11 @@ class Gateway:
         stage, path = (segments[0], "/" + "/".join(segments[1:])) if segments else ("", "/")
         match = self.routes.match(request.method, stage, path)
         if match is None:
-            return gateway_error(404, "Not Found", request_id)
+            # A REST API answers a resource or method it does not have (POST /payments/crypto)
+            # with 403 Missing Authentication Token, signed request or not.
+            return gateway_error(
+                403, sigv4.MISSING_TOKEN, request_id, "MissingAuthenticationTokenException"
+            )
         access_key = None
         if match.route.authorization.upper() == "AWS_IAM":
             try:
