@@ -260,7 +260,7 @@ class Renderer:
         """The timeline of one execution; the failing state in red with error and cause."""
         table = Table(
             title=self.title(f"Execution {view['name']}"),
-            caption=f"payment {view.get('payment_id') or '-'}, status {view['status']}",
+            caption=_execution_caption(view),
         )
         for column in ("state", "type", "entered", "attempts", "result"):
             table.add_column(column, overflow="fold")
@@ -293,10 +293,11 @@ class Renderer:
         table.add_column("method")
         table.add_column("now running as")
         for view in views:
+            new_arn = view["new_execution_arn"]
             table.add_row(
                 view["execution_arn"].rsplit(":", 1)[-1],
                 view["method"],
-                view["new_execution_arn"].rsplit(":", 1)[-1],
+                new_arn.rsplit(":", 1)[-1] if new_arn else f"- ({view.get('reason')})",
             )
         return table
 
@@ -346,6 +347,32 @@ class Renderer:
             table.add_row(str(key), _cell(value))
         return table
 
+    # ------------------------------------------------------------------ audit
+    def audit_text(self, view: Mapping[str, Any]) -> RenderableType:
+        """`paycli audit`: what was read, the Scans it took, then one line per violation (Text,
+        not markup: messages quote ids and keys)."""
+        ok = bool(view["ok"])
+        lines = [
+            Text(
+                f"Read {view['accounts']} account(s), {view['payments']} payment(s), "
+                f"{view['ledger_entries']} ledger entries, {view['dlq_messages']} DLQ message(s), "
+                f"{view['running_executions']} running execution(s)."
+            )
+        ]
+        lines += [Text(f"Scan: {scan}", style="dim") for scan in view["scans"]]
+        lines += [Text(f"Note: {note}", style="yellow") for note in view["notes"]]
+        for v in view["violations"]:
+            line = Text(str(v["kind"]), style="red")
+            line.append(f" {v['subject']}: {v['message']}")
+            lines.append(line)
+        verdict = len(view["violations"])
+        lines.append(
+            Text("OK: no violation", style="green")
+            if ok
+            else Text(f"FAILED: {verdict} violation(s)", style="red")
+        )
+        return Group(*lines)
+
     # ------------------------------------------------------------------ validate
     def findings_table(self, view: Mapping[str, Any]) -> RenderableType:
         """`paycli validate`: one row per finding, then the verdict. Cells are Text, not markup:
@@ -368,6 +395,18 @@ class Renderer:
                 *(Text(str(finding[key])) for key in ("code", "source", "location", "message")),
             )
         return Group(table, verdict)
+
+
+def _execution_caption(view: Mapping[str, Any]) -> str:
+    """The execution's status, and the payment's own status as read (never the execution's)."""
+    payment_id = view.get("payment_id")
+    if not payment_id:
+        payment = "no payment id in its input"
+    elif view.get("payment_status"):
+        payment = f"payment {payment_id} is {view['payment_status']}"
+    else:
+        payment = f"payment {payment_id} does not exist"
+    return f"execution {view['status']}; {payment}"
 
 
 def _cause_text(cause: Any) -> str:
