@@ -17,7 +17,7 @@ from paycli.local.template import (
     dependency_order,
     load_template,
     merge_globals,
-    merge_values,
+
     references,
 )
 
