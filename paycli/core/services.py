@@ -22,6 +22,7 @@ from paycli.core.deploy import (
 from paycli.core.dlq import DlqService
 from paycli.core.errors import ConfigError, from_botocore
 from paycli.core.executions import ExecutionsService
+from paycli.core.load import LoadDriver
 from paycli.core.logs import CloudWatchLogs, LogRecord, from_local, logical_function
 from paycli.core.payments import PaymentsService
 from paycli.core.reconcile import ReconcileService
@@ -56,6 +57,16 @@ class Services:
         """Payments: reads from the table; `with_api` for `pay` (signed HTTP)."""
         api = self._api if with_api else None
         return PaymentsService(api, self.target.dynamodb(), self.outputs.PaymentsTableName)
+
+    def load(self) -> LoadDriver:
+        """The load driver: signed POSTs through the API, outcomes read from the table."""
+        payments = self.payments(with_api=True)
+        return LoadDriver(
+            payments.pay,
+            self.target.dynamodb(),
+            self.outputs.PaymentsTableName,
+            self.accounts(),
+        )
 
     def reconcile(self) -> ReconcileService:
         """The reconciler's sweep, run by the operator (same domain function as the schedule)."""
