@@ -91,9 +91,8 @@ class Provisioner:
 
     # ---------------------------------------------------------------- entry point
     def check(self) -> None:
-        """Fail before creating anything if AWS would refuse the template (with AWS's error
-        text) or a type or property cannot be emulated."""
-        refuse_what_aws_refuses(self.template.path, region=self.region, stack_name=self.stack_name)
+        """Fail before creating anything if a type or property cannot be emulated, or if AWS
+        would refuse the template (with AWS's error text: paycli.local.refusals)."""
         for logical_id, resource in self.template.resources.items():
             extra = set(resource) - _RESOURCE_ATTRIBUTES
             if extra:
@@ -115,6 +114,7 @@ class Provisioner:
                 self._check_events(logical_id, resource.get("Properties") or {})
             if kind == "AWS::Events::Rule":
                 _check_rule(logical_id, resource.get("Properties") or {})
+        refuse_what_aws_refuses(self.template.path, region=self.region, stack_name=self.stack_name)
 
     def provision(self, api_base_url: str) -> Deployment:
         """Create everything and return the resolved outputs and wiring."""
