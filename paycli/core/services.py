@@ -10,6 +10,7 @@ from functools import cached_property
 
 from paycli.core.accounts import AccountsService
 from paycli.core.api import ApiClient
+from paycli.core.audit import AuditService, Progress, Tables
 from paycli.core.aws import AwsTarget, StackOutputs
 from paycli.core.deploy import (
     AwsPrerequisites,
@@ -92,6 +93,20 @@ class Services:
             out.QueueUrl,
             out.DeadLetterQueueUrl,
             move_task_supported=not self.target.is_local,
+        )
+
+    def audit(self, progress: Progress | None = None) -> AuditService:
+        """The ledger audit: tables, both queues and the executions of the stack."""
+        out = self.outputs
+        return AuditService(
+            self.target.dynamodb(),
+            self.target.sqs(),
+            self.target.sfn(),
+            Tables(out.PaymentsTableName, out.AccountsTableName, out.LedgerTableName),
+            queue_url=out.QueueUrl,
+            dlq_url=out.DeadLetterQueueUrl,
+            state_machine_arn=out.StateMachineArn,
+            progress=progress,
         )
 
     def logs(self, function: str | None, payment_id: str | None) -> list[LogRecord]:
