@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
@@ -121,3 +123,26 @@ def origin(translated_id: str, sam_ids: set[str]) -> str | None:
     """The SAM resource a generated one came from: the longest SAM logical id it starts with."""
     candidates = [sam_id for sam_id in sam_ids if translated_id.startswith(sam_id)]
     return max(candidates, key=len, default=None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m paycli.lint.translate TEMPLATE [REGION]`: the translation as JSON on stdout
+    (CI lints it with plain cfn-lint, which then applies every rule to what AWS would get)."""
+    from samtranslator.yaml_helper import yaml_parse  # noqa: PLC0415 - only for this entry point
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print("usage: python -m paycli.lint.translate TEMPLATE [REGION]", file=sys.stderr)
+        return 2
+    template = yaml_parse(Path(args[0]).read_text(encoding="utf-8"))
+    try:
+        translated = translate(template, region=args[1] if len(args) > 1 else "us-east-1")
+    except TranslationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(translated, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
