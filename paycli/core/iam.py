@@ -66,7 +66,11 @@ OPERATOR: Final = (
         ("states:StartExecution", "states:DescribeStateMachine"),
         ("state-machine:PaymentStateMachine",),
     ),
-    Grant("payments get", ("dynamodb:GetItem",), ("table:PaymentsTable",)),
+    Grant(
+        "payments get, executions redrive (the payment decides)",
+        ("dynamodb:GetItem",),
+        ("table:PaymentsTable",),
+    ),
     Grant("payments list/reconcile, audit", ("dynamodb:Query",), ("index:PaymentsTable",)),
     Grant("accounts get", ("dynamodb:GetItem",), ("table:AccountsTable",)),
     Grant("accounts list, audit", ("dynamodb:Scan",), ("table:AccountsTable",)),

@@ -150,7 +150,10 @@ def seed(outputs: dict[str, str]) -> dict[str, str]:
     assert run("accounts", "create", "--balance", "10.00", "--id", "acc_1").exit_code == 0
     sfn = boto3.client("stepfunctions", region_name=REGION)
     execution = sfn.start_execution(
-        stateMachineArn=outputs["StateMachineArn"], name="pay_stale-1", input="{}"
+        stateMachineArn=outputs["StateMachineArn"],
+        name="pay_stale-1",
+        # What the pipe starts an execution with: a batch of one SQS record.
+        input=json.dumps([{"messageId": "m-1", "body": json.dumps({"payment_id": PAYMENT_ID})}]),
     )["executionArn"]
     sfn.stop_execution(executionArn=execution)
     boto3.client("dynamodb", region_name=REGION).put_item(
