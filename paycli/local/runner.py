@@ -29,12 +29,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-<<<<<<< HEAD
 from paystack.domain.store import PAYMENT_ID_RE
 
-=======
 from paycli.local.faults import FaultInjector, invoke_with_fault
->>>>>>> main
 from paycli.local.model import FunctionSpec, InvokeResult
 
 ACCOUNT_ID = "123456789012"
