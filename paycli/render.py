@@ -260,7 +260,7 @@ class Renderer:
         """The timeline of one execution; the failing state in red with error and cause."""
         table = Table(
             title=self.title(f"Execution {view['name']}"),
-            caption=f"payment {view.get('payment_id') or '-'}, status {view['status']}",
+            caption=_execution_caption(view),
         )
         for column in ("state", "type", "entered", "attempts", "result"):
             table.add_column(column, overflow="fold")
@@ -293,10 +293,11 @@ class Renderer:
         table.add_column("method")
         table.add_column("now running as")
         for view in views:
+            new_arn = view["new_execution_arn"]
             table.add_row(
                 view["execution_arn"].rsplit(":", 1)[-1],
                 view["method"],
-                view["new_execution_arn"].rsplit(":", 1)[-1],
+                new_arn.rsplit(":", 1)[-1] if new_arn else f"- ({view.get('reason')})",
             )
         return table
 
@@ -413,6 +414,18 @@ class Renderer:
                 *(Text(str(finding[key])) for key in ("code", "source", "location", "message")),
             )
         return Group(table, verdict)
+
+
+def _execution_caption(view: Mapping[str, Any]) -> str:
+    """The execution's status, and the payment's own status as read (never the execution's)."""
+    payment_id = view.get("payment_id")
+    if not payment_id:
+        payment = "no payment id in its input"
+    elif view.get("payment_status"):
+        payment = f"payment {payment_id} is {view['payment_status']}"
+    else:
+        payment = f"payment {payment_id} does not exist"
+    return f"execution {view['status']}; {payment}"
 
 
 def _cause_text(cause: Any) -> str:
