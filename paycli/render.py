@@ -378,7 +378,7 @@ class Renderer:
                 f"{view['running_executions']} running execution(s)."
             )
         ]
-        lines += [Text(f"Scan: {scan}", style="dim") for scan in view["scans"]]
+        lines += [Text(str(scan), style="dim") for scan in view["scans"]]
         lines += [Text(f"Note: {note}", style="yellow") for note in view["notes"]]
         for v in view["violations"]:
             line = Text(str(v["kind"]), style="red")
@@ -391,6 +391,25 @@ class Renderer:
             else Text(f"FAILED: {verdict} violation(s)", style="red")
         )
         return Group(*lines)
+
+    # ------------------------------------------------------------------ faults
+    def faults_text(self, view: Mapping[str, Any]) -> RenderableType:
+        """`paycli local faults ...`: the plan in force (or none) and the counts by kind."""
+        plan = view.get("plan")
+        head = (
+            Text(f"Fault plan {plan['name']} (seed {plan['seed']})")
+            if plan
+            else Text("No fault plan in force.")
+        )
+        table = Table(title="Faults", show_header=True)
+        for column in ("kind", "rate", "fired"):
+            table.add_column(column, no_wrap=True)
+        kinds = sorted(set((plan or {}).get("faults", {})) | set(view.get("fired", {})))
+        for kind in kinds:
+            spec = (plan or {}).get("faults", {}).get(kind)
+            rate = f"{spec['rate']:g}" if spec else "-"
+            table.add_row(kind, rate, str(view.get("fired", {}).get(kind, 0)))
+        return Group(head, table) if kinds else head
 
     # ------------------------------------------------------------------ validate
     def findings_table(self, view: Mapping[str, Any]) -> RenderableType:
