@@ -8,13 +8,12 @@ The long run is documented in README (Soak): `paycli soak --payments 10000 ...`.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_support import LocalStackHandle, start_local_stack, stop_local_stack
+from e2e_support import LocalStackHandle, local_stack_at
 from typer.testing import CliRunner, Result
 
 from paycli.cli.app import app
@@ -28,20 +27,8 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def soak_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
     """A local stack of this module's own (PAYCLI_HOME switched while the module runs)."""
-    home = tmp_path_factory.mktemp("paycli-soak-home")
-    previous = os.environ.get("PAYCLI_HOME")
-    os.environ["PAYCLI_HOME"] = str(home)
-    handle = start_local_stack(home)
-    try:
+    with local_stack_at(tmp_path_factory.mktemp("paycli-soak-home")) as handle:
         yield handle
-    finally:
-        try:
-            stop_local_stack(handle)
-        finally:
-            if previous is None:
-                os.environ.pop("PAYCLI_HOME", None)
-            else:
-                os.environ["PAYCLI_HOME"] = previous
 
 
 def cli(*args: str) -> Result:
