@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from paycli.local import doctor
 from paycli.local import state as st
 from paycli.local.api import ControlSurface, Gateway, LocalApi
 from paycli.local.model import Deployment, PipeSpec
@@ -239,6 +240,10 @@ def run(
     pollers: int = DEFAULT_POLLERS,
 ) -> int:
     """Run a daemon in this process until SIGTERM/SIGINT or the shutdown call; exit status."""
+    problem = doctor.refusal()
+    if problem is not None:  # one line, the log's last: `paycli local up` shows it as is
+        sys.stderr.write(problem + "\n")
+        return doctor.EXIT_PATCH_MISMATCH
     daemon = Daemon(port=port, api_port=api_port, home=home, time_scale=time_scale, pollers=pollers)
 
     def on_signal(signum: int, _frame: object) -> None:
