@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import threading
@@ -29,11 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _load import make_accounts, open_loop
-
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "stack" / "template.yaml"
-CARD = "4242424242424242"
 ACCOUNTS = 16
 
 
@@ -45,55 +41,15 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 @dataclass
-class Tracker:
-    """Accept and settle times per payment, fed by the ingress driver and the runner's log."""
+class HandlerErrors:
+    """Handler errors from the runner's log (a REPORT line with an error type)."""
 
-    accepted: dict[str, float] = field(default_factory=dict)
-    latencies: list[float] = field(default_factory=list)
-    settled_at: list[float] = field(default_factory=list)
-    early: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    done: threading.Event = field(default_factory=threading.Event)
-    target: int = 0
-
-    def accept(self, payment_id: str) -> None:
-        now = time.monotonic()
-        with self.lock:
-            if payment_id in self.early:  # settled before the driver recorded the 202
-                self._settle(payment_id, now, self.early.pop(payment_id))
-            else:
-                self.accepted[payment_id] = now
 
     def on_log(self, record: dict[str, Any]) -> None:
-        """Runner log listener: DeductAmount's REPORT line means the payment is settled."""
-        if record.get("stream") != "report" or record.get("logical_id") != "DeductAmountFunction":
-            return
-        now = time.monotonic()
-        payment_id = record.get("payment_id")
-        with self.lock:
-            if record.get("error_type"):
-                self.errors.append(f"{payment_id}: {record.get('message')}")
-                return
-            started = self.accepted.pop(str(payment_id), None)
-            if started is None:
-                self.early[str(payment_id)] = now
-            else:
-                self._settle(str(payment_id), started, now)
-
-    def _settle(self, _payment_id: str, started: float, ended: float) -> None:
-        self.latencies.append(ended - started)
-        self.settled_at.append(ended)
-        if len(self.latencies) >= self.target:
-            self.done.set()
+        if record.get("stream") == "report" and record.get("error_type"):
+            self.errors.append(f"{record.get('payment_id')}: {record.get('message')}")
 
 
 def count_aws_calls() -> dict[str, int]:
@@ -127,77 +83,72 @@ def build_stack(args: argparse.Namespace) -> tuple[Any, Any]:
     return stack, deployment
 
 
-def ingress_caller(stack: Any, deployment: Any) -> Callable[[str, int], str]:
-    """POST /payments/card through the real ingress handler; returns the payment_id."""
+def ingress_pay(stack: Any, deployment: Any) -> Callable[[Any], Any]:
+    """The load driver's `pay`, in process: an API Gateway proxy event for POST
+    /payments/{method} into the real ingress handler through the Lambda runner."""
+    from paycli.core.payments import Payment, PayResult  # noqa: PLC0415
     from paycli.local.api import HttpRequest, RouteTable, build_proxy_event  # noqa: PLC0415
 
-    match = RouteTable(deployment.routes).match("POST", "v1", "/payments/card")
-    assert match is not None
+    routes = RouteTable(deployment.routes)
 
-    def call(account_id: str, amount: int) -> str:
-        body = {
-            "amount_minor": amount,
-            "currency": "USD",
-            "account_id": account_id,
-            "card": {"number": CARD, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
-        }
-        request = HttpRequest(
+    def pay(request: Any) -> Any:
+        path = f"/payments/{request.method}"
+        match = routes.match("POST", "v1", path)
+        assert match is not None
+        http = HttpRequest(
             method="POST",
-            raw_path="/v1/payments/card",
-            headers=[("Host", "127.0.0.1"), ("Idempotency-Key", uuid.uuid4().hex)],
-            body=json.dumps(body).encode(),
+            raw_path=f"/v1{path}",
+            headers=[("Host", "127.0.0.1"), ("Idempotency-Key", request.idempotency_key)],
+            body=json.dumps(request.body()).encode(),
             source_ip="127.0.0.1",
         )
-        event = build_proxy_event(
-            request, match, request_id=uuid.uuid4().hex, account_id="123456789012"
-        )
+        event = build_proxy_event(http, match, request_id=uuid.uuid4().hex, account_id="1" * 12)
         result = stack.runner.invoke(match.route.function_name, json.dumps(event).encode())
         response = json.loads(result.payload)
-        if result.function_error or response.get("statusCode") != 202:
+        if result.function_error or response.get("statusCode") not in (200, 202):
             raise RuntimeError(f"ingress failed: {result.payload[:300]!r}")
-        return str(json.loads(response["body"])["payment_id"])
+        headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+        replayed = headers.get("idempotent-replayed", "").lower() == "true"
+        view = Payment.from_view(json.loads(response["body"]))
+        return PayResult(view, request.idempotency_key, replayed)
 
-    return call
-
-
-def drive(
-    args: argparse.Namespace, call: Callable[[str, int], str], accounts: list[str], tracker: Tracker
-) -> None:
-    """Send N payments from `--clients` threads, open loop at `--rate` per second (0: flat out)."""
-
-    def send(index: int) -> None:
-        tracker.accept(call(accounts[index % len(accounts)], 100 + index % 900))
-
-    open_loop(args.n, args.rate, args.clients, send)
+    return pay
 
 
-def report_progress(tracker: Tracker, t0: float, every: int, stop: threading.Event) -> None:
-    """Every `every` settled payments: window rate, cumulative rate, latency, RSS."""
-    last_count, last_time = 0, t0
-    while not stop.wait(0.2):
-        with tracker.lock:
-            count = len(tracker.latencies)
-            window = tracker.latencies[last_count:count]
-        if count - last_count >= every or (tracker.done.is_set() and count > last_count):
-            now = time.monotonic()
-            print(
-                f"  settled {count:>6}  window {len(window) / (now - last_time):6.1f}/s  "
-                f"total {count / (now - t0):6.1f}/s  window p50 {percentile(window, 50):.3f}s "
-                f"p99 {percentile(window, 99):.3f}s  RSS {rss_mb():7.1f} MB",
-                flush=True,
-            )
-            last_count, last_time = count, now
-        if tracker.done.is_set() and last_count >= count:
+class WindowReporter:
+    """The load driver's progress callback: a line every `every` settled payments with the
+    window's rate, the cumulative rate and RSS."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.last_count, self.last_elapsed = 0, 0.0
+
+    def __call__(self, progress: Any) -> None:
+        count, elapsed = progress.terminal, progress.elapsed_s
+        if count - self.last_count < self.every and count < progress.total:
             return
+        if count == self.last_count:
+            return
+        window = (count - self.last_count) / max(1e-9, elapsed - self.last_elapsed)
+        print(
+            f"  settled {count:>6}  window {window:6.1f}/s  total {count / elapsed:6.1f}/s  "
+            f"RSS {rss_mb():7.1f} MB",
+            flush=True,
+        )
+        self.last_count, self.last_elapsed = count, elapsed
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from paycli.core.accounts import AccountsService  # noqa: PLC0415 - after arg parsing
+    from paycli.core.load import LoadDriver, LoadPlan, parse_weights  # noqa: PLC0415
 
     stack, deployment = build_stack(args)
-    accounts = make_accounts(stack.client("dynamodb"), deployment.outputs, ACCOUNTS, "acc_bench")
-    call = ingress_caller(stack, deployment)
-    tracker = Tracker(target=args.n)
-    stack.runner.add_log_listener(tracker.on_log)
+    outputs = deployment.outputs
+    ddb = stack.client("dynamodb")
+    accounts = AccountsService(ddb, outputs["AccountsTableName"], outputs["LedgerTableName"])
+    driver = LoadDriver(ingress_pay(stack, deployment), ddb, outputs["PaymentsTableName"], accounts)
+    handler_errors = HandlerErrors()
+    stack.runner.add_log_listener(handler_errors.on_log)
     calls = count_aws_calls() if args.count_calls else None
     (spec,) = deployment.pipes
     poller = stack.pipe_poller(spec, pollers=args.pollers)
@@ -209,31 +160,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"RSS at start {rss_start:.1f} MB",
         flush=True,
     )
-    t0 = time.monotonic()
+    plan = LoadPlan(
+        count=args.n,
+        concurrency=args.clients,
+        rate=args.rate,
+        accounts=ACCOUNTS,
+        mix=parse_weights(args.mix, "mix"),
+        timeout=args.timeout,
+        poll_interval=0.2,
+    )
     cpu0 = time.process_time()
-    stop = threading.Event()
-    reporter = threading.Thread(
-        target=report_progress, args=(tracker, t0, args.report_every, stop), daemon=True
-    )
-    reporter.start()
-    drive(args, call, accounts, tracker)
-    accepted_in = time.monotonic() - t0
-    finished = tracker.done.wait(timeout=args.timeout)
-    elapsed = (tracker.settled_at[-1] if tracker.settled_at else time.monotonic()) - t0
+    report = driver.run(plan, on_progress=WindowReporter(args.report_every))
     cpu = time.process_time() - cpu0
-    stop.set()
-    reporter.join(timeout=2)
     poller.stop()
-    result = summarise(
-        args,
-        tracker,
-        elapsed=elapsed,
-        accepted_in=accepted_in,
-        finished=finished,
-        rss_start=rss_start,
-    )
+    view = report.view()
+    del view["accounts"]
+    result: dict[str, Any] = {
+        "mode": "stock" if args.stock else "patched",
+        **view,
+        "settled": report.completed,
+        "complete": report.ok,
+        "handler_errors": len(handler_errors.errors),
+        "rss_start_mb": round(rss_start, 1),
+        "rss_end_mb": round(rss_mb(), 1),
+    }
     # CPU per payment does not depend on what else runs on the machine; payments/s does.
-    result["cpu_ms_per_payment"] = round(cpu * 1000 / max(1, len(tracker.latencies)), 1)
+    # It includes the driver's own reads (about one BatchGetItem per poll interval).
+    result["cpu_ms_per_payment"] = round(cpu * 1000 / max(1, report.completed), 1)
     result["load_average_1m"] = round(os.getloadavg()[0], 2)
     if calls is not None:
         per_payment = {k: round(v / args.n, 2) for k, v in sorted(calls.items())}
@@ -268,35 +221,6 @@ def queue_depths(stack: Any, deployment: Any) -> dict[str, int]:
     return depths
 
 
-def summarise(
-    args: argparse.Namespace,
-    tracker: Tracker,
-    *,
-    elapsed: float,
-    accepted_in: float,
-    finished: bool,
-    rss_start: float,
-) -> dict[str, Any]:
-    latencies = tracker.latencies
-    return {
-        "mode": "stock" if args.stock else "patched",
-        "n": args.n,
-        "settled": len(latencies),
-        "complete": finished,
-        "accept_seconds": round(accepted_in, 2),
-        "elapsed_seconds": round(elapsed, 2),
-        "payments_per_second": round(len(latencies) / elapsed, 1) if elapsed else 0.0,
-        "p50_s": round(percentile(latencies, 50), 3),
-        "p95_s": round(percentile(latencies, 95), 3),
-        "p99_s": round(percentile(latencies, 99), 3),
-        "max_s": round(max(latencies, default=float("nan")), 3),
-        "mean_s": round(statistics.fmean(latencies), 3) if latencies else None,
-        "rss_start_mb": round(rss_start, 1),
-        "rss_end_mb": round(rss_mb(), 1),
-        "handler_errors": len(tracker.errors),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=200, help="payments to send (default 200)")
@@ -314,6 +238,7 @@ def main() -> None:
         default=0,
         help="print a progress line every K settled (default N/10)",
     )
+    parser.add_argument("--mix", default="card=1", help="method weights (default card=1)")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument(
         "--stock",

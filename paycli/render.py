@@ -361,6 +361,32 @@ class Renderer:
         verdict.stylize("green" if not failed else "red")
         return Group(table, verdict)
 
+    # ------------------------------------------------------------------ audit
+    def audit_text(self, view: Mapping[str, Any]) -> RenderableType:
+        """`paycli audit`: what was read, the Scans it took, then one line per violation (Text,
+        not markup: messages quote ids and keys)."""
+        ok = bool(view["ok"])
+        lines = [
+            Text(
+                f"Read {view['accounts']} account(s), {view['payments']} payment(s), "
+                f"{view['ledger_entries']} ledger entries, {view['dlq_messages']} DLQ message(s), "
+                f"{view['running_executions']} running execution(s)."
+            )
+        ]
+        lines += [Text(f"Scan: {scan}", style="dim") for scan in view["scans"]]
+        lines += [Text(f"Note: {note}", style="yellow") for note in view["notes"]]
+        for v in view["violations"]:
+            line = Text(str(v["kind"]), style="red")
+            line.append(f" {v['subject']}: {v['message']}")
+            lines.append(line)
+        verdict = len(view["violations"])
+        lines.append(
+            Text("OK: no violation", style="green")
+            if ok
+            else Text(f"FAILED: {verdict} violation(s)", style="red")
+        )
+        return Group(*lines)
+
     # ------------------------------------------------------------------ validate
     def findings_table(self, view: Mapping[str, Any]) -> RenderableType:
         """`paycli validate`: one row per finding, then the verdict. Cells are Text, not markup:

@@ -33,6 +33,10 @@ def create(
 
     Example: paycli accounts create --id acc_demo --balance 100.00 --currency USD
     """
+    from paycli.core import inputs  # noqa: PLC0415 - keep --help fast
+
+    if account_id is not None:
+        inputs.account_id(account_id)
     out = renderer(ctx, json_output)
     account = services(ctx).accounts().create(balance, currency, account_id)
     out.emit(account.view(), out.account_panel)
@@ -49,8 +53,12 @@ def get(
 
     Example: paycli accounts get acc_demo --json
     """
+    from paycli.core import inputs  # noqa: PLC0415
+
+    inputs.account_id(account_id)
     out = renderer(ctx, json_output)
-    out.emit(services(ctx).accounts().get(account_id).view(), out.account_panel)
+    account = services(ctx).accounts().get(account_id)
+    out.emit(account.view(), out.account_panel)
 
 
 @app.command("list")

@@ -9,15 +9,18 @@ from __future__ import annotations
 import sys
 from typing import Annotated, Any
 
+import click
 import typer
 
 import paycli
 from paycli.cli import (
     accounts,
+    audit,
     demo,
     deploy,
     dlq,
     executions,
+    load,
     local,
     logs,
     pay,
@@ -33,15 +36,18 @@ from paycli.cli._common import (
     app_dir,
 )
 from paycli.core.context import AppContext
-from paycli.core.errors import PaycliError, from_botocore
+from paycli.core.errors import PaycliError, to_paycli_error
 from paycli.core.settings import resolve_settings
 
-
-def _to_paycli_error(exc: BaseException) -> PaycliError | None:
-    """Ours as is; botocore's mapped once (core.errors); anything else is a bug: None."""
-    if isinstance(exc, PaycliError):
-        return exc
-    return from_botocore(exc)
+#: click's and typer's own control flow (usage errors, --help, Exit, Abort): they print and exit.
+_CLICK_FLOW = (
+    click.exceptions.ClickException,
+    click.exceptions.Exit,
+    click.exceptions.Abort,
+    typer.Exit,
+    typer.Abort,
+    typer.exceptions.TyperException,
+)
 
 
 def report_error(error: PaycliError) -> None:
@@ -52,22 +58,24 @@ def report_error(error: PaycliError) -> None:
 
 
 class PaycliGroup(PlainGroup):
-    """The root group: turns PaycliError (and botocore errors) into one line and an exit code.
+    """The root group: turns every failure into one line and an exit code (core.errors' map).
 
     Doing it here, around every sub-command, makes CliRunner tests see the same exit codes and
     messages as a user's shell. `--debug` re-raises with the traceback instead.
     """
 
     def invoke(self, ctx: Any) -> Any:
-        """Run the chosen command; map expected errors."""
+        """Run the chosen command; map every failure but click's own flow."""
         try:
             return super().invoke(ctx)
+        except _CLICK_FLOW:
+            raise
         except Exception as exc:
-            error = _to_paycli_error(exc)
             obj = ctx.obj
             debug = isinstance(obj, AppContext) and obj.settings.debug
-            if error is None or debug:
+            if debug:
                 raise
+            error = to_paycli_error(exc)
             report_error(error)
             raise typer.Exit(int(error.exit_code)) from None
 
@@ -121,6 +129,8 @@ app.add_typer(pay.app)  # pay at the top level
 app.add_typer(logs.app)  # logs at the top level
 app.add_typer(demo.app)  # demo at the top level
 app.add_typer(validate.app)  # validate at the top level
+app.add_typer(audit.app)  # audit at the top level
+app.add_typer(load.app)  # load at the top level
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(payments.app, name="payments")
 app.add_typer(executions.app, name="executions")
@@ -133,8 +143,9 @@ def main() -> None:
     debug = "--debug" in sys.argv
     try:
         app()
-    except PaycliError as exc:
+    except Exception as exc:
         if debug:
             raise
-        report_error(exc)
-        sys.exit(int(exc.exit_code))
+        error = to_paycli_error(exc)
+        report_error(error)
+        sys.exit(int(error.exit_code))

@@ -49,8 +49,12 @@ def show(
 
     Example: paycli executions show pay_01HXYZ
     """
+    from paycli.core import inputs  # noqa: PLC0415
+
+    inputs.execution_ref(ref)
     out = renderer(ctx, json_output)
-    out.emit(services(ctx).executions().show(ref).view(), out.execution_detail)
+    detail = services(ctx).executions().show(ref)
+    out.emit(detail.view(), out.execution_detail)
 
 
 @app.command()
@@ -114,11 +118,14 @@ def redrive(
 
     Example: paycli executions redrive --failed --since 1h --yes
     """
+    from paycli.core import inputs  # noqa: PLC0415
     from paycli.core.errors import UsageError  # noqa: PLC0415
     from paycli.core.timeparse import parse_since  # noqa: PLC0415
 
     if bool(refs) == failed:
         raise UsageError("give execution ids/payment ids, or --failed (not both)")
+    for ref in refs or []:
+        inputs.execution_ref(ref)
     out = renderer(ctx, json_output)
     svc = services(ctx).executions()
     targets = list(refs or []) or svc.failed_since(parse_since(since) if since else None)

@@ -29,10 +29,17 @@ def pay(
     account: Annotated[str, typer.Option("--account", help="Account to debit.")],
     currency: Annotated[str, typer.Option("--currency", help="ISO 4217 code.")] = "USD",
     card: Annotated[
-        str, typer.Option("--card", help="Card number (test cards: see README).")
-    ] = "4242424242424242",
-    iban: Annotated[str, typer.Option("--iban", help="IBAN for bank.")] = "DE89370400440532013000",
-    wallet: Annotated[str, typer.Option("--wallet", help="Wallet id for wallet.")] = "wal_demo0001",
+        str | None,
+        typer.Option(
+            "--card", help="Card number, for card (default 4242424242424242; see README)."
+        ),
+    ] = None,
+    iban: Annotated[
+        str | None, typer.Option("--iban", help="IBAN, for bank (default a test IBAN).")
+    ] = None,
+    wallet: Annotated[
+        str | None, typer.Option("--wallet", help="Wallet id, for wallet (default wal_demo0001).")
+    ] = None,
     idempotency_key: Annotated[
         str | None,
         typer.Option("--idempotency-key", help="Reuse to retry safely (default: generated)."),
@@ -48,32 +55,31 @@ def pay(
 
     Example: paycli pay card --amount 12.50 --account acc_demo --card 4000000000000002 --wait
     """
-    from paycli.core.payments import PayRequest  # noqa: PLC0415 - keep --help fast
+    from paycli.core import inputs  # noqa: PLC0415 - keep --help fast
+    from paycli.core.payments import PaymentWaitTimeoutError, pay_request  # noqa: PLC0415
 
     out = renderer(ctx, json_output)
-    request = PayRequest(
-        method=method.value,
-        amount=amount,
-        currency=currency,
-        account_id=account,
-        card_number=card,
-        iban=iban,
-        wallet_id=wallet,
-        idempotency_key=idempotency_key,
-    )
-    request.body()  # bad amount/currency: a usage error before any AWS or local-stack lookup
+    instrument = {"card": card, "iban": iban, "wallet": wallet}
+    request = pay_request(method.value, amount, currency, account, instrument, idempotency_key)
+    request.body()  # bad input: a usage error before any AWS or local-stack lookup
+    if wait:
+        inputs.positive_seconds(timeout, "--timeout")
     svc = services(ctx).payments(with_api=True)
     result = svc.pay(request)
     out.note(
         f"Idempotency-Key: {result.idempotency_key}" + (" (replayed)" if result.replayed else "")
     )
     payment = result.payment
-    if wait:
-        with out.spinner(f"{payment.payment_id}: {payment.status}") as update:
-            payment = svc.wait(
-                payment.payment_id,
-                timeout=timeout,
-                on_change=lambda p: update(f"{p.payment_id}: {p.status}"),
-            )
-    view = {**payment.view(), "idempotency_key": result.idempotency_key}
-    out.emit(view, out.payment_panel)
+    try:
+        if wait:
+            with out.spinner(f"{payment.payment_id}: {payment.status}") as update:
+                payment = svc.wait(
+                    payment.payment_id,
+                    timeout=timeout,
+                    on_change=lambda p: update(f"{p.payment_id}: {p.status}"),
+                )
+    except PaymentWaitTimeoutError as late:
+        payment = late.payment  # out of time: still print what is known, then exit 6
+        raise
+    finally:
+        out.emit({**payment.view(), "idempotency_key": result.idempotency_key}, out.payment_panel)

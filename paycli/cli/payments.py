@@ -27,8 +27,12 @@ def get(
 
     Example: paycli payments get pay_01HXYZ --json
     """
+    from paycli.core import inputs  # noqa: PLC0415
+
+    inputs.payment_id(payment_id)
     out = renderer(ctx, json_output)
-    out.emit(services(ctx).payments().get(payment_id).view(), out.payment_panel)
+    payment = services(ctx).payments().get(payment_id)
+    out.emit(payment.view(), out.payment_panel)
 
 
 @app.command("list")
@@ -51,9 +55,12 @@ def list_(
 
     Example: paycli payments list --status DECLINED --since 1h --json
     """
+    from paycli.core import inputs  # noqa: PLC0415
     from paycli.core.payments import PaymentFilter  # noqa: PLC0415
     from paycli.core.timeparse import parse_since  # noqa: PLC0415
 
+    if account is not None:
+        inputs.account_id(account)
     out = renderer(ctx, json_output)
     filters = PaymentFilter(
         status=status.upper() if status else None,

@@ -17,7 +17,7 @@ from paystack.domain import errors as domain_errors
 from paystack.domain.dynamo import TableNames
 from paystack.domain.money import NonPositiveAmountError, parse_amount
 
-from paycli.core.errors import ConflictError, NotFoundError, UsageError
+from paycli.core.errors import to_paycli_error
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -28,15 +28,11 @@ T = TypeVar("T")
 
 @contextmanager
 def _domain_errors() -> Iterator[None]:
-    """paystack's errors as paycli's (and so as exit codes): the one translation for accounts."""
+    """paystack's errors as paycli's, through the one error map (core.errors)."""
     try:
         yield
-    except domain_errors.NotFoundError as exc:
-        raise NotFoundError(exc.message, hint="list accounts with `paycli accounts list`") from exc
-    except domain_errors.ConflictError as exc:
-        raise ConflictError(exc.message, hint="pick another --id, or omit it") from exc
-    except domain_errors.InvalidInputError as exc:
-        raise UsageError(exc.message) from exc
+    except domain_errors.PaymentError as exc:
+        raise to_paycli_error(exc) from exc
 
 
 def parse_balance(text: str, currency: str) -> int:
@@ -64,7 +60,7 @@ class AccountsService:
         """A new account with an opening balance; an existing id is a ConflictError."""
         currency = currency.upper()
         minor = parse_balance(balance, currency)
-        new_id = account_id or f"acc_{uuid.uuid4().hex[:12]}"
+        new_id = f"acc_{uuid.uuid4().hex[:12]}" if account_id is None else account_id
         return self._call(
             lambda: domain.create_account(self._ddb, self._tables, new_id, minor, currency)
         )

@@ -18,13 +18,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from paycli.core.errors import (
-    ConfigError,
-    ConflictError,
-    NotFoundError,
-    PaycliError,
-    UsageError,
-)
+from paycli.core.errors import ConfigError, PaycliError, from_api
 
 #: Statuses worth another attempt. Safe for POST because every payment request carries an
 #: Idempotency-Key: the API answers a retried request with the first answer, never a second
@@ -121,24 +115,11 @@ def _decode(status: int, headers: dict[str, str], raw: bytes) -> ApiResponse:
 
 
 def _api_error(response: ApiResponse) -> PaycliError:
-    """The API's `{"error": {"code", "message"}}` (or API Gateway's `{"message"}`) as ours."""
+    """The API's `{"error": {"code", "message"}}` (or API Gateway's `{"message"}`), mapped by
+    the one error map (core.errors)."""
     error = response.body.get("error")
     if isinstance(error, dict):
         code, message = str(error.get("code", "")), str(error.get("message", ""))
     else:
         code, message = "", str(response.body.get("message") or response.body or "")
-    text = f"{message} ({code})" if code else message or f"HTTP {response.status}"
-    status = response.status
-    if status == 400:
-        return UsageError(text)
-    if status == 404:
-        hint = "list accounts with `paycli accounts list`" if "account" in code else None
-        return NotFoundError(text, hint=hint)
-    if status in (409, 422):
-        return ConflictError(text, hint="use a new --idempotency-key for a different payment")
-    if status in (401, 403):
-        return ConfigError(
-            f"the payments API refused the credentials: {text}",
-            hint="check the AWS profile (it needs execute-api:Invoke on the API)",
-        )
-    return PaycliError(f"the payments API answered HTTP {status}: {text}")
+    return from_api(response.status, code, message)

@@ -22,7 +22,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
-from paycli.core.errors import ConflictError, NotFoundError, UsageError
+from paycli.core.errors import ConflictError, NotFoundError, UsageError, naming
 from paycli.core.payments import PaymentsService
 
 if TYPE_CHECKING:
@@ -242,7 +242,8 @@ class ExecutionsService:
 
     def describe(self, ref: str) -> Execution:
         """DescribeExecution, with the payment id read from the input."""
-        reply = dict(self._sfn.describe_execution(executionArn=self.resolve(ref)))
+        with naming(ref):  # ExecutionDoesNotExist names what the user typed, not an ARN
+            reply = dict(self._sfn.describe_execution(executionArn=self.resolve(ref)))
         return replace(
             _from_summary(reply), payment_id=payment_id_from_input(str(reply.get("input", "")))
         )
@@ -319,7 +320,8 @@ class ExecutionsService:
         return [self._redrive_one(self.resolve(ref)) for ref in refs]
 
     def _redrive_one(self, arn: str) -> RedriveResult:
-        reply = dict(self._sfn.describe_execution(executionArn=arn))
+        with naming(arn):
+            reply = dict(self._sfn.describe_execution(executionArn=arn))
         status = str(reply["status"])
         if status not in REDRIVABLE:
             raise ConflictError(

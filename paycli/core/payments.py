@@ -17,12 +17,13 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from paystack.domain.dynamo import from_item
-from paystack.domain.money import parse_amount
+from paystack.domain.money import MoneyError, parse_amount
 from paystack.domain.payment import METHODS as DOMAIN_METHODS
 from paystack.domain.payment import SETTLED, Status
 
+from paycli.core import inputs
 from paycli.core.api import ApiClient
-from paycli.core.errors import NotFoundError, UsageError, WaitTimeoutError
+from paycli.core.errors import NotFoundError, UsageError, WaitTimeoutError, to_paycli_error
 from paycli.core.timeparse import iso_z
 
 if TYPE_CHECKING:
@@ -152,16 +153,19 @@ class PayRequest:
         currency = self.currency.upper()
         try:
             amount_minor = parse_amount(self.amount, currency)
-        except ValueError as exc:  # paystack's MoneyError is a ValueError
-            raise UsageError(str(exc)) from exc
+        except MoneyError as exc:
+            raise to_paycli_error(exc) from exc
+        if self.idempotency_key is not None:
+            inputs.idempotency_key(self.idempotency_key)
+        inputs.account_id(self.account_id)
         instruments: dict[str, dict[str, Any]] = {
             "card": {
-                "number": self.card_number.replace(" ", ""),
+                "number": inputs.digits(self.card_number),
                 "exp_month": self.exp_month,
                 "exp_year": self.exp_year,
                 "cvc": self.cvc,
             },
-            "bank": {"iban": self.iban.replace(" ", "")},
+            "bank": {"iban": inputs.digits(self.iban)},
             "wallet": {"wallet_id": self.wallet_id},
         }
         instrument = instruments[self.method]
@@ -193,6 +197,55 @@ class PaymentFilter:
     limit: int = 50
 
 
+#: Which instrument option belongs to which method (`pay bank --card ...` is refused).
+_INSTRUMENT_OPTIONS: Final = {"card": "card", "bank": "iban", "wallet": "wallet"}
+
+
+def pay_request(  # noqa: PLR0917 - the pay command's options, in its order
+    method: str,
+    amount: str,
+    currency: str,
+    account_id: str,
+    instrument: dict[str, str | None],
+    idempotency_key: str | None = None,
+) -> PayRequest:
+    """A PayRequest from the `pay` options; an instrument option of another method is refused.
+
+    `instrument` maps "card"/"iban"/"wallet" to what the user gave (None when not given).
+    """
+    wanted = _INSTRUMENT_OPTIONS.get(method)
+    for option, value in instrument.items():
+        if value is not None and option != wanted:
+            raise UsageError(
+                f"--{option} does not apply to a {method} payment",
+                hint=f"{method} takes --{wanted}" if wanted else None,
+            )
+    return PayRequest(
+        method=method,
+        amount=amount,
+        currency=currency,
+        account_id=account_id,
+        card_number=_given(instrument, "card", DEFAULT_CARD),
+        iban=_given(instrument, "iban", DEFAULT_IBAN),
+        wallet_id=_given(instrument, "wallet", DEFAULT_WALLET),
+        idempotency_key=idempotency_key,
+    )
+
+
+def _given(instrument: dict[str, str | None], option: str, default: str) -> str:
+    """What the user typed (an empty string included: the API refuses it), else the default."""
+    value = instrument.get(option)
+    return default if value is None else value
+
+
+class PaymentWaitTimeoutError(WaitTimeoutError):
+    """`wait` ran out of time; `payment` is the payment as last seen (exit code TIMEOUT)."""
+
+    def __init__(self, message: str, *, hint: str | None, payment: Payment) -> None:
+        super().__init__(message, hint=hint)
+        self.payment = payment
+
+
 def new_idempotency_key() -> str:
     """A fresh key in the API's alphabet ([A-Za-z0-9_.:-], <= 255 chars)."""
     return f"paycli-{uuid.uuid4().hex}"
@@ -222,7 +275,7 @@ class PaymentsService:
         body = request.body()  # validates before anything leaves the machine
         if self._api is None:
             raise UsageError("this PaymentsService has no API client")
-        key = request.idempotency_key or new_idempotency_key()
+        key = new_idempotency_key() if request.idempotency_key is None else request.idempotency_key
         response = self._api.request(
             "POST", f"/payments/{request.method}", body=body, headers={"Idempotency-Key": key}
         )
@@ -262,9 +315,10 @@ class PaymentsService:
             if payment.terminal:
                 return payment
             if self._clock() + delay > deadline:
-                raise WaitTimeoutError(
+                raise PaymentWaitTimeoutError(
                     f"payment {payment_id} is still {payment.status} after {timeout:g} s",
                     hint=f"follow it with `paycli executions show {payment_id}`",
+                    payment=payment,
                 )
             self._sleep(delay)
             delay = min(delay * 2, 1.0)

@@ -10,6 +10,7 @@ from functools import cached_property
 
 from paycli.core.accounts import AccountsService
 from paycli.core.api import ApiClient
+from paycli.core.audit import AuditService, Progress, Tables
 from paycli.core.aws import AwsTarget, StackOutputs
 from paycli.core.deploy import (
     AwsPrerequisites,
@@ -22,6 +23,7 @@ from paycli.core.deploy import (
 from paycli.core.dlq import DlqService
 from paycli.core.errors import ConfigError, from_botocore
 from paycli.core.executions import ExecutionsService
+from paycli.core.load import LoadDriver
 from paycli.core.logs import CloudWatchLogs, LogRecord, from_local, logical_function
 from paycli.core.payments import PaymentsService
 from paycli.core.reconcile import ReconcileService
@@ -57,6 +59,16 @@ class Services:
         api = self._api if with_api else None
         return PaymentsService(api, self.target.dynamodb(), self.outputs.PaymentsTableName)
 
+    def load(self) -> LoadDriver:
+        """The load driver: signed POSTs through the API, outcomes read from the table."""
+        payments = self.payments(with_api=True)
+        return LoadDriver(
+            payments.pay,
+            self.target.dynamodb(),
+            self.outputs.PaymentsTableName,
+            self.accounts(),
+        )
+
     def reconcile(self) -> ReconcileService:
         """The reconciler's sweep, run by the operator (same domain function as the schedule)."""
         out = self.outputs
@@ -81,6 +93,20 @@ class Services:
             out.QueueUrl,
             out.DeadLetterQueueUrl,
             move_task_supported=not self.target.is_local,
+        )
+
+    def audit(self, progress: Progress | None = None) -> AuditService:
+        """The ledger audit: tables, both queues and the executions of the stack."""
+        out = self.outputs
+        return AuditService(
+            self.target.dynamodb(),
+            self.target.sqs(),
+            self.target.sfn(),
+            Tables(out.PaymentsTableName, out.AccountsTableName, out.LedgerTableName),
+            queue_url=out.QueueUrl,
+            dlq_url=out.DeadLetterQueueUrl,
+            state_machine_arn=out.StateMachineArn,
+            progress=progress,
         )
 
     def logs(self, function: str | None, payment_id: str | None) -> list[LogRecord]:

@@ -4,8 +4,9 @@ A request to `/{stage}/{path}` is matched against the deployment's routes (from 
 `Api` events), checked with SigV4 when the route says `AWS_IAM` (as API Gateway does), turned
 into a REST *proxy* integration event (the v1 payload format) and handed to the Lambda runner;
 the handler's `{statusCode, headers, body}` becomes the HTTP response. API Gateway's own
-answers keep its shape: `{"message": ...}` with 403 (signature), 404 (no route), 502 (the
-handler raised or returned a malformed response).
+answers keep its shape: `{"message": ...}` with 403 (signature; or no such resource or
+method: "Missing Authentication Token"), 502 (the handler raised or returned a malformed
+response).
 
 Paths under `/_paycli/` are the daemon's control surface (deploy, health, logs, faults,
 shutdown): only from 127.0.0.1 and only with the per-start token from state.json, so neither
@@ -40,6 +41,8 @@ log = logging.getLogger("paycli-local.api")
 CONTROL_PREFIX = "/_paycli/"
 #: API Gateway's payload limit.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+#: How long a request's announced body may take to arrive before the request is refused.
+BODY_READ_TIMEOUT = 10.0
 
 
 class RouteLike(Protocol):
@@ -274,9 +277,12 @@ class HttpResponse:
     body: bytes
 
 
-def gateway_error(status: int, message: str, request_id: str) -> HttpResponse:
+def gateway_error(
+    status: int, message: str, request_id: str, kind: str | None = None
+) -> HttpResponse:
     """An answer in API Gateway's own shape (`{"message": ...}`, x-amzn-ErrorType)."""
     kinds = {
+        400: "BadRequestException",
         403: "AccessDeniedException",
         404: "NotFoundException",
         413: "RequestTooLarge",
@@ -285,7 +291,7 @@ def gateway_error(status: int, message: str, request_id: str) -> HttpResponse:
     headers = [
         ("Content-Type", "application/json"),
         ("x-amzn-RequestId", request_id),
-        ("x-amzn-ErrorType", kinds.get(status, "Exception")),
+        ("x-amzn-ErrorType", kind or kinds.get(status, "Exception")),
     ]
     return HttpResponse(status, headers, json.dumps({"message": message}).encode())
 
@@ -328,7 +334,11 @@ class Gateway:
         stage, path = (segments[0], "/" + "/".join(segments[1:])) if segments else ("", "/")
         match = self.routes.match(request.method, stage, path)
         if match is None:
-            return gateway_error(404, "Not Found", request_id)
+            # A REST API answers a resource or method it does not have (POST /payments/crypto)
+            # with 403 Missing Authentication Token, signed request or not.
+            return gateway_error(
+                403, sigv4.MISSING_TOKEN, request_id, "MissingAuthenticationTokenException"
+            )
         access_key = None
         if match.route.authorization.upper() == "AWS_IAM":
             try:
@@ -430,6 +440,21 @@ class ControlSurface:
         }
 
 
+def _content_length(values: list[str]) -> int | None:
+    """The body length from Content-Length header(s): 0 when absent, None when it cannot be
+    trusted (not a plain decimal number, or repeated with different values), as a front end
+    that must frame the next request refuses it."""
+    if not values:
+        return 0
+    distinct = {value.strip() for value in values}
+    if len(distinct) != 1:
+        return None
+    text = distinct.pop()
+    if not text.isascii() or not text.isdigit() or len(text) > 20:
+        return None
+    return int(text)
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Turns the socket into HttpRequest/HttpResponse; keep-alive for throughput."""
 
@@ -441,16 +466,22 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(gateway_error(411, "Length Required", str(uuid.uuid4())))
             self.close_connection = True
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self._send(gateway_error(413, "Request Too Long", str(uuid.uuid4())))
+        length = _content_length(self.headers.get_all("Content-Length") or [])
+        if length is None or length > MAX_BODY_BYTES:
+            # The body's end is unknown (or too far): answer at once and close, since the
+            # rest of the stream cannot be framed.
+            status, message = (400, "Bad Request") if length is None else (413, "Request Too Long")
+            self._send(gateway_error(status, message, str(uuid.uuid4())))
             self.close_connection = True
+            return
+        body = self._read_body(length)
+        if body is None:
             return
         request = HttpRequest(
             method=self.command,
             raw_path=self.path,
             headers=list(self.headers.items()),
-            body=self.rfile.read(length) if length else b"",
+            body=body,
             source_ip=self.client_address[0],
         )
         started = time.perf_counter()
@@ -467,6 +498,24 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send(response)
 
+    def _read_body(self, length: int) -> bytes | None:
+        """The body, or None (answered 400, connection closed) when the client sends fewer
+        bytes than it announced within BODY_READ_TIMEOUT: no thread waits on it for ever."""
+        if not length:
+            return b""
+        self.connection.settimeout(BODY_READ_TIMEOUT)
+        try:
+            body = self.rfile.read(length)
+        except TimeoutError:
+            body = b""
+        finally:
+            self.connection.settimeout(None)
+        if len(body) == length:
+            return body
+        self._send(gateway_error(400, "Bad Request", str(uuid.uuid4())))
+        self.close_connection = True
+        return None
+
     def _send(self, response: HttpResponse) -> None:
         self.send_response(response.status)
         for name, value in response.headers:
@@ -480,6 +529,24 @@ class _Handler(BaseHTTPRequestHandler):
     # BaseHTTPRequestHandler looks methods up by these stdlib names.
     do_GET = do_POST = do_PUT = do_DELETE = _dispatch  # noqa: N815
     do_PATCH = do_HEAD = do_OPTIONS = _dispatch  # noqa: N815
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method token (`FOO`) is routed too, and finds no route (404), instead
+        of the stdlib's 501 page."""
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's own refusals (a malformed request line or header, an unsupported HTTP
+        version, a line too long) in API Gateway's JSON shape instead of an HTML page, and as
+        the client's error (4xx): nothing reached a handler."""
+        status = code if 400 <= code < 500 else 400
+        text = message or self.responses.get(status, ("Bad Request",))[0]
+        if not self.request_version.startswith("HTTP/1."):
+            self.request_version = "HTTP/1.1"  # else the stdlib writes no status line at all
+        self.close_connection = True
+        self._send(gateway_error(status, text, str(uuid.uuid4())))
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.client_address[0], *args)

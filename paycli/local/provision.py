@@ -536,7 +536,9 @@ class Provisioner:
     def _api(self, logical_id: str, properties: dict[str, Any]) -> None:
         props = self._props(properties)
         auth = props.get("Auth") or {}
-        extra = set(auth) - {"DefaultAuthorizer"}
+        # InvokeRole decides which credentials invoke the function on AWS; IAM is not enforced
+        # locally, so any value is accepted.
+        extra = set(auth) - {"DefaultAuthorizer", "InvokeRole"}
         if extra:
             msg = f"{logical_id}.Auth: {', '.join(sorted(extra))} not supported locally"
             raise TemplateError(msg)

@@ -273,6 +273,9 @@ class LogStore:
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
             self.path = log_dir / LOG_FILE_NAME
+            # 0600 like the other state files: handler logs are the payments' history.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+            self.path.chmod(0o600)
 
     def add_listener(self, listener: LogListener) -> None:
         self._listeners.append(listener)

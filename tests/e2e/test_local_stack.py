@@ -128,7 +128,8 @@ def test_unsigned_and_badly_signed_requests_get_403(local_stack: LocalStackHandl
     assert "signature" in mismatched.json()["message"]
 
     unknown_route = local_stack.request("GET", "/nothing/here")
-    assert unknown_route.status == 404
+    assert unknown_route.status == 403
+    assert unknown_route.json() == {"message": "Missing Authentication Token"}
 
 
 def test_message_the_pipe_cannot_start_reaches_the_dlq(local_stack: LocalStackHandle) -> None:

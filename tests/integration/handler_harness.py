@@ -78,12 +78,12 @@ class Stack:
         key: str | None = "key-1",
         headers: dict[str, str] | None = None,
     ) -> Response:
-        """POST /payments/{method} through the ingress handler."""
+        """POST /payments/{card,bank,wallet} (static resources) through the ingress handler."""
         all_headers = {"Content-Type": "application/json", "Host": API_DOMAIN} | (headers or {})
         if key is not None:
             all_headers["Idempotency-Key"] = key
         raw = body if isinstance(body, str) else json.dumps(body)
-        event = api_event("POST", f"/payments/{method}", "/payments/{method}", all_headers, raw)
+        event = api_event("POST", f"/payments/{method}", f"/payments/{method}", all_headers, raw)
         return decode(self.invoke("IngressFunction", event))
 
     def get(self, payment_id: str) -> Response:
@@ -144,9 +144,8 @@ def api_event(
     method: str, path: str, resource: str, headers: dict[str, str], body: str | None
 ) -> dict[str, Any]:
     """A REST API (v1) proxy event as API Gateway sends it for stage v1."""
-    params = {"method": path.rsplit("/", 1)[1]} if "{method}" in resource else {
-        "payment_id": path.rsplit("/", 1)[1]
-    }  # fmt: skip
+    # Only GET /payments/{payment_id} has a path parameter: the POST resources are static.
+    params = {"payment_id": path.rsplit("/", 1)[1]} if "{payment_id}" in resource else None
     return {
         "resource": resource,
         "path": path,

@@ -155,7 +155,6 @@ def test_concurrent_requests_with_one_key_make_one_payment(demo: Stack) -> None:
         ("card", card_body(currency="usd"), "invalid_currency"),
         ("card", card_body(currency="XXX"), "invalid_currency"),
         ("card", card_body(currency=None), "invalid_currency"),
-        ("cash", card_body(), "invalid_method"),
         ("card", card_body("4242424242424241"), "incorrect_number"),
         ("card", card_body("4242"), "incorrect_number"),
         ("card", card_body(card={"number": "4242424242424242", "exp_month": 1, "exp_year": 2020,
@@ -307,7 +306,7 @@ def test_get_payment(demo: Stack) -> None:
 def test_status_url_keeps_a_custom_domain_base_path(demo: Stack) -> None:
     """On a custom domain mapped at /payments-api the base path is kept in status_url."""
     event = api_event(
-        "POST", "/payments/card", "/payments/{method}",
+        "POST", "/payments/card", "/payments/card",
         {"Idempotency-Key": "cd-1", "X-Forwarded-Proto": "http"}, json.dumps(card_body()),
     )  # fmt: skip
     event["requestContext"]["domainName"] = "pay.example.com"
@@ -316,6 +315,30 @@ def test_status_url_keeps_a_custom_domain_base_path(demo: Stack) -> None:
     assert response.body["status_url"] == (
         f"http://pay.example.com/payments-api/payments/{response.body['payment_id']}"
     )
+
+
+def test_the_method_comes_from_the_static_resource_not_a_path_parameter(demo: Stack) -> None:
+    """API Gateway sends POST /payments/card with resource "/payments/card" and no path
+    parameters: that is a card payment. The old `/payments/{method}` resource (which API
+    Gateway refuses beside `{payment_id}`) is no payment route: 404, nothing stored."""
+    event = api_event(
+        "POST", "/payments/card", "/payments/card", {"Idempotency-Key": "res-1"},
+        json.dumps(card_body()),
+    )  # fmt: skip
+    assert event["pathParameters"] is None
+    response = decode(demo.invoke("IngressFunction", event))
+    assert (response.status, response.body["method"]) == (202, "card")
+
+    old = api_event(
+        "POST", "/payments/card", "/payments/{method}", {"Idempotency-Key": "res-2"},
+        json.dumps(card_body()),
+    )  # fmt: skip
+    refused = decode(demo.invoke("IngressFunction", old))
+    assert (refused.status, refused.body["error"]["code"]) == (404, "route_not_found")
+    # An unknown method never passes API Gateway (403); should one reach the handler: 404.
+    cash = demo.post("cash", card_body(), key="res-3")
+    assert (cash.status, cash.body["error"]["code"]) == (404, "route_not_found")
+    assert len(demo.items(demo.tables.payments)) == 1
 
 
 def test_write_conflict_without_a_visible_record_is_409(demo: Stack) -> None:

@@ -121,7 +121,9 @@ def test_functions_state_machine_and_pipe_are_wired(
     assert stored["Target"] == pipe.target_arn
 
     assert {(r.method, r.path, r.stage, r.authorization) for r in deployed.routes} == {
-        ("POST", "/payments/{method}", "v1", "AWS_IAM"),
+        ("POST", "/payments/card", "v1", "AWS_IAM"),
+        ("POST", "/payments/bank", "v1", "AWS_IAM"),
+        ("POST", "/payments/wallet", "v1", "AWS_IAM"),
         ("GET", "/payments/{payment_id}", "v1", "AWS_IAM"),
     }
 

@@ -42,7 +42,7 @@ class _FakeApiGateway(BaseHTTPRequestHandler):
     stack: Any = None
 
     def do_POST(self) -> None:
-        self._handle("/payments/{method}")
+        self._handle(self.path.removeprefix("/v1"))  # a static resource per method
 
     def do_GET(self) -> None:
         self._handle("/payments/{payment_id}")
@@ -57,7 +57,7 @@ class _FakeApiGateway(BaseHTTPRequestHandler):
             return
         path = self.path.removeprefix("/v1")
         last = path.rsplit("/", 1)[1]
-        params = {"method": last} if "{method}" in resource else {"payment_id": last}
+        params = {"payment_id": last} if "{payment_id}" in resource else None
         event = {
             "resource": resource,
             "path": path,

@@ -61,7 +61,8 @@ def _client_error(code: str) -> ClientError:
 @pytest.mark.parametrize(
     ("exc", "cls", "code"),
     [
-        (_client_error("ResourceNotFoundException"), NotFoundError, ExitCode.NOT_FOUND),
+        # GetItem on a missing table: the stack is not (fully) deployed, not a missing payment
+        (_client_error("ResourceNotFoundException"), ConfigError, ExitCode.ENVIRONMENT),
         (_client_error("ExecutionDoesNotExist"), NotFoundError, ExitCode.NOT_FOUND),
         (_client_error("AccessDeniedException"), ConfigError, ExitCode.ENVIRONMENT),
         (_client_error("ExpiredToken"), ConfigError, ExitCode.ENVIRONMENT),

@@ -28,7 +28,8 @@ from paycli.local.state import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY
 
 HOST = "127.0.0.1:8080"
 ROUTES = [
-    Route("POST", "/payments/{method}", "v1", "Ingress", "AWS_IAM"),
+    Route("POST", "/payments/card", "v1", "Ingress", "AWS_IAM"),
+    Route("POST", "/payments/bank", "v1", "Ingress", "AWS_IAM"),
     Route("GET", "/payments/{payment_id}", "v1", "Ingress", "AWS_IAM"),
     Route("GET", "/payments/summary", "v1", "Summary", "AWS_IAM"),
     Route("ANY", "/files/{path+}", "v1", "Files", "NONE"),
@@ -107,8 +108,8 @@ def signed(
 
 
 def test_literal_segments_beat_parameters_and_methods_pick_their_route() -> None:
-    """`/payments/summary` beats `/payments/{payment_id}`; POST and GET on the same shape bind
-    different parameter names; greedy paths, ANY and stages behave like API Gateway."""
+    """`/payments/summary` beats `/payments/{payment_id}`; a static POST resource binds no
+    parameter; greedy paths, ANY and stages behave like API Gateway."""
     table = RouteTable(ROUTES)
     summary = table.match("GET", "v1", "/payments/summary")
     get = table.match("GET", "v1", "/payments/pay_1")
@@ -119,7 +120,7 @@ def test_literal_segments_beat_parameters_and_methods_pick_their_route() -> None
     assert get is not None
     assert get.params == {"payment_id": "pay_1"}
     assert post is not None
-    assert post.params == {"method": "card"}
+    assert (post.route.path, post.params) == ("/payments/card", {})
     assert files is not None
     assert files.params == {"path": "a/b c"}
     assert table.match("GET", "v2", "/payments/pay_1") is None
@@ -137,8 +138,8 @@ def test_signed_request_becomes_a_rest_proxy_event() -> None:
     assert response.status == 202
     assert json.loads(response.body) == {
         "function": "Ingress",
-        "resource": "/payments/{method}",
-        "params": {"method": "card"},
+        "resource": "/payments/card",
+        "params": None,
         "body": body.decode(),
     }
     assert ("X-Seen", "a") in response.headers
@@ -154,7 +155,7 @@ def test_signed_request_becomes_a_rest_proxy_event() -> None:
     context = event["requestContext"]
     assert context["stage"] == "v1"
     assert context["path"] == "/v1/payments/card"
-    assert context["resourcePath"] == "/payments/{method}"
+    assert context["resourcePath"] == "/payments/card"
     assert context["httpMethod"] == "POST"
     assert context["domainName"] == HOST
     assert context["requestId"]
@@ -228,11 +229,21 @@ def test_changing_any_signed_part_breaks_the_signature(part: str) -> None:
     assert len(runner.events) == 1
 
 
-def test_unknown_route_is_404_and_handler_errors_are_502() -> None:
+def test_unknown_resource_or_method_is_api_gateway_s_403_and_handler_errors_are_502() -> None:
+    """A REST API with AWS_IAM answers a resource it lacks, or a method a resource lacks
+    (POST /payments/crypto: only GET /payments/{payment_id} fits that path), with 403
+    "Missing Authentication Token", signed or not; the handler is never invoked."""
     runner = EchoRunner()
-    missing = gateway(runner).handle(signed("GET", "/v1/nothing"))
-    assert missing.status == 404
-    assert _message(missing) == "Not Found"
+    for request in (
+        signed("GET", "/v1/nothing"),
+        signed("POST", "/v1/payments/crypto", b"{}"),
+        HttpRequest("POST", "/v1/payments/crypto", [("Host", HOST)], b"{}", "127.0.0.1"),
+    ):
+        missing = gateway(runner).handle(request)
+        assert missing.status == 403
+        assert _message(missing) == "Missing Authentication Token"
+        assert ("x-amzn-ErrorType", "MissingAuthenticationTokenException") in missing.headers
+    assert runner.events == []
 
     runner.error = "Unhandled"
     failed = gateway(runner).handle(signed("GET", "/v1/payments/p"))

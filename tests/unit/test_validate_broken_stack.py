@@ -170,8 +170,8 @@ def test_a_definition_uri_in_the_wrong_case_is_reported(stack: Path) -> None:
 def test_a_rest_api_reference_to_a_missing_api_fails_translation(stack: Path) -> None:
     edit(
         stack / "template.yaml",
-        "RestApiId: !Ref PaymentsApi\n            Path: /payments/{method}",
-        "RestApiId: !Ref PaymentApi\n            Path: /payments/{method}",
+        "RestApiId: !Ref PaymentsApi\n            Path: /payments/card",
+        "RestApiId: !Ref PaymentApi\n            Path: /payments/card",
     )
     translated, findings = translate(template_of(stack))
     assert translated is None

@@ -46,6 +46,7 @@ from paystack.domain.errors import (
 from paystack.domain.methods import BankDetails, CardDetails, check_card, check_iban, check_wallet
 from paystack.domain.money import AmountTooLargeError, check_minor_units
 from paystack.domain.payment import METHODS, Payment, Status, payment_to_attributes, payment_view
+from paystack.domain.redact import field_names_text
 from paystack.domain.store import find_payment
 
 if TYPE_CHECKING:
@@ -55,6 +56,13 @@ if TYPE_CHECKING:
 
 IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,255}")
 _ALLOWED_FIELDS = frozenset({"amount_minor", "currency", "account_id", *METHODS})
+#: The fields of each method's object: one rule for the whole body, so an unknown field is
+#: refused at any depth (stack/openapi.yaml says additionalProperties: false everywhere).
+METHOD_FIELDS: Final = {
+    "card": frozenset({"number", "exp_month", "exp_year", "cvc"}),
+    "bank": frozenset({"iban"}),
+    "wallet": frozenset({"wallet_id"}),
+}
 
 # The intake transaction's items, which are also the indexes of its CancellationReasons. The
 # record stays first: _existing_record reads reasons[RECORD] for the stored 202.
@@ -138,9 +146,7 @@ def parse_request(
         )
     if not isinstance(body, Mapping):
         raise InvalidInputError("the request body must be a JSON object", code="invalid_request")
-    unknown = sorted(set(body) - _ALLOWED_FIELDS)
-    if unknown:
-        raise InvalidInputError(f"unknown field(s): {', '.join(unknown)}", code="invalid_request")
+    _refuse_unknown(body, _ALLOWED_FIELDS, "")
     others = sorted(name for name in METHODS if name != method and name in body)
     if others:
         raise InvalidInputError(
@@ -164,8 +170,18 @@ def parse_request(
         raise InvalidInputError(
             f"a {method} payment needs a {method!r} object", code="invalid_request"
         )
+    _refuse_unknown(details, METHOD_FIELDS[method], f"{method}.")
     request = PaymentRequest(method, amount, currency, account_id)
     return _with_details(request, details, settings, now)
+
+
+def _refuse_unknown(obj: Mapping[str, Any], allowed: frozenset[str], prefix: str) -> None:
+    """InvalidInputError naming the unknown fields (only the names that are safe to repeat:
+    a field name may be a card number)."""
+    unknown = [str(name) for name in obj if name not in allowed]
+    if unknown:
+        names = field_names_text(unknown, prefix)
+        raise InvalidInputError(f"unknown field(s): {names}", code="invalid_request")
 
 
 def _with_details(

@@ -88,20 +88,44 @@ def luhn_valid(number: str) -> bool:
     return total % 10 == 0
 
 
-def card_brand(number: str) -> str | None:
-    """The network from the number's prefix (IIN ranges), or None when not one we accept."""
-    length = len(number)
-    prefix2, prefix4, prefix6 = int(number[:2]), int(number[:4]), int(number[:6])
-    if number[0] == "4" and length in (13, 16, 19):
+#: Card number lengths per network (ISO/IEC 7812 as the networks publish them).
+_BRAND_LENGTHS: dict[str, tuple[int, ...]] = {
+    "visa": (13, 16, 19),
+    "mastercard": (16,),
+    "amex": (15,),
+    "discover": (16, 17, 18, 19),
+}
+
+
+def _brand_by_prefix(number: str) -> str | None:
+    """The network the number's prefix (IIN range) belongs to, whatever its length."""
+    prefix2, prefix3, prefix4, prefix6 = (int(number[:n]) for n in (2, 3, 4, 6))
+    if number[0] == "4":
         return "visa"
-    if (51 <= prefix2 <= 55 or 2221 <= prefix4 <= 2720) and length == 16:
+    if 51 <= prefix2 <= 55 or 2221 <= prefix4 <= 2720:
         return "mastercard"
-    if prefix2 in (34, 37) and length == 15:
+    if prefix2 in (34, 37):
         return "amex"
-    discover = prefix4 == 6011 or 622126 <= prefix6 <= 622925 or prefix2 == 65
-    if (discover or 644 <= int(number[:3]) <= 649) and 16 <= length <= 19:
+    if prefix4 == 6011 or 622126 <= prefix6 <= 622925 or prefix2 == 65 or 644 <= prefix3 <= 649:
         return "discover"
     return None
+
+
+def card_brand(number: str) -> str | None:
+    """The network from the number's prefix (IIN ranges), or None when not one we accept."""
+    brand = _brand_by_prefix(number)
+    return brand if brand and len(number) in _BRAND_LENGTHS[brand] else None
+
+
+def _check_length(number: str) -> None:
+    """A known network's prefix with the wrong number of digits is a wrong length, not an
+    unsupported brand."""
+    brand = _brand_by_prefix(number)
+    if brand and len(number) not in _BRAND_LENGTHS[brand]:
+        lengths = " or ".join(str(n) for n in _BRAND_LENGTHS[brand])
+        raise IncorrectNumberError(
+            f"wrong length: a {brand} card number has {lengths} digits, not {len(number)}"
+        )
 
 
 def check_expiry(month: object, year: object, now: datetime) -> tuple[int, int]:
@@ -145,6 +169,7 @@ def check_card(raw: Mapping[str, object], key: bytes, now: datetime) -> CardDeta
     number = raw.get("number")
     if not isinstance(number, str) or not _CARD_NUMBER_RE.fullmatch(number):
         raise IncorrectNumberError("the card number must be 12-19 digits")
+    _check_length(number)
     if not luhn_valid(number):
         raise IncorrectNumberError("the card number is incorrect (Luhn check failed)")
     brand = card_brand(number)

@@ -107,6 +107,11 @@ def parse_amount(text: str, currency: str) -> int:
             f"amount {text!r} has {decimals} decimal(s) but {currency} allows {exponent}",
         )
     minor = int(Decimal(text).scaleb(exponent))
+    if minor > MAX_MINOR_UNITS:  # said in the units the person typed, not in minor units
+        raise AmountTooLargeError(
+            f"amount {text} {currency} exceeds the maximum of "
+            f"{format_amount(MAX_MINOR_UNITS, currency)}",
+        )
     return check_minor_units(minor, currency)
 
 

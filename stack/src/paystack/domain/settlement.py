@@ -34,6 +34,7 @@ from paystack.domain.store import (
     find_payment_and_account,
     get_payment,
     mark_declined,
+    payment_id_text,
 )
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def _read_payment_and_account(
         return payment, find_account(ddb, tables, payment.account_id)
     found, account = find_payment_and_account(ddb, tables, payment_id, account_id)
     if found is None:
-        raise PaymentNotFoundError(f"payment {payment_id!r} does not exist")
+        raise PaymentNotFoundError(f"payment {payment_id_text(payment_id)} does not exist")
     if found.account_id != account_id:
         raise AccountMismatchError(
             f"payment {payment_id} belongs to account {found.account_id!r}, "

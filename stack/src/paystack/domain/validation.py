@@ -26,6 +26,7 @@ from paystack.domain.store import (
     mark_declined,
     outcome_of,
     payment_after_condition_failure,
+    payment_id_text,
     validation_result,
 )
 
@@ -92,7 +93,7 @@ def _mark_processing(
     means no such payment: PaymentNotFoundError, and nothing is created.
     """
     if not PAYMENT_ID_RE.fullmatch(payment_id):
-        raise PaymentNotFoundError(f"payment {payment_id!r} does not exist")
+        raise PaymentNotFoundError(f"payment {payment_id_text(payment_id)} does not exist")
     names = {"#status": "status", "#error": "error"}
     values = {
         **NOT_SETTLED_VALUES,

@@ -16,12 +16,25 @@ from typing import TYPE_CHECKING
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 
+from paystack.domain.redact import described
+from paystack.domain.store import PAYMENT_ID_RE
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_sqs.client import SQSClient
 
 logger = Logger()
 tracer = Tracer()
+
+
+def bind_payment_id(value: object) -> None:
+    """Add the payment id to every later log line of this invocation, once it is known to be
+    one: a value that fails the format (it may be a card number typed into a URL) is logged
+    as its kind and length only (convention 14)."""
+    if isinstance(value, str) and PAYMENT_ID_RE.fullmatch(value):
+        logger.append_keys(payment_id=value)
+    else:
+        logger.append_keys(invalid_payment_id=described(value))
 
 
 @cache

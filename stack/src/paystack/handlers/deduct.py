@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from paystack.domain.dynamo import TableNames, utc_now
 from paystack.domain.settlement import settle_payment
-from paystack.handlers._runtime import dynamodb, logger, tracer
+from paystack.handlers._runtime import bind_payment_id, dynamodb, logger, tracer
 from paystack.handlers.validate import payment_id_of
 
 
@@ -32,7 +32,7 @@ def account_id_of(event: dict[str, Any]) -> str | None:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Settle one approved payment: debit, SUCCEEDED and ledger entry in one transaction."""
     payment_id = payment_id_of(event)
-    logger.append_keys(payment_id=payment_id)
+    bind_payment_id(payment_id)
     result = settle_payment(
         dynamodb(),
         TableNames.from_env(),

@@ -1,6 +1,9 @@
 """Ingress Lambda behind API Gateway (REST proxy events).
 
-POST /payments/{method}: validate, record PENDING once per Idempotency-Key, enqueue, 202.
+POST /payments/card|bank|wallet: validate, record PENDING once per Idempotency-Key, enqueue,
+202. One static API Gateway resource per method (one variable path part per level is all API
+Gateway allows beside /payments/{payment_id}); the method is read from the resource that
+matched (`event["resource"]`), not from a path parameter.
 GET /payments/{payment_id}: the payment view, or 404.
 
 The request body holds the card number and CVC: it is never logged (no log_event, no
@@ -32,9 +35,17 @@ from paystack.domain.intake import (
     parse_request,
     request_hash,
 )
-from paystack.domain.payment import payment_view
+from paystack.domain.payment import METHODS, payment_view
 from paystack.domain.store import get_payment
-from paystack.handlers._runtime import dynamodb, env_int, env_str, logger, sqs, tracer
+from paystack.handlers._runtime import (
+    bind_payment_id,
+    dynamodb,
+    env_int,
+    env_str,
+    logger,
+    sqs,
+    tracer,
+)
 
 # How long a fetched fingerprint key is reused before Secrets Manager is asked again.
 SECRET_MAX_AGE_SECONDS = 300
@@ -124,20 +135,34 @@ def status_url(payment_id: str) -> str:
 
 
 def _request_body() -> Any:
-    """The JSON body; malformed JSON is a 400 whose message does not echo the input."""
-    raw = app.current_event.decoded_body
+    """The JSON body; malformed JSON is a 400 whose message does not echo the input.
+
+    Decoding is inside the guard: a body that is not UTF-8 (API Gateway passes such bytes
+    base64-encoded) or nests too deeply for the parser is the client's error, not a 502."""
     try:
-        return json.loads(raw or "")
-    except ValueError:
+        return json.loads(app.current_event.decoded_body or "")
+    except (ValueError, RecursionError):  # UnicodeDecodeError and binascii.Error included
         raise InvalidInputError(
-            "the request body must be valid JSON", code="invalid_json"
+            "the request body must be valid UTF-8 JSON", code="invalid_json"
         ) from None
 
 
-@app.post("/payments/<method>")
+PAYMENTS_RESOURCE = "/payments/"
+
+
+def method_of_resource(resource: str) -> str:
+    """The payment method of the API Gateway resource the request came through
+    (`/payments/card` -> `card`); any other resource is not a payment route (404)."""
+    method = resource.removeprefix(PAYMENTS_RESOURCE)
+    if not resource.startswith(PAYMENTS_RESOURCE) or method not in METHODS:
+        raise NotFoundError("no such route", code="route_not_found")
+    return method
+
+
 @tracer.capture_method(capture_response=False)  # the Response object is not JSON
-def create_payment(method: str) -> Response[str]:
+def create_payment() -> Response[str]:
     """Accept a payment: 202 with the payment view + status_url, replays flagged."""
+    method = method_of_resource(app.current_event.resource)
     key = check_idempotency_key(app.current_event.headers.get("Idempotency-Key"))
     body = _request_body()
     settings = intake_settings()
@@ -163,11 +188,15 @@ def create_payment(method: str) -> Response[str]:
     return _json_response(202, accepted.body, headers)
 
 
+for _method in METHODS:  # POST /payments/card, /payments/bank, /payments/wallet
+    app.post(f"{PAYMENTS_RESOURCE}{_method}")(create_payment)
+
+
 @app.get("/payments/<payment_id>")
 @tracer.capture_method(capture_response=False)  # the Response object is not JSON
 def read_payment(payment_id: str) -> Response[str]:
     """The payment view, or 404 payment_not_found."""
-    logger.append_keys(payment_id=payment_id)
+    bind_payment_id(payment_id)
     payment = get_payment(dynamodb(), TableNames.from_env(), payment_id)
     return _json_response(200, payment_view(payment))
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from paystack.domain.dynamo import TableNames, utc_now
 from paystack.domain.methods import SimulatedIssuer
 from paystack.domain.validation import ValidationSettings, validate_payment
-from paystack.handlers._runtime import dynamodb, env_int, logger, tracer
+from paystack.handlers._runtime import bind_payment_id, dynamodb, env_int, logger, tracer
 
 ISSUER = SimulatedIssuer()
 
@@ -30,7 +30,7 @@ def payment_id_of(event: Any) -> str:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Approve or decline one payment (idempotent: a settled payment returns its outcome)."""
     payment_id = payment_id_of(event)
-    logger.append_keys(payment_id=payment_id)
+    bind_payment_id(payment_id)
     settings = ValidationSettings(env_int("MAX_AMOUNT_MINOR"), ISSUER)
     execution_arn = event.get("execution_arn")
     result = validate_payment(

@@ -1,0 +1,96 @@
+"""What people type, checked once at the edge, before any lookup or request.
+
+Ids follow the same rules everywhere (the domain's patterns, not copies): a value that breaks
+them is a UsageError (exit 2) that names the rule and never echoes a multi-KB value back.
+Card numbers and IBANs lose the separators people type ("4242 4242-4242 4242").
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Final
+
+from paystack.domain.accounts import ACCOUNT_ID_RE
+from paystack.domain.intake import IDEMPOTENCY_KEY_RE
+from paystack.domain.store import PAYMENT_ID_RE
+
+from paycli.core.errors import UsageError
+
+#: Execution names (Step Functions: 1-80 characters, no whitespace, no control characters) and
+#: ARNs (at most 256). Wider than our own names on purpose: redrive names come from AWS too.
+_EXECUTION_REF_RE: Final = re.compile(r"[^\s\x00-\x1f\x7f<>{}\[\]?*\"#%\\^|~`$&,;]{1,256}")
+_SEPARATORS: Final = re.compile(r"[\s-]+")
+_ECHO_LIMIT: Final = 64
+
+
+def shown(value: str) -> str:
+    """A value as an error message may echo it: quoted when short and printable, else its
+    length only (a pasted 5,000-character blob is not repeated back)."""
+    if not value:
+        return "an empty value"
+    if len(value) <= _ECHO_LIMIT and value.isprintable():
+        return repr(value)
+    return f"a {len(value)}-character value"
+
+
+def _check(value: str, pattern: re.Pattern[str], what: str, rule: str, hint: str | None) -> str:
+    if not pattern.fullmatch(value):
+        raise UsageError(f"{what} must be {rule}, not {shown(value)}", hint=hint)
+    return value
+
+
+def payment_id(value: str) -> str:
+    """A payment id as the API mints them: pay_ + 32 lower-case hex digits."""
+    return _check(
+        value,
+        PAYMENT_ID_RE,
+        "a payment id",
+        "pay_ followed by 32 hex digits",
+        "copy one from `paycli payments list`",
+    )
+
+
+def account_id(value: str) -> str:
+    """An account id: 1-64 letters, digits or _.:- (the domain's rule)."""
+    return _check(
+        value,
+        ACCOUNT_ID_RE,
+        "an account id",
+        "1-64 letters, digits or _.:-",
+        "list accounts with `paycli accounts list`",
+    )
+
+
+def idempotency_key(value: str) -> str:
+    """An Idempotency-Key: 1-255 ASCII letters, digits or _.:- (what the API accepts)."""
+    return _check(
+        value,
+        IDEMPOTENCY_KEY_RE,
+        "--idempotency-key",
+        "1-255 ASCII letters, digits or _.:-",
+        "omit it to have one generated",
+    )
+
+
+def execution_ref(value: str) -> str:
+    """An execution ARN, an execution name or a payment id."""
+    return _check(
+        value,
+        _EXECUTION_REF_RE,
+        "an execution reference",
+        "a payment id, an execution name or an ARN (no spaces, at most 256 characters)",
+        "copy one from `paycli executions list` or `paycli payments list`",
+    )
+
+
+def positive_seconds(value: float, option: str) -> float:
+    """A duration in seconds that makes sense: finite and above zero."""
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{option} must be a number of seconds above 0, not {value:g}")
+    return value
+
+
+def digits(value: str) -> str:
+    """A card number or IBAN without the spaces and dashes people type between groups."""
+    return _SEPARATORS.sub("", value)

@@ -1,0 +1,31 @@
+"""What may be said about a value that has not passed validation: its kind and length only.
+
+Convention 14: nothing unvalidated reaches a log key or an error message. A payment id in a
+URL, a field name in a body or a message's payment_id may be anything a client typed, a card
+number included; only values that matched their own format are ever repeated.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+#: A field name safe to repeat in an error message: letters and underscores, nothing else (no
+#: digit, so never a card number).
+_SAFE_NAME: Final = re.compile(r"[A-Za-z_]{1,40}")
+
+
+def described(value: object) -> dict[str, object]:
+    """{"kind", "length"} of a value that failed validation (length None when it has none)."""
+    length = len(value) if isinstance(value, str | bytes | list | dict) else None
+    return {"kind": type(value).__name__, "length": length}
+
+
+def field_names_text(names: list[str], prefix: str = "") -> str:
+    """Unknown field names for an error message: the safe ones by name (after `prefix`, e.g.
+    "card."), the rest counted."""
+    safe = sorted(prefix + name for name in names if _SAFE_NAME.fullmatch(name))
+    others = len(names) - len(safe)
+    if others:
+        safe.append(f"{others} other field(s) with unexpected names")
+    return ", ".join(safe)

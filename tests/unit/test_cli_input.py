@@ -1,0 +1,113 @@
+"""Input the CLI refuses clearly (exit 2, one line, nothing looked up) or understands.
+
+These run with an empty PAYCLI_HOME (no local stack): a command that reached for the stack
+would exit 5, so exit 2 proves the value was refused before any lookup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from paystack.domain.errors import InvalidInputError
+from paystack.domain.methods import check_card
+from typer.testing import CliRunner
+
+from paycli.cli.app import app
+from paycli.core.errors import ExitCode, UsageError
+from paycli.core.payments import pay_request
+
+runner = CliRunner()
+PAY = ["pay", "card", "--amount", "1", "--account", "acc_a"]
+LONG = "a" * 5000
+PAY_BANK = ["pay", "bank", "--amount", "1", "--account", "a"]
+PAY_WALLET = ["pay", "wallet", "--amount", "1", "--account", "a"]
+TOO_MUCH = "99999999999999999999999"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PAYCLI_HOME", str(tmp_path))
+    monkeypatch.delenv("PAYCLI_TARGET", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        ([*PAY, "--idempotency-key", "漢"], "--idempotency-key must be 1-255 ASCII"),
+        ([*PAY, "--idempotency-key", "key with spaces"], "--idempotency-key"),
+        ([*PAY, "--idempotency-key", ""], "not an empty value"),
+        (["accounts", "create", "--balance", "1", "--id", ""], "an account id must be"),
+        (["accounts", "get", LONG], "not a 5000-character value"),
+        (["accounts", "get", ""], "an account id must be"),
+        (["payments", "get", ""], "a payment id must be pay_ followed by 32 hex digits"),
+        (["payments", "get", "pay_01HXYZ"], "a payment id must be"),
+        (["payments", "list", "--account", LONG], "5000-character"),
+        (["executions", "show", ""], "an execution reference must be"),
+        (["executions", "redrive", "a b", "--yes"], "an execution reference"),
+        ([*PAY_BANK, "--card", "4242"], "--card does not apply to a bank"),
+        ([*PAY_WALLET, "--iban", "DE"], "--iban does not apply to a wallet"),
+        ([*PAY, "--wallet", "w"], "--wallet does not apply to a card"),
+        ([*PAY, "--wait", "--timeout", "-1"], "--timeout must be a number of seconds above 0"),
+        ([*PAY, "--wait", "--timeout", "0"], "--timeout must be"),
+        ([*PAY, "--wait", "--timeout", "nan"], "--timeout must be"),
+        ([*PAY, "--wait", "--timeout", "inf"], "--timeout must be"),
+        (["pay", "card", "--amount", TOO_MUCH, "--account", "a"], f"{TOO_MUCH} USD exceeds"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_clear_line_and_exit_2(args: list[str], needle: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.startswith("Error: ")
+    assert needle in result.stderr
+    assert LONG not in result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "typed", ["4242 4242 4242 4242", "4242-4242-4242-4242", "4242 - 4242-4242 4242"]
+)
+def test_card_numbers_lose_the_separators_people_type(typed: str) -> None:
+    body = pay_request(
+        "card", "1", "USD", "acc_a", {"card": typed, "iban": None, "wallet": None}
+    ).body()
+    assert body["card"]["number"] == "4242424242424242"
+
+
+def test_an_iban_with_dashes_is_normalised_too() -> None:
+    instrument = {"card": None, "iban": "DE89-3704-0044-0532-0130-00", "wallet": None}
+    assert pay_request("bank", "1", "USD", "a", instrument).body()["bank"] == {
+        "iban": "DE89370400440532013000"
+    }
+
+
+def test_an_empty_card_number_is_sent_as_given_not_replaced_by_the_default() -> None:
+    body = pay_request("card", "1", "USD", "a", {"card": "", "iban": None, "wallet": None}).body()
+    assert body["card"]["number"] == ""
+
+
+def test_an_option_of_another_method_is_refused_by_the_service_too() -> None:
+    with pytest.raises(UsageError, match="--card does not apply"):
+        pay_request("wallet", "1", "USD", "a", {"card": "4242", "iban": None, "wallet": None})
+
+
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [
+        ("424242424242", "wrong length: a visa card number has 13 or 16 or 19 digits, not 12"),
+        ("55555555555544", "wrong length: a mastercard card number has 16 digits, not 14"),
+        ("3782822463100050", "wrong length: a amex card number has 15 digits, not 16"),
+    ],
+)
+def test_a_known_brand_with_the_wrong_length_is_called_wrong_length(
+    number: str, message: str
+) -> None:
+    """Not "unsupported brand": the prefix names the network, the length is what is off."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    raw = {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+    with pytest.raises(InvalidInputError) as caught:
+        check_card(raw, b"k", datetime(2026, 1, 1, tzinfo=UTC))
+    assert caught.value.message == message
