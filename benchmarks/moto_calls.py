@@ -157,13 +157,13 @@ def each(*, calls: int, rounds: int) -> dict[str, Any]:
     samples: dict[str, dict[str, list[float]]] = {v: {} for v in ["all", *speed]}
     try:
         for _ in range(rounds):
-            for variant in samples:
+            for variant, per_op in samples.items():
                 patches.restore()
                 patches.apply(exclude=() if variant == "all" else (variant,))
                 try:
                     for name, (call, share) in ops.items():
                         cost = cpu_ms_per_call(call, max(5, int(calls * share)), rounds=1)
-                        samples[variant].setdefault(name, []).append(cost)
+                        per_op.setdefault(name, []).append(cost)
                 finally:
                     patches.restore()
                     patches.apply()

@@ -260,7 +260,7 @@ class Renderer:
         """The timeline of one execution; the failing state in red with error and cause."""
         table = Table(
             title=self.title(f"Execution {view['name']}"),
-            caption=f"payment {view.get('payment_id') or '-'}, status {view['status']}",
+            caption=_execution_caption(view),
         )
         for column in ("state", "type", "entered", "attempts", "result"):
             table.add_column(column, overflow="fold")
@@ -293,10 +293,11 @@ class Renderer:
         table.add_column("method")
         table.add_column("now running as")
         for view in views:
+            new_arn = view["new_execution_arn"]
             table.add_row(
                 view["execution_arn"].rsplit(":", 1)[-1],
                 view["method"],
-                view["new_execution_arn"].rsplit(":", 1)[-1],
+                new_arn.rsplit(":", 1)[-1] if new_arn else f"- ({view.get('reason')})",
             )
         return table
 
@@ -373,7 +374,7 @@ class Renderer:
                 f"{view['running_executions']} running execution(s)."
             )
         ]
-        lines += [Text(f"Scan: {scan}", style="dim") for scan in view["scans"]]
+        lines += [Text(str(scan), style="dim") for scan in view["scans"]]
         lines += [Text(f"Note: {note}", style="yellow") for note in view["notes"]]
         for v in view["violations"]:
             line = Text(str(v["kind"]), style="red")
@@ -386,6 +387,25 @@ class Renderer:
             else Text(f"FAILED: {verdict} violation(s)", style="red")
         )
         return Group(*lines)
+
+    # ------------------------------------------------------------------ faults
+    def faults_text(self, view: Mapping[str, Any]) -> RenderableType:
+        """`paycli local faults ...`: the plan in force (or none) and the counts by kind."""
+        plan = view.get("plan")
+        head = (
+            Text(f"Fault plan {plan['name']} (seed {plan['seed']})")
+            if plan
+            else Text("No fault plan in force.")
+        )
+        table = Table(title="Faults", show_header=True)
+        for column in ("kind", "rate", "fired"):
+            table.add_column(column, no_wrap=True)
+        kinds = sorted(set((plan or {}).get("faults", {})) | set(view.get("fired", {})))
+        for kind in kinds:
+            spec = (plan or {}).get("faults", {}).get(kind)
+            rate = f"{spec['rate']:g}" if spec else "-"
+            table.add_row(kind, rate, str(view.get("fired", {}).get(kind, 0)))
+        return Group(head, table) if kinds else head
 
     # ------------------------------------------------------------------ validate
     def findings_table(self, view: Mapping[str, Any]) -> RenderableType:
@@ -409,6 +429,18 @@ class Renderer:
                 *(Text(str(finding[key])) for key in ("code", "source", "location", "message")),
             )
         return Group(table, verdict)
+
+
+def _execution_caption(view: Mapping[str, Any]) -> str:
+    """The execution's status, and the payment's own status as read (never the execution's)."""
+    payment_id = view.get("payment_id")
+    if not payment_id:
+        payment = "no payment id in its input"
+    elif view.get("payment_status"):
+        payment = f"payment {payment_id} is {view['payment_status']}"
+    else:
+        payment = f"payment {payment_id} does not exist"
+    return f"execution {view['status']}; {payment}"
 
 
 def _cause_text(cause: Any) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from paycli.cli import faults
 from paycli.cli._common import JsonOpt
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ app = typer.Typer(
     help="Run the embedded local stack (moto + the real template, ASL and handlers) here.",
     no_args_is_help=True,
 )
+app.add_typer(faults.app, name="faults")
 
 
 def _renderer(json_output: bool) -> Renderer:
@@ -46,21 +48,27 @@ def up(
         float,
         typer.Option("--time-scale", hidden=True, help="Factor on ASL Retry/Wait sleeps (tests)."),
     ] = 1.0,
+    faults: Annotated[
+        str | None,
+        typer.Option("--faults", help="Inject this fault plan (a file, or all / none)."),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Start the local stack; returns once it is ready (again: prints the running one).
 
     Example: paycli local up --json
     """
+    from paycli.core.faultplan import load_plan  # noqa: PLC0415
     from paycli.local import control  # noqa: PLC0415 - keeps `paycli --help` fast
 
+    plan = load_plan(faults).to_json() if faults else None  # bad plan: refused before starting
     out = _renderer(json_output)
     if foreground:
         out.note("Running the local stack in the foreground; Ctrl-C stops it.")
-        status = control.up(port=port, foreground=True, time_scale=time_scale)
+        status = control.up(port=port, foreground=True, time_scale=time_scale, fault_plan=plan)
     else:
         with out.spinner("Starting the local stack..."):
-            status = control.up(port=port, time_scale=time_scale)
+            status = control.up(port=port, time_scale=time_scale, fault_plan=plan)
     out.emit(asdict(status), lambda data: out.key_values("Local stack", data))
 
 

@@ -20,7 +20,7 @@ from paycli.core.deploy import (
     sam_deploy_command,
     template_path,
 )
-from paycli.core.dlq import DlqService
+from paycli.core.dlq import DlqService, settled_payments
 from paycli.core.errors import ConfigError, from_botocore
 from paycli.core.executions import ExecutionsService
 from paycli.core.load import LoadDriver
@@ -92,11 +92,13 @@ class Services:
     def dlq(self) -> DlqService:
         """The queue and its DLQ; StartMessageMoveTask only on AWS (moto lacks it)."""
         out = self.outputs
+        ddb, table = self.target.dynamodb(), out.PaymentsTableName
         return DlqService(
             self.target.sqs(),
             out.QueueUrl,
             out.DeadLetterQueueUrl,
             move_task_supported=not self.target.is_local,
+            settled=lambda ids: settled_payments(ddb, table, ids),
         )
 
     def audit(self, progress: Progress | None = None) -> AuditService:

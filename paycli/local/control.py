@@ -167,18 +167,27 @@ def _start_lock() -> Iterator[None]:
 
 
 def up(
-    *, port: int | None = None, foreground: bool = False, time_scale: float = 1.0
+    *,
+    port: int | None = None,
+    foreground: bool = False,
+    time_scale: float = 1.0,
+    fault_plan: dict[str, Any] | None = None,
 ) -> LocalStatus:
-    """Start the local stack unless it runs (idempotent); detached unless `foreground`."""
+    """Start the local stack unless it runs (idempotent); detached unless `foreground`.
+    `fault_plan` (a FaultPlan's JSON) is set once it runs (the running one's too)."""
     if foreground:
-        return _up_foreground(port=port, time_scale=time_scale)
+        return _up_foreground(port=port, time_scale=time_scale, fault_plan=fault_plan)
     with _start_lock():
         if _running_state() is None:
             _spawn(port=port or 0, time_scale=time_scale)
+    if fault_plan is not None:
+        set_fault_plan(fault_plan)
     return status()
 
 
-def _up_foreground(*, port: int | None, time_scale: float) -> LocalStatus:
+def _up_foreground(
+    *, port: int | None, time_scale: float, fault_plan: dict[str, Any] | None = None
+) -> LocalStatus:
     from paycli.local import daemon, doctor  # noqa: PLC0415 - imports moto: only when asked
 
     if _running_state() is not None:
@@ -189,7 +198,9 @@ def _up_foreground(*, port: int | None, time_scale: float) -> LocalStatus:
     if problem is not None:
         raise errors.ConfigError(problem, hint=DOCTOR_HINT)
     daemon.configure_logging()
-    code = daemon.run(port=port or 0, time_scale=time_scale, home=st.home_dir())
+    code = daemon.run(
+        port=port or 0, time_scale=time_scale, home=st.home_dir(), fault_plan=fault_plan
+    )
     if code != 0:
         raise errors.ConfigError("the local stack stopped with an error")
     return status()
@@ -308,6 +319,19 @@ def health() -> dict[str, Any]:
 def set_faults(**faults: str | bool | None) -> dict[str, Any]:
     """Inject (or clear, with None) pipe faults in the running stack: a seam for fault tests."""
     result: dict[str, Any] = _request(_require_running(), "POST", "faults", body=faults)
+    return result
+
+
+def set_fault_plan(plan: dict[str, Any] | None) -> dict[str, Any]:
+    """Set the running stack's fault plan (a FaultPlan's JSON; None clears it); the plan now
+    in force and the faults fired by kind."""
+    result: dict[str, Any] = _request(_require_running(), "POST", "faults", body={"plan": plan})
+    return result
+
+
+def faults() -> dict[str, Any]:
+    """The running stack's fault plan and the faults fired by kind (read only)."""
+    result: dict[str, Any] = _request(_require_running(), "POST", "faults", body={})
     return result
 
 

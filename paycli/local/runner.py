@@ -29,6 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from paycli.local.faults import FaultInjector, invoke_with_fault
 from paycli.local.model import FunctionSpec, InvokeResult
 
 ACCOUNT_ID = "123456789012"
@@ -450,6 +451,7 @@ class LambdaRunner:
         self._functions: dict[str, _Loaded] = {}
         self._lock = threading.Lock()
         self.log_store = LogStore(log_dir)
+        self.faults = FaultInjector()  # the daemon shares its own; empty: nothing fires
 
     # ---------------------------------------------------------------- registry
     def register(self, spec: FunctionSpec) -> None:
@@ -478,9 +480,14 @@ class LambdaRunner:
             event = json.loads(payload) if payload.strip() else {}
         except json.JSONDecodeError as exc:
             return self._error_result(exc)
+        spec = loaded.spec
+        # The fault plan's one decision for this invocation (paycli.local.faults), as data.
+        fault = self.faults.for_invocation(spec.function_name, spec.logical_id)
         handler = loaded.acquire()  # waiting for a sandbox is not part of the Timeout
         try:
-            return self._run(loaded, handler, event)
+            return invoke_with_fault(
+                fault, spec.function_name, spec.timeout, lambda: self._run(loaded, handler, event)
+            )
         finally:
             loaded.release(loaded.last_handler(handler))
 
