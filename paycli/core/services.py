@@ -6,6 +6,7 @@ preset outputs (and moto behind boto3) to exercise the same services.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 
 from paycli.core.accounts import AccountsService
@@ -14,10 +15,13 @@ from paycli.core.audit import AuditService, Progress, Tables
 from paycli.core.aws import AwsTarget, StackOutputs
 from paycli.core.deploy import (
     AwsPrerequisites,
+    deploy_options,
     find_sam,
+    retained_tables_note,
     run_sam,
     sam_delete_command,
     sam_deploy_command,
+    stack_dir,
     template_path,
 )
 from paycli.core.dlq import DlqService, settled_payments
@@ -27,6 +31,7 @@ from paycli.core.load import LoadDriver
 from paycli.core.logs import CloudWatchLogs, LogRecord, from_local, logical_function
 from paycli.core.payments import PaymentsService
 from paycli.core.reconcile import ReconcileService
+from paycli.core.rehearsal import Rehearsal, load_stack, rehearse, require_region
 from paycli.core.settings import write_config
 from paycli.core.status import StatusReport
 
@@ -177,18 +182,50 @@ class Services:
             )
         return AwsPrerequisites(sam=sam, account=account, region=region)
 
-    def deploy_aws_command(self, prereq: AwsPrerequisites, *, confirm: bool) -> list[str]:
-        """The `sam deploy` command for the bundled template and these settings."""
+    def local_stack_running(self) -> bool:
+        """Whether the embedded local stack runs already (deploy says "starting" only if not)."""
+        from paycli.local import control  # noqa: PLC0415
+
+        return control.status().running
+
+    def prepare_aws_deploy(
+        self, *, overrides: Sequence[str], tags: Sequence[str], confirm: bool
+    ) -> list[str]:
+        """Region first, then the options and sam/credentials: the `sam deploy` command to run.
+
+        Nothing is deployed here; every check that fails raises before anything runs.
+        """
+        stack = load_stack(stack_dir(), self.target.region)
+        require_region(stack, self.target.region)
+        options = deploy_options(stack.template, overrides, tags)
+        prereq = self.aws_prerequisites()
         return sam_deploy_command(
-            prereq.sam, template_path(), self.target.settings, prereq.region, confirm=confirm
+            prereq.sam,
+            stack.template_path,
+            self.target.settings,
+            prereq.region,
+            confirm=confirm,
+            options=options,
         )
 
-    def deploy_aws(self, *, confirm: bool) -> dict[str, str]:
-        """Run `sam deploy`, remember the settings, return the stack's outputs."""
-        prereq = self.aws_prerequisites()
-        run_sam(self.deploy_aws_command(prereq, confirm=confirm))
+    def run_aws_deploy(self, command: list[str]) -> dict[str, str]:
+        """Run the prepared `sam deploy`, remember the settings, return the stack's outputs."""
+        run_sam(command)
         write_config(self.target.settings)
         return self.target.outputs().as_dict()
+
+    def rehearse_aws_deploy(
+        self, *, overrides: Sequence[str], tags: Sequence[str], confirm: bool
+    ) -> Rehearsal:
+        """`deploy --dry-run`: every offline check and the command; no AWS call at all."""
+        return rehearse(
+            stack_dir(),
+            self.target.settings,
+            self.target.region,
+            overrides=overrides,
+            tags=tags,
+            confirm=confirm,
+        )
 
     def destroy(self) -> str:
         """Local: stop the local stack (its state is in memory). AWS: `sam delete`."""
@@ -197,5 +234,14 @@ class Services:
 
             return "stopped" if control.down() else "not running"
         prereq = self.aws_prerequisites()
+        tables = self._table_names()
         run_sam(sam_delete_command(prereq.sam, self.target.settings, prereq.region))
-        return "deleted (tables are kept: DeletionPolicy Retain)"
+        return retained_tables_note(tables)
+
+    def _table_names(self) -> list[str]:
+        """The stack's table names, read before it goes (none when the outputs are gone)."""
+        try:
+            outputs = self.target.outputs().as_dict()
+        except ConfigError:
+            return []
+        return [value for key, value in outputs.items() if key.endswith("TableName")]

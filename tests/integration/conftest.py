@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import secrets
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,3 +182,15 @@ def handler_logs() -> Iterator[io.StringIO]:
     inner.addHandler(handler)
     yield stream
     inner.removeHandler(handler)
+
+
+@pytest.fixture
+def fake_sam(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `sam` on PATH that records its argv (one per line) and succeeds."""
+    bin_dir, record = tmp_path / "bin", tmp_path / "sam-args.txt"
+    bin_dir.mkdir()
+    sam = bin_dir / "sam"
+    sam.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{record}"\n', encoding="utf-8")
+    sam.chmod(sam.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return record
