@@ -62,9 +62,13 @@ class Services:
         return ApiClient(self.outputs.ApiUrl, self.target.credentials(), self.target.region)
 
     def payments(self, *, with_api: bool = False) -> PaymentsService:
-        """Payments: reads from the table; `with_api` for `pay` (signed HTTP)."""
-        api = self._api if with_api else None
-        return PaymentsService(api, self.target.dynamodb(), self.outputs.PaymentsTableName)
+        """Payments: reads from the table; `with_api` for `pay` (signed HTTP). The target's
+        client and outputs are looked up when the service first needs them."""
+        return PaymentsService(
+            (lambda: self._api) if with_api else None,
+            self.target.dynamodb,
+            lambda: self.outputs.PaymentsTableName,
+        )
 
     def load(self) -> LoadDriver:
         """The load driver: signed POSTs through the API, outcomes read from the table."""
