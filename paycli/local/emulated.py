@@ -88,11 +88,10 @@ _SUPPORTED: dict[str, tuple[set[str], dict[str, str]]] = {
         },
     ),
     "AWS::Serverless::Api": (
-        {"StageName", "Auth", "Name"},
+        {"StageName", "Auth", "Name", "Models"},
         {
             "TracingEnabled": "X-Ray tracing",
             "MethodSettings": "stage throttling and logging",
-            "Models": "API Gateway request models (the handler validates bodies itself)",
             "Description": "description",
             "Tags": "tags",
         },
@@ -162,6 +161,21 @@ _ALWAYS_UNENFORCED = (
     "IAM roles and policies are created in the emulator but never enforced",
     "CloudWatch log groups are created but handler logs go to the local log capture",
 )
+
+
+def _request_model(
+    function_id: str, props: dict[str, Any], models: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The JSON schema API Gateway validates this route's body with (RequestModel with
+    ValidateBody, which SAM defaults to Required), or None when the body is not validated."""
+    spec = props.get("RequestModel") or {}
+    if not spec or not spec.get("ValidateBody", spec.get("Required", False)):
+        return None
+    name = str(spec.get("Model"))
+    if name not in models:
+        msg = f"{function_id}: RequestModel {name} is not among the API's Models"
+        raise TemplateError(msg)
+    return dict(models[name])
 
 
 def _rate_seconds(where: str, expression: str) -> int:

@@ -26,6 +26,7 @@ from paycli.local.emulated import (
     _dummy_zip,
     _generate_secret,
     _rate_seconds,
+    _request_model,
     _table_args,
     substitute_definition,
 )
@@ -73,7 +74,7 @@ class Provisioner:
         self.functions: dict[str, FunctionSpec] = {}
         self.pipes: list[PipeSpec] = []
         self.rule_schedules: list[ScheduleSpec] = []
-        self.apis: dict[str, dict[str, str]] = {}
+        self.apis: dict[str, dict[str, Any]] = {}
         self.unenforced: list[str] = list(_ALWAYS_UNENFORCED)
         self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::SQS::Queue": self._queue,
@@ -337,11 +338,6 @@ class Provisioner:
                     f"{', '.join(sorted(extra))} is not supported locally"
                 )
                 raise TemplateError(msg)
-            if "RequestModel" in (event.get("Properties") or {}):
-                self.unenforced.append(
-                    f"{logical_id}.Events.{event_id}.RequestModel: body validation by API "
-                    "Gateway (the handler validates bodies itself)"
-                )
 
     def _schedules(self) -> tuple[ScheduleSpec, ...]:
         """Every Schedule event, run by LocalStack's scheduler (EventBridge's part)."""
@@ -415,7 +411,12 @@ class Provisioner:
             raise TemplateError(msg)
         api_id = _api_id(self.stack_name, logical_id)
         stage = str(props.get("StageName", "Prod"))
-        self.apis[logical_id] = {"id": api_id, "stage": stage, "authorizer": authorizer}
+        self.apis[logical_id] = {
+            "id": api_id,
+            "stage": stage,
+            "authorizer": authorizer,
+            "models": props.get("Models") or {},
+        }
         self.resolver.add(logical_id, api_id, RootResourceId=api_id[:6])
 
     def _routes(self) -> list[Route]:
@@ -447,6 +448,7 @@ class Provisioner:
             stage=api["stage"],
             function_name=self.functions[function_id].function_name,
             authorization=authorization,
+            request_model=_request_model(function_id, props, api["models"]),
         )
 
     # ---------------------------------------------------------------- Step Functions
