@@ -46,7 +46,7 @@ from paystack.domain.errors import (
 from paystack.domain.methods import BankDetails, CardDetails, check_card, check_iban, check_wallet
 from paystack.domain.money import AmountTooLargeError, check_minor_units
 from paystack.domain.payment import METHODS, Payment, Status, payment_to_attributes, payment_view
-from paystack.domain.redact import field_names_text
+from paystack.domain.redact import field_names_text, find_pans
 from paystack.domain.store import find_payment
 
 if TYPE_CHECKING:
@@ -123,6 +123,11 @@ def check_idempotency_key(value: str | None) -> str:
             "the Idempotency-Key header must be 1-255 letters, digits or _.:-",
             code="invalid_idempotency_key",
         )
+    if find_pans(value):  # the key is stored: a card number must never be (convention 14)
+        raise InvalidInputError(
+            "the Idempotency-Key header must not contain a card number",
+            code="invalid_idempotency_key",
+        )
     return value
 
 
@@ -193,7 +198,12 @@ def _with_details(
         return _replace(request, card=check_card(details, key, now))
     if request.method == "bank":
         return _replace(request, bank=check_iban(details, key))
-    return _replace(request, wallet_id=check_wallet(details))
+    wallet_id = check_wallet(details)
+    if find_pans(wallet_id):  # stored as is: a card number must never be
+        raise InvalidInputError(
+            "wallet_id must not contain a card number", code="invalid_wallet_id"
+        )
+    return _replace(request, wallet_id=wallet_id)
 
 
 def _replace(request: PaymentRequest, **changes: Any) -> PaymentRequest:
