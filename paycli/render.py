@@ -347,6 +347,21 @@ class Renderer:
             table.add_row(str(key), _cell(value))
         return table
 
+    def checks_table(self, view: Mapping[str, Any]) -> RenderableType:
+        """`paycli local doctor`: one row per check, then the verdict (Text: details quote
+        code, which may contain square brackets)."""
+        table = Table(title=self.title("Local stack doctor"))
+        table.add_column("check", no_wrap=True)
+        table.add_column("ok", no_wrap=True)
+        table.add_column("detail", overflow="fold")
+        for check in view["checks"]:
+            mark = Text("ok", style="green") if check["ok"] else Text("FAILED", style="red")
+            table.add_row(Text(str(check["name"])), mark, Text(str(check["detail"])))
+        failed = sum(not check["ok"] for check in view["checks"])
+        verdict = Text("OK" if not failed else f"FAILED: {failed} check(s)")
+        verdict.stylize("green" if not failed else "red")
+        return Group(table, verdict)
+
     def rehearsal_view(self, view: Mapping[str, Any]) -> RenderableType:
         """`deploy --dry-run`: one row per check, then the sam command on one uncut line."""
         table = Table(title=self.title(f"Deploy dry run ({view['region']})"), show_header=False)

@@ -26,6 +26,7 @@ from paycli.cli import (
     logs,
     pay,
     payments,
+    soak,
     validate,
 )
 from paycli.cli._common import (
@@ -132,6 +133,7 @@ app.add_typer(demo.app)  # demo at the top level
 app.add_typer(validate.app)  # validate at the top level
 app.add_typer(audit.app)  # audit at the top level
 app.add_typer(load.app)  # load at the top level
+app.add_typer(soak.app)  # soak at the top level
 app.add_typer(cost.app)  # cost at the top level
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(payments.app, name="payments")
