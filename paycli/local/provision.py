@@ -93,6 +93,8 @@ _SUPPORTED: dict[str, tuple[set[str], dict[str, str]]] = {
         {
             "Architectures": "CPU architecture (the host's Python runs the code)",
             "Tracing": "X-Ray tracing (POWERTOOLS_TRACE_DISABLED=true locally)",
+            "ReservedConcurrentExecutions": "reserved concurrency",
+            "EventInvokeConfig": "asynchronous invocation retries and on-failure destination",
             # The Powertools layer is provided by the CLI's own environment (it depends on
             # aws-lambda-powertools), so handlers import it exactly as on Lambda.
             "Layers": "Lambda layers (Powertools comes from the CLI's environment)",
@@ -106,6 +108,7 @@ _SUPPORTED: dict[str, tuple[set[str], dict[str, str]]] = {
         {
             "TracingEnabled": "X-Ray tracing",
             "MethodSettings": "stage throttling and logging",
+            "AccessLogSetting": "stage access logging",
             "Models": "API Gateway request models (the handler validates bodies itself)",
             "Description": "description",
             "Tags": "tags",
@@ -114,8 +117,8 @@ _SUPPORTED: dict[str, tuple[set[str], dict[str, str]]] = {
     "AWS::Serverless::StateMachine": (
         {"Type", "DefinitionUri", "Definition", "DefinitionSubstitutions", "Name"},
         {
-            "Tracing": "X-Ray tracing",
-            "Logging": "execution logging to CloudWatch Logs",
+            "Tracing": "X-Ray tracing (configured as in the template; no traces are written)",
+            "Logging": "execution logging (configured as in the template; nothing is written)",
             "Policies": "IAM policies of the state machine role",
             "Role": "IAM role",
             "Tags": "tags",
@@ -185,6 +188,24 @@ def _physical_name(stack_name: str, logical_id: str) -> str:
 def _api_id(stack_name: str, logical_id: str) -> str:
     """A stable 10-character id, like API Gateway's, so outputs survive a redeploy."""
     return hashlib.sha256(f"{stack_name}/{logical_id}".encode()).hexdigest()[:10]
+
+
+def _observability(props: dict[str, Any]) -> dict[str, Any]:
+    """SAM's Logging and Tracing as the Step Functions API's configurations (moto stores them
+    for DescribeStateMachine; it writes no execution logs and no traces)."""
+    logging = props.get("Logging") or {}
+    destinations = [
+        {"cloudWatchLogsLogGroup": {"logGroupArn": d["CloudWatchLogsLogGroup"]["LogGroupArn"]}}
+        for d in logging.get("Destinations") or []
+    ]
+    return {
+        "loggingConfiguration": {
+            "level": logging.get("Level", "OFF"),
+            "includeExecutionData": bool(logging.get("IncludeExecutionData", False)),
+            "destinations": destinations,
+        },
+        "tracingConfiguration": {"enabled": bool((props.get("Tracing") or {}).get("Enabled"))},
+    }
 
 
 class Provisioner:
@@ -594,14 +615,15 @@ class Provisioner:
         role_arn = self._service_role(logical_id, "states.amazonaws.com")
         sfn = self.client("stepfunctions")
         arn = self._arn("states", f"stateMachine:{name}")
+        observe = _observability(props)  # the template's logging and tracing, as AWS shows them
         try:
             sfn.describe_state_machine(stateMachineArn=arn)
-            sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+            sfn.update_state_machine(stateMachineArn=arn, definition=definition, **observe)
         except sfn.exceptions.StateMachineDoesNotExist:
             # Always STANDARD: executions must be listable and describable (MOTO_NOTES); an
             # EXPRESS machine in the template is emulated as STANDARD.
             sfn.create_state_machine(
-                name=name, definition=definition, roleArn=role_arn, type="STANDARD"
+                name=name, definition=definition, roleArn=role_arn, type="STANDARD", **observe
             )
         self.resolver.add(logical_id, arn, Arn=arn, Name=name)
 
