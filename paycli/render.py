@@ -347,6 +347,21 @@ class Renderer:
             table.add_row(str(key), _cell(value))
         return table
 
+    def checks_table(self, view: Mapping[str, Any]) -> RenderableType:
+        """`paycli local doctor`: one row per check, then the verdict (Text: details quote
+        code, which may contain square brackets)."""
+        table = Table(title=self.title("Local stack doctor"))
+        table.add_column("check", no_wrap=True)
+        table.add_column("ok", no_wrap=True)
+        table.add_column("detail", overflow="fold")
+        for check in view["checks"]:
+            mark = Text("ok", style="green") if check["ok"] else Text("FAILED", style="red")
+            table.add_row(Text(str(check["name"])), mark, Text(str(check["detail"])))
+        failed = sum(not check["ok"] for check in view["checks"])
+        verdict = Text("OK" if not failed else f"FAILED: {failed} check(s)")
+        verdict.stylize("green" if not failed else "red")
+        return Group(table, verdict)
+
     def rehearsal_view(self, view: Mapping[str, Any]) -> RenderableType:
         """`deploy --dry-run`: one row per check, then the sam command on one uncut line."""
         table = Table(title=self.title(f"Deploy dry run ({view['region']})"), show_header=False)
@@ -433,6 +448,26 @@ class Renderer:
                 *(Text(str(finding[key])) for key in ("code", "source", "location", "message")),
             )
         return Group(table, verdict)
+
+    # ------------------------------------------------------------------ iam
+    def policy_table(
+        self, title: str, document: Mapping[str, Any], reasons: Sequence[str]
+    ) -> RenderableType:
+        """`paycli iam policy`: one row per statement, with the commands that need it (the
+        document itself, ready to paste, is what --json prints)."""
+        table = Table(title=title)
+        table.add_column("statement", no_wrap=True)
+        table.add_column("needed by", overflow="fold")
+        table.add_column("actions", overflow="fold")
+        table.add_column("resources", overflow="fold")
+        for statement, reason in zip(document["Statement"], reasons, strict=True):
+            table.add_row(
+                Text(str(statement["Sid"])),
+                Text(reason),
+                Text("\n".join(statement["Action"])),
+                Text("\n".join(statement["Resource"])),
+            )
+        return table
 
 
 def _execution_caption(view: Mapping[str, Any]) -> str:

@@ -21,11 +21,13 @@ from paycli.cli import (
     deploy,
     dlq,
     executions,
+    iam,
     load,
     local,
     logs,
     pay,
     payments,
+    soak,
     validate,
 )
 from paycli.cli._common import (
@@ -132,12 +134,14 @@ app.add_typer(demo.app)  # demo at the top level
 app.add_typer(validate.app)  # validate at the top level
 app.add_typer(audit.app)  # audit at the top level
 app.add_typer(load.app)  # load at the top level
+app.add_typer(soak.app)  # soak at the top level
 app.add_typer(cost.app)  # cost at the top level
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(payments.app, name="payments")
 app.add_typer(executions.app, name="executions")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(local.app, name="local")
+app.add_typer(iam.app, name="iam")
 
 
 def main() -> None:

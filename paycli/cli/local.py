@@ -1,4 +1,4 @@
-"""`paycli local up|status|down`: the embedded local stack's process.
+"""`paycli local up|status|doctor|down`: the embedded local stack's process.
 
 Thin: each command calls one function of `paycli.local.control` (imported in the body, so
 `paycli --help` never loads it) and hands the result to the renderer.
@@ -82,6 +82,31 @@ def status(*, json_output: JsonOpt = False) -> None:
 
     out = _renderer(json_output)
     out.emit(asdict(control.status()), lambda data: out.key_values("Local stack", data))
+
+
+@app.command()
+def doctor(
+    *,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", "-p", help="Also check that this port is free."),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Check what a local stack needs: each moto patch against the installed moto, botocore
+    and typer (exit 1 names the patch whose code changed), versions, ports, the state dir.
+
+    Example: paycli local doctor --json | jq '.checks[] | select(.ok | not)'
+    """
+    from paycli.core.errors import ExitCode  # noqa: PLC0415
+    from paycli.local import doctor as checks  # noqa: PLC0415 - imports moto to fingerprint it
+
+    out = _renderer(json_output)
+    report = checks.run(port=port)
+    view = {"ok": report.ok, "checks": [asdict(check) for check in report.checks]}
+    out.emit(view, out.checks_table)
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.FAILURE))
 
 
 @app.command()

@@ -6,8 +6,9 @@ preset outputs (and moto behind boto3) to exercise the same services.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
+from typing import Any
 
 from paycli.core.accounts import AccountsService
 from paycli.core.api import ApiClient
@@ -27,7 +28,7 @@ from paycli.core.deploy import (
 from paycli.core.dlq import DlqService, settled_payments
 from paycli.core.errors import ConfigError, from_botocore
 from paycli.core.executions import ExecutionsService
-from paycli.core.load import LoadDriver
+from paycli.core.load import LoadDriver, LoadProgress
 from paycli.core.logs import CloudWatchLogs, LogRecord, from_local, logical_function
 from paycli.core.payments import PaymentsService
 from paycli.core.reconcile import ReconcileService
@@ -40,6 +41,7 @@ from paycli.core.rehearsal import (
     reserved_concurrency,
 )
 from paycli.core.settings import write_config
+from paycli.core.soak import Soak, SoakServices
 from paycli.core.status import StatusReport
 
 STATUS_COUNT_CAP = 1000
@@ -67,9 +69,13 @@ class Services:
         return ApiClient(self.outputs.ApiUrl, self.target.credentials(), self.target.region)
 
     def payments(self, *, with_api: bool = False) -> PaymentsService:
-        """Payments: reads from the table; `with_api` for `pay` (signed HTTP)."""
-        api = self._api if with_api else None
-        return PaymentsService(api, self.target.dynamodb(), self.outputs.PaymentsTableName)
+        """Payments: reads from the table; `with_api` for `pay` (signed HTTP). The target's
+        client and outputs are looked up when the service first needs them."""
+        return PaymentsService(
+            (lambda: self._api) if with_api else None,
+            self.target.dynamodb,
+            lambda: self.outputs.PaymentsTableName,
+        )
 
     def load(self) -> LoadDriver:
         """The load driver: signed POSTs through the API, outcomes read from the table."""
@@ -79,6 +85,29 @@ class Services:
             self.target.dynamodb(),
             self.outputs.PaymentsTableName,
             self.accounts(),
+        )
+
+    def soak(
+        self,
+        progress: Callable[[str], None] | None = None,
+        on_load: Callable[[LoadProgress], None] | None = None,
+    ) -> Soak:
+        """The soak: the load driver's pieces, the operator's recovery services, the audit,
+        and (local stack only) the fault plan's control."""
+        return Soak(
+            SoakServices(
+                accounts=self.accounts(),
+                pay=self.payments(with_api=True).pay,
+                dynamodb=self.target.dynamodb(),
+                payments_table=self.outputs.PaymentsTableName,
+                reconcile=self.reconcile(),
+                dlq=self.dlq(),
+                executions=self.executions(),
+                audit=self.audit(),
+                faults=_LocalFaults() if self.target.is_local else None,
+            ),
+            progress=progress,
+            on_load=on_load,
         )
 
     def reconcile(self) -> ReconcileService:
@@ -261,3 +290,12 @@ class Services:
         except ConfigError:
             return []
         return [value for key, value in outputs.items() if key.endswith("TableName")]
+
+
+class _LocalFaults:
+    """The local stack's fault plan, set through its control surface."""
+
+    def set_plan(self, plan: dict[str, Any] | None) -> dict[str, Any]:
+        from paycli.local import control  # noqa: PLC0415 - the local stack's client only
+
+        return control.set_fault_plan(plan)

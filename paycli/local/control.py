@@ -25,7 +25,13 @@ from typing import Any
 
 from paycli.core import errors
 from paycli.local import state as st
-from paycli.local.state import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, TOKEN_HEADER
+from paycli.local.state import (
+    EXIT_PATCH_MISMATCH,
+    LOCAL_ACCESS_KEY,
+    LOCAL_REGION,
+    LOCAL_SECRET_KEY,
+    TOKEN_HEADER,
+)
 
 __all__ = [
     "LOCAL_ACCESS_KEY",
@@ -43,6 +49,7 @@ __all__ = [
 START_TIMEOUT = 60.0  # moto + engine start in a few seconds; a busy CI box can be slow
 STOP_TIMEOUT = 15.0
 NOT_RUNNING_HINT = "Start it with `paycli local up` (or run `paycli deploy`)."
+DOCTOR_HINT = "`paycli local doctor` lists every check; docs/moto.md says how to re-verify a patch."
 
 
 @dataclass(frozen=True)
@@ -181,12 +188,15 @@ def up(
 def _up_foreground(
     *, port: int | None, time_scale: float, fault_plan: dict[str, Any] | None = None
 ) -> LocalStatus:
-    from paycli.local import daemon  # noqa: PLC0415 - imports moto: only when asked
+    from paycli.local import daemon, doctor  # noqa: PLC0415 - imports moto: only when asked
 
     if _running_state() is not None:
         state = _require_running()
         msg = f"the local stack already runs in the background (pid {state.pid})"
         raise errors.ConflictError(msg, hint="Stop it first with `paycli local down`.")
+    problem = doctor.refusal()
+    if problem is not None:
+        raise errors.ConfigError(problem, hint=DOCTOR_HINT)
     daemon.configure_logging()
     code = daemon.run(
         port=port or 0, time_scale=time_scale, home=st.home_dir(), fault_plan=fault_plan
@@ -229,10 +239,18 @@ def _spawn(*, port: int, time_scale: float) -> None:
         exited, status = os.waitpid(pid, os.WNOHANG)
         if exited == pid:
             code = os.waitstatus_to_exitcode(status)
+            if code == EXIT_PATCH_MISMATCH:
+                _refuse(log_path)
             _fail_start(f"the local stack exited during start-up (code {code})", log_path)
         time.sleep(0.1)
     _terminate(pid)
     _fail_start(f"the local stack did not become ready within {START_TIMEOUT:.0f} s", log_path)
+
+
+def _refuse(log_path: Path) -> None:
+    """The daemon refused to patch a changed moto: its last log line says which patch."""
+    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    raise errors.ConfigError(lines[-1] if lines else "refusing to start", hint=DOCTOR_HINT)
 
 
 def _fail_start(message: str, log_path: Path) -> None:

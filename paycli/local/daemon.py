@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from paycli.local import doctor
 from paycli.local import state as st
 from paycli.local.api import ControlSurface, Gateway, LocalApi
 from paycli.local.faults import FaultInjector, install_emulator_faults, uninstall_emulator_faults
@@ -254,6 +255,10 @@ def run(
     fault_plan: dict[str, Any] | None = None,
 ) -> int:
     """Run a daemon in this process until SIGTERM/SIGINT or the shutdown call; exit status."""
+    problem = doctor.refusal()
+    if problem is not None:  # one line, the log's last: `paycli local up` shows it as is
+        sys.stderr.write(problem + "\n")
+        return doctor.EXIT_PATCH_MISMATCH
     daemon = Daemon(
         port=port,
         api_port=api_port,

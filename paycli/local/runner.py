@@ -29,6 +29,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from paystack.domain.store import PAYMENT_ID_RE
+
 from paycli.local.faults import FaultInjector, invoke_with_fault
 from paycli.local.model import FunctionSpec, InvokeResult
 
@@ -354,14 +356,16 @@ def error_payload(exc: BaseException) -> dict[str, Any]:
 
 
 def _payment_id_of(event: Any) -> str | None:
-    """The payment an invocation is about, from the event shapes this stack uses."""
+    """The payment an invocation is about, from the event shapes this stack uses; only a
+    well-formed payment id (a URL's "id" may be a card number: it never reaches a log key)."""
     if not isinstance(event, dict):
         return None
-    if isinstance(event.get("payment_id"), str):
-        return str(event["payment_id"])
+    candidate = event.get("payment_id")
     params = event.get("pathParameters")
-    if isinstance(params, dict) and isinstance(params.get("payment_id"), str):
-        return str(params["payment_id"])
+    if not isinstance(candidate, str) and isinstance(params, dict):
+        candidate = params.get("payment_id")
+    if isinstance(candidate, str) and PAYMENT_ID_RE.fullmatch(candidate):
+        return candidate
     return None
 
 

@@ -31,6 +31,8 @@ from paystack.domain.dynamo import TableNames
 from paystack.handlers import _runtime
 from samtranslator.yaml_helper import yaml_parse
 
+from paycli.local import patches
+
 TEMPLATE = Path(__file__).resolve().parents[2] / "stack" / "template.yaml"
 
 
@@ -127,7 +129,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def stack(
     aws_env: None, template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Stack]:
-    """A fresh moto account holding the template's tables, queues and secret."""
+    """A fresh moto account holding the template's tables, queues and secret, on stock moto
+    (a local stack restores moto's own code when it stops; this checks none is running)."""
+    assert not patches.active(), "moto is patched: a local stack is still running"
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
