@@ -11,6 +11,7 @@ from paycli.cli._common import (
     StackNameOpt,
     TargetOpt,
     YesOpt,
+    confirm,
     override_target,
     renderer,
 )
@@ -68,7 +69,7 @@ def destroy(
     app_ctx = override_target(ctx, target, profile, region, stack_name)
     where = app_ctx.settings.describe()
     if not yes:
-        typer.confirm(f"Destroy the {where}?", abort=True, err=True)
+        confirm(f"Destroy the {where}?")
     result = app_ctx.services().destroy()
     renderer(app_ctx).note(f"{where}: {result}")
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from paycli.cli._common import JsonOpt, PlainGroup, YesOpt, renderer, services
+from paycli.cli._common import JsonOpt, PlainGroup, YesOpt, confirm, renderer, services
 
 app = typer.Typer(
     cls=PlainGroup,
@@ -73,6 +73,6 @@ def purge(ctx: typer.Context, yes: YesOpt = False, json_output: JsonOpt = False)
     """
     out = renderer(ctx, json_output)
     if not yes:
-        typer.confirm("Delete every message in the dead-letter queue?", abort=True, err=True)
+        confirm("Delete every message in the dead-letter queue?")
     purged = services(ctx).dlq().purge()
     out.emit({"purged": purged}, out.purged_text)

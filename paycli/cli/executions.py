@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from paycli.cli._common import JsonOpt, PlainGroup, YesOpt, app_context, renderer, services
+from paycli.cli._common import (
+    JsonOpt,
+    PlainGroup,
+    YesOpt,
+    app_context,
+    confirm,
+    renderer,
+    services,
+)
 
 app = typer.Typer(
     cls=PlainGroup,
@@ -73,25 +81,20 @@ def watch(
 ) -> None:
     """A live table of executions that updates in place (one ListExecutions per interval).
 
-    With --json, prints one JSON line per changed execution instead (for scripts).
+    Off a terminal (a pipe, tee, CI) each change is one line as it happens: time, name,
+    status. With --json, one JSON object per changed execution (for scripts).
 
     Example: paycli executions watch --until-idle
     """
-    import json  # noqa: PLC0415
-
     out = renderer(ctx, json_output)
     svc = services(ctx).executions()
-    rows: list[dict[str, object]] = []
     with out.live() as show:
         for update in svc.watch(status, interval=interval, until_idle=until_idle, limit=limit):
-            rows = [e.view() for e in sorted(update.rows.values(), key=_started, reverse=True)]
-            if json_output:
-                for arn in update.changed:
-                    typer.echo(json.dumps(update.rows[arn].view(), default=str))
-            elif out.out.is_terminal:
-                show(out.executions_table(rows[:limit]))
-    if not json_output and not out.out.is_terminal:
-        out.emit(rows[:limit], out.executions_table)
+            if show is None:  # not a terminal: a stream of changes, line by line
+                out.stream([update.rows[arn].view() for arn in update.changed])
+                continue
+            newest = sorted(update.rows.values(), key=_started, reverse=True)
+            show(out.executions_table([e.view() for e in newest[:limit]]))
 
 
 def _started(execution: object) -> str:
@@ -132,6 +135,6 @@ def redrive(
     if not targets:
         out.note(f"Nothing to redrive on {app_context(ctx).settings.describe()}.")
     elif not yes:
-        typer.confirm(f"Redrive {len(targets)} execution(s)?", abort=True, err=True)
+        confirm(f"Redrive {len(targets)} execution(s)?")
     if targets or json_output:
         out.emit([result.view() for result in svc.redrive(targets)], out.redrive_results_table)

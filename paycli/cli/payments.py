@@ -67,10 +67,15 @@ def list_(
         method=method.lower() if method else None,
         account_id=account,
         since=parse_since(since) if since else None,
-        limit=limit,
+        limit=limit + 1,  # one more than shown: tells whether there are more
     )
     found = services(ctx).payments().list_payments(filters)
-    out.emit([payment.view() for payment in found], out.payments_table)
+    out.emit([payment.view() for payment in found[:limit]], out.payments_table)
+    if len(found) > limit:
+        out.note(
+            f"Showing the newest {limit} payments; there are more: raise --limit "
+            f"(e.g. --limit {limit * 2}) or narrow with --status, --account, --since."
+        )
 
 
 @app.command()

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from paycli.core.timeparse import iso_z
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
@@ -304,4 +306,4 @@ def _to_dlq_message(message: dict[str, Any]) -> DlqMessage:
 def _epoch_ms_iso(millis: str) -> str:
     from datetime import UTC, datetime  # noqa: PLC0415
 
-    return datetime.fromtimestamp(int(millis) / 1000, UTC).isoformat(timespec="milliseconds")
+    return iso_z(datetime.fromtimestamp(int(millis) / 1000, UTC))

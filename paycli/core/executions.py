@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from paycli.core.errors import ConflictError, NotFoundError, UsageError, naming
 from paycli.core.payments import PaymentsService
+from paycli.core.timeparse import timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -52,11 +53,8 @@ class Execution:
             "execution_arn": self.execution_arn,
             "name": self.name,
             "status": self.status,
-            "start_date": self.start_date.isoformat() if self.start_date else None,
-            "stop_date": self.stop_date.isoformat() if self.stop_date else None,
-            "payment_id": self.payment_id,
-            "error": self.error,
-            "cause": self.cause,
+            "start_date": timestamp(self.start_date),
+            "stop_date": timestamp(self.stop_date),
         }
 
 
@@ -78,8 +76,8 @@ class Step:
         return {
             "state": self.state,
             "type": self.state_type,
-            "entered": self.entered.isoformat() if self.entered else None,
-            "exited": self.exited.isoformat() if self.exited else None,
+            "entered": timestamp(self.entered),
+            "exited": timestamp(self.exited),
             "attempts": self.attempts,
             "failed": self.failed,
             "error": self.error,
@@ -101,6 +99,7 @@ class ExecutionDetail:
         """Stable JSON fields."""
         return {
             **self.execution.view(),
+            "payment_id": self.execution.payment_id,
             "failed_state": self.failed_state,
             "error": self.error,
             "cause": self.cause,
@@ -266,19 +265,16 @@ class ExecutionsService:
         )
 
     def poll(self, previous: WatchUpdate, status: str | None, limit: int) -> WatchUpdate:
-        """One watch poll: one ListExecutions, plus DescribeExecution for failures that are new.
-
-        Only rows whose status changed are described (for their error), so a quiet pipeline
-        costs one call per interval.
+        """One watch poll: one ListExecutions (its summary is what a row shows; a failure's
+        error and cause are one `executions show` away), so any pipeline costs one call per
+        interval.
         """
         update = WatchUpdate(rows=dict(previous.rows))
         for listed in self.list_executions(status, limit):
             before = previous.rows.get(listed.execution_arn)
             if before is not None and before.status == listed.status:
                 continue
-            # Only a failure needs DescribeExecution (for its error); the list has the rest.
-            current = self.describe(listed.execution_arn) if listed.status in REDRIVABLE else listed
-            update.rows[listed.execution_arn] = current
+            update.rows[listed.execution_arn] = listed
             update.changed.append(listed.execution_arn)
         return update
 

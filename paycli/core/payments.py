@@ -24,7 +24,7 @@ from paystack.domain.payment import SETTLED, Status
 from paycli.core import inputs
 from paycli.core.api import ApiClient
 from paycli.core.errors import NotFoundError, UsageError, WaitTimeoutError, to_paycli_error
-from paycli.core.timeparse import iso_z
+from paycli.core.timeparse import iso_z, timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -118,8 +118,8 @@ class Payment:
             account_id=str(item.get("account_id", "")),
             amount_minor=int(item.get("amount_minor", 0)),
             currency=str(item.get("currency", "")),
-            created_at=item.get("created_at"),
-            updated_at=item.get("updated_at"),
+            created_at=timestamp(item.get("created_at")),
+            updated_at=timestamp(item.get("updated_at")),  # MarkFailed writes EnteredTime
             reason=item.get("reason"),
             details=details,
             error=item.get("error"),

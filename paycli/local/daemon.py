@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from paycli.core.timeparse import iso_z
 from paycli.local import state as st
 from paycli.local.api import ControlSurface, Gateway, LocalApi
 from paycli.local.model import Deployment, PipeSpec
@@ -78,7 +79,7 @@ class Daemon:
             api_port=self._api.port,
             api_url=self._api.base_url,
             token=token,
-            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            started_at=iso_z(datetime.now(UTC)),
             log_file=str(st.local_dir(self.home) / st.LOG_FILE),
             time_scale=self.time_scale,
         )

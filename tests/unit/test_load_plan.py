@@ -75,7 +75,9 @@ def test_plan_is_the_same_for_a_seed_and_follows_the_mix() -> None:
     assert 1050 < hot < 1450  # half on the hot account, plus its share of the rest
     assert 120 < sum(p.resend for p in first) < 280
     assert all(100 <= p.amount_minor <= 999 for p in first)
-    assert all(p.request.amount == f"{p.amount_minor // 100}.{p.amount_minor % 100:02d}" for p in first)
+    assert all(
+        p.request.amount == f"{p.amount_minor // 100}.{p.amount_minor % 100:02d}" for p in first
+    )
 
 
 def test_open_loop_sends_each_index_once_and_stops_when_asked() -> None:

@@ -78,6 +78,24 @@ def iso_timestamp(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+def normalize_timestamp(value: datetime | str) -> str:
+    """A stored or reported timestamp in the one form of iso_timestamp.
+
+    Step Functions writes `$$.State.EnteredTime` as ISO-8601 (AWS: milliseconds and Z; the
+    local emulator: microseconds and +00:00) and botocore reports dates in the machine's
+    zone: all of them come out alike. Naive values are UTC; text that is not a timestamp is
+    returned unchanged.
+    """
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    return iso_timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
 def to_item(values: Mapping[str, Any]) -> Item:
     """Serialise a plain dict to DynamoDB's typed form, dropping None (absent attribute)."""
     return {key: _SERIALIZER.serialize(value) for key, value in values.items() if value is not None}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from paystack.domain.dynamo import normalize_timestamp
 from paystack.domain.methods import BankDetails, CardDetails
 
 
@@ -120,7 +121,7 @@ def payment_from_attributes(attrs: Mapping[str, Any]) -> Payment:
         amount_minor=attrs["amount_minor"],
         currency=attrs["currency"],
         created_at=attrs["created_at"],
-        updated_at=attrs["updated_at"],
+        updated_at=normalize_timestamp(attrs["updated_at"]),  # MarkFailed writes EnteredTime
         idempotency_key=attrs.get("idempotency_key"),
         reason=attrs.get("reason"),
         error=attrs.get("error"),
