@@ -369,7 +369,7 @@ class Renderer:
         """The timeline of one execution; the failing state in red with error and cause."""
         table = Table(
             title=self.title(f"Execution {view['name']}"),
-            caption=f"payment {view.get('payment_id') or '-'}, status {view['status']}",
+            caption=_execution_caption(view),
         )
         for column in ("state", "type", f"entered ({self.zone})", "attempts", "result"):
             table.add_column(column, overflow="fold")
@@ -403,7 +403,9 @@ class Renderer:
             [
                 view["execution_arn"].rsplit(":", 1)[-1],
                 view["method"],
-                view["new_execution_arn"].rsplit(":", 1)[-1],
+                view["new_execution_arn"].rsplit(":", 1)[-1]
+                if view["new_execution_arn"]
+                else f"- ({view.get('reason')})",
             ]
             for view in views
         ]
@@ -446,6 +448,32 @@ class Renderer:
         columns = [Col("key", whole=True), Col("value", whole=True)]
         return self.fit_table(self.title(title), columns, rows, show_header=False)
 
+    # ------------------------------------------------------------------ audit
+    def audit_text(self, view: Mapping[str, Any]) -> RenderableType:
+        """`paycli audit`: what was read, the Scans it took, then one line per violation (Text,
+        not markup: messages quote ids and keys)."""
+        ok = bool(view["ok"])
+        lines = [
+            Text(
+                f"Read {view['accounts']} account(s), {view['payments']} payment(s), "
+                f"{view['ledger_entries']} ledger entries, {view['dlq_messages']} DLQ message(s), "
+                f"{view['running_executions']} running execution(s)."
+            )
+        ]
+        lines += [Text(f"Scan: {scan}", style="dim") for scan in view["scans"]]
+        lines += [Text(f"Note: {note}", style="yellow") for note in view["notes"]]
+        for v in view["violations"]:
+            line = Text(str(v["kind"]), style="red")
+            line.append(f" {v['subject']}: {v['message']}")
+            lines.append(line)
+        verdict = len(view["violations"])
+        lines.append(
+            Text("OK: no violation", style="green")
+            if ok
+            else Text(f"FAILED: {verdict} violation(s)", style="red")
+        )
+        return Group(*lines)
+
     # ------------------------------------------------------------------ validate
     def findings_table(self, view: Mapping[str, Any]) -> RenderableType:
         """`paycli validate`: one row per finding, then the verdict. Cells are Text, not markup:
@@ -468,6 +496,18 @@ class Renderer:
                 *(Text(str(finding[key])) for key in ("code", "source", "location", "message")),
             )
         return Group(table, verdict)
+
+
+def _execution_caption(view: Mapping[str, Any]) -> str:
+    """The execution's status, and the payment's own status as read (never the execution's)."""
+    payment_id = view.get("payment_id")
+    if not payment_id:
+        payment = "no payment id in its input"
+    elif view.get("payment_status"):
+        payment = f"payment {payment_id} is {view['payment_status']}"
+    else:
+        payment = f"payment {payment_id} does not exist"
+    return f"execution {view['status']}; {payment}"
 
 
 def _cause_text(cause: Any) -> str:

@@ -15,6 +15,7 @@ import typer
 import paycli
 from paycli.cli import (
     accounts,
+    audit,
     demo,
     deploy,
     dlq,
@@ -131,6 +132,7 @@ app.add_typer(pay.app)  # pay at the top level
 app.add_typer(logs.app)  # logs at the top level
 app.add_typer(demo.app)  # demo at the top level
 app.add_typer(validate.app)  # validate at the top level
+app.add_typer(audit.app)  # audit at the top level
 app.add_typer(load.app)  # load at the top level
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(payments.app, name="payments")

@@ -6,6 +6,13 @@ loop receives a batch, sends it to the source queue and deletes from the DLQ onl
 whose send succeeded. A crash between send and delete leaves a copy in both queues: the pipeline
 is idempotent per payment_id (ValidatePayment/DeductAmount), so the duplicate is harmless, and a
 lost message would not be.
+
+The loop decides per payment, so reruns and concurrent runs do not multiply work: a message whose
+payment is already settled (SUCCEEDED/DECLINED: a crashed run's copy that went through, or a
+duplicate) is deleted without being sent, and a second message for a payment already sent by this
+run is deleted once the first was sent. Messages another run (or a killed one) holds are waited
+for until they are deleted or reappear (at most their visibility timeout), so a rerun after a
+crash, or two runs at once, end with the DLQ empty.
 """
 
 from __future__ import annotations
@@ -16,9 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from paystack.domain.dynamo import batch_get_consistent
+from paystack.domain.payment import SETTLED
+from paystack.domain.store import PAYMENT_ID_RE
+
 from paycli.core.timeparse import iso_z
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
 BATCH: Final = 10  # SQS's receive/send/delete batch limit
@@ -28,6 +40,8 @@ MOVE_VISIBILITY_SECONDS: Final = 60
 PEEK_VISIBILITY_SECONDS: Final = 30
 
 Progress = Callable[[int, int], None]  # (done, total)
+#: Payment ids -> those of them that are settled (SUCCEEDED or DECLINED).
+SettledLookup = Callable[[list[str]], set[str]]
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,14 @@ class RedriveReport:
     failed: int = 0
     task_handle: str | None = None
     payment_ids: list[str] = field(default_factory=list)
+    #: deleted without a send: the payment was settled, or this run had sent it already
+    dropped_settled: int = 0
+    dropped_duplicates: int = 0
+
+    @property
+    def handled(self) -> int:
+        """Messages this run is done with, one way or another."""
+        return self.moved + self.failed + self.dropped_settled + self.dropped_duplicates
 
     def view(self) -> dict[str, Any]:
         """Stable JSON fields."""
@@ -94,6 +116,8 @@ class RedriveReport:
             "candidates": self.candidates,
             "moved": self.moved,
             "failed": self.failed,
+            "dropped_settled": self.dropped_settled,
+            "dropped_duplicates": self.dropped_duplicates,
             "task_handle": self.task_handle,
             "payment_ids": self.payment_ids,
         }
@@ -109,13 +133,19 @@ class DlqService:
         dlq_url: str,
         *,
         move_task_supported: bool,
+        settled: SettledLookup | None = None,
+        move_visibility: int = MOVE_VISIBILITY_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """`move_task_supported` is False on the local stack (moto lacks StartMessageMoveTask)."""
+        """`move_task_supported` is False on the local stack (moto lacks StartMessageMoveTask);
+        `settled` tells which payments need no redrive; `move_visibility` is how long a
+        message stays hidden between its receive and its delete."""
         self._sqs = sqs
         self._queue = queue_url
         self._dlq = dlq_url
         self._move_task_supported = move_task_supported
+        self._settled = settled
+        self._move_visibility = move_visibility
         self._sleep = sleep
 
     def _counts(self, url: str) -> tuple[int, int]:
@@ -190,8 +220,11 @@ class DlqService:
         The number to move is fixed at the start (the DLQ depth, or `max_messages`): a payment
         that fails again while the redrive runs lands back in the DLQ and is not moved twice.
         """
-        visible = self.stats().dlq_messages
-        total = visible if max_messages is None else min(visible, max_messages)
+        stats = self.stats()
+        # Without --max, messages in flight count too: a killed run's hidden copies reappear
+        # within the visibility timeout and are moved by this run (or deleted by another one).
+        waiting = stats.dlq_messages + stats.dlq_in_flight
+        total = waiting if max_messages is None else min(stats.dlq_messages, max_messages)
         use_task = self._move_task_supported and max_messages is None
         method = "StartMessageMoveTask" if use_task else "receive-send-delete"
         report = RedriveReport(method=method, dry_run=dry_run, candidates=total)
@@ -225,24 +258,59 @@ class DlqService:
     def _move_loop(
         self, report: RedriveReport, total: int, progress: Progress | None
     ) -> RedriveReport:
-        """receive -> send to the source queue -> delete from the DLQ what was sent."""
-        while report.moved + report.failed < total:
-            batch = self._receive(
-                min(BATCH, total - report.moved - report.failed), MOVE_VISIBILITY_SECONDS
-            )
+        """receive -> send to the source queue -> delete from the DLQ what was sent (or needs
+        no sending); wait for messages other runs hold."""
+        sent_payments: set[str] = set()
+        waited = 0.0
+        while report.handled < total:
+            batch = self._receive(min(BATCH, total - report.handled), self._move_visibility)
             if not batch:
-                break
-            sent = self._send_batch(batch)
-            self._delete([m for m in batch if m["MessageId"] in sent])
-            self._release([m["ReceiptHandle"] for m in batch if m["MessageId"] not in sent])
-            report.moved += len(sent)
-            report.failed += len(batch) - len(sent)
-            report.payment_ids.extend(
-                pid for m in batch if m["MessageId"] in sent and (pid := _payment_id(m["Body"]))
-            )
+                if waited > self._move_visibility or self.stats().dlq_in_flight == 0:
+                    break
+                self._sleep(1.0)
+                waited += 1.0
+                continue
+            self._move_batch(batch, sent_payments, report)
             if progress:
-                progress(report.moved, total)
+                progress(report.handled, total)
         return report
+
+    def _move_batch(
+        self, batch: list[dict[str, Any]], sent_payments: set[str], report: RedriveReport
+    ) -> None:
+        """One received batch: settled payments and this run's repeats are deleted, the rest
+        sent and then deleted; what could not be sent is made visible again."""
+        payment_ids = [_payment_id(m["Body"]) for m in batch]
+        settled = self._settled([p for p in payment_ids if p]) if self._settled else set()
+        to_send: list[dict[str, Any]] = []
+        repeats: list[tuple[dict[str, Any], str]] = []
+        done: list[dict[str, Any]] = []
+        for message, payment_id in zip(batch, payment_ids, strict=True):
+            if payment_id in settled:
+                done.append(message)
+                report.dropped_settled += 1
+            elif payment_id is not None and payment_id in sent_payments:
+                repeats.append((message, payment_id))
+            else:
+                to_send.append(message)
+                if payment_id is not None:
+                    sent_payments.add(payment_id)
+        sent = self._send_batch(to_send) if to_send else set()
+        for message, payment_id in zip(batch, payment_ids, strict=True):
+            if message["MessageId"] in sent and payment_id:
+                report.payment_ids.append(payment_id)
+            elif message in to_send and payment_id:
+                sent_payments.discard(payment_id)  # its send failed: a repeat must not go
+        for message, payment_id in repeats:
+            if payment_id in sent_payments:
+                done.append(message)
+                report.dropped_duplicates += 1
+            else:
+                to_send.append(message)  # released below, for a later run
+        self._delete([m for m in to_send if m["MessageId"] in sent] + done)
+        self._release([m["ReceiptHandle"] for m in to_send if m["MessageId"] not in sent])
+        report.moved += len(sent)
+        report.failed += len(to_send) - len(sent)
 
     def _send_batch(self, batch: list[dict[str, Any]]) -> set[str]:
         """Send each body (and its attributes) to the source queue; the MessageIds sent."""
@@ -279,6 +347,22 @@ class DlqService:
         count = self.stats().dlq_messages
         self._sqs.purge_queue(QueueUrl=self._dlq)
         return count
+
+
+def settled_payments(ddb: DynamoDBClient, table: str, payment_ids: list[str]) -> set[str]:
+    """The ids among `payment_ids` whose payment is SUCCEEDED or DECLINED (one consistent
+    BatchGetItem per 100 ids; ids that cannot be payment ids are never asked for)."""
+    wanted = sorted({p for p in payment_ids if PAYMENT_ID_RE.fullmatch(p)})
+    settled: set[str] = set()
+    for start in range(0, len(wanted), 100):
+        keys = [{"payment_id": {"S": p}} for p in wanted[start : start + 100]]
+        found = batch_get_consistent(ddb, {table: keys})[table]  # type: ignore[dict-item]
+        settled.update(
+            str(item["payment_id"]["S"])
+            for item in found
+            if item.get("status", {}).get("S") in SETTLED
+        )
+    return settled
 
 
 def _payment_id(body: str) -> str | None:

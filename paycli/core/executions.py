@@ -9,21 +9,35 @@ Redrive has two ways, chosen per execution:
   that ended in a Fail state, and on the local stack, whose emulator (moto 5.2.5) does not
   implement RedriveExecution. Safe because every step is idempotent: ValidatePayment leaves a
   settled payment alone and DeductAmount debits a payment at most once (design.md).
+
+What to redrive is decided per *payment*, not per execution (a payment may have failed many
+times): its executions are grouped, the payment is read, and it is skipped when it is settled
+(SUCCEEDED/DECLINED), does not exist, or its latest execution is RUNNING or SUCCEEDED; otherwise
+only its newest failed execution is redriven, once per run. A restart's name is derived from
+the payment and that execution (`{payment_id}-r-{hash}`), so a rerun, or a second run at the
+same moment, asks Step Functions for the same name: STANDARD name uniqueness turns the second
+start into the same execution (same name and input while it runs) or ExecutionAlreadyExists
+(once it ended), never a second execution. RedriveExecution is likewise refused for an
+execution that is already being redriven.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
+from botocore.exceptions import ClientError
+from paystack.domain.payment import SETTLED
+from paystack.domain.store import PAYMENT_ID_RE
+
 from paycli.core.errors import ConflictError, NotFoundError, UsageError, naming
-from paycli.core.payments import PaymentsService
+from paycli.core.payments import Payment, PaymentsService
 from paycli.core.timeparse import timestamp
 
 if TYPE_CHECKING:
@@ -94,12 +108,14 @@ class ExecutionDetail:
     failed_state: str | None
     error: str | None
     cause: str | None
+    payment_status: str | None = None  # as read from the table now; None: no such payment
 
     def view(self) -> dict[str, Any]:
         """Stable JSON fields."""
         return {
             **self.execution.view(),
             "payment_id": self.execution.payment_id,
+            "payment_status": self.payment_status,
             "failed_state": self.failed_state,
             "error": self.error,
             "cause": self.cause,
@@ -109,11 +125,13 @@ class ExecutionDetail:
 
 @dataclass(frozen=True)
 class RedriveResult:
-    """What a redrive did to one execution."""
+    """What a redrive did for one payment (through its newest failed execution)."""
 
     execution_arn: str
-    method: str  # "RedriveExecution" or "restart"
-    new_execution_arn: str
+    method: str  # "RedriveExecution", "restart" or "skipped"
+    new_execution_arn: str | None  # None when skipped
+    payment_id: str | None = None
+    reason: str | None = None  # why it was skipped
 
     def view(self) -> dict[str, Any]:
         """Stable JSON fields."""
@@ -121,6 +139,8 @@ class RedriveResult:
             "execution_arn": self.execution_arn,
             "method": self.method,
             "new_execution_arn": self.new_execution_arn,
+            "payment_id": self.payment_id,
+            "reason": self.reason,
         }
 
 
@@ -138,15 +158,28 @@ class WatchUpdate:
 
 
 def payment_id_from_input(raw: str | None) -> str | None:
-    """The payment id inside an execution input: a Pipe batch (array of SQS records)."""
+    """The payment id inside an execution input (a Pipe batch: an array of SQS records), or
+    None when there is none or it is not a well-formed payment id (a poison message may carry
+    anything, a card number included: it is never repeated)."""
     try:
         data = json.loads(raw or "null")
         record = data[0] if isinstance(data, list) else data
         body = record.get("body", record)
         body = json.loads(body) if isinstance(body, str) else body
-        return str(body["payment_id"])
+        payment_id = body["payment_id"]
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         return None
+    if isinstance(payment_id, str) and PAYMENT_ID_RE.fullmatch(payment_id):
+        return payment_id
+    return None
+
+
+def restart_name(payment_id: str, failed_execution_name: str) -> str:
+    """The restart's execution name: the same for every run that restarts the same failed
+    execution of the payment (so Step Functions refuses a duplicate), new once that restart
+    has failed in turn. At most 80 characters, as Step Functions allows."""
+    digest = hashlib.sha256(failed_execution_name.encode()).hexdigest()[:16]
+    return f"{payment_id}-r-{digest}"
 
 
 def _details(event: dict[str, Any]) -> dict[str, Any]:
@@ -262,7 +295,17 @@ class ExecutionsService:
             failed_state=culprit.state if culprit else None,
             error=(culprit.error if culprit and culprit.error else execution.error),
             cause=(culprit.cause if culprit and culprit.cause else execution.cause),
+            payment_status=self._payment_status(execution.payment_id),
         )
+
+    def _payment_status(self, payment_id: str | None) -> str | None:
+        """The payment's status as stored now (never the execution's), None if there is none."""
+        if payment_id is None:
+            return None
+        try:
+            return self._payments.get(payment_id).status
+        except NotFoundError:
+            return None
 
     def poll(self, previous: WatchUpdate, status: str | None, limit: int) -> WatchUpdate:
         """One watch poll: one ListExecutions (its summary is what a row shows; a failure's
@@ -312,28 +355,83 @@ class ExecutionsService:
         ]
 
     def redrive(self, refs: list[str]) -> list[RedriveResult]:
-        """Redrive each execution (see the module docstring for which way)."""
-        return [self._redrive_one(self.resolve(ref)) for ref in refs]
+        """Redrive each payment named (through its executions) at most once (see the module
+        docstring): one result per payment, or per execution whose input names none."""
+        by_payment: dict[str, list[dict[str, Any]]] = {}
+        results: list[RedriveResult] = []
+        for ref in refs:
+            arn = self.resolve(ref)
+            with naming(ref):
+                reply = dict(self._sfn.describe_execution(executionArn=arn))
+            status = str(reply["status"])
+            if status not in REDRIVABLE:
+                message = f"execution {reply['name']} is {status}"
+                if len(refs) == 1:  # the one execution asked for: say why nothing happens
+                    raise ConflictError(
+                        f"{message}: only failed, timed-out or aborted executions can be redriven"
+                    )
+                # e.g. redriven by a concurrent run since it was listed: nothing to do
+                results.append(_skipped(str(reply["executionArn"]), None, message))
+                continue
+            payment_id = payment_id_from_input(str(reply.get("input", "")))
+            if payment_id is None:
+                arn = str(reply["executionArn"])
+                results.append(_skipped(arn, None, "its input names no payment"))
+                continue
+            by_payment.setdefault(payment_id, []).append(reply)
+        for payment_id, executions in by_payment.items():
+            results.append(self._redrive_payment(payment_id, executions))
+        return results
 
-    def _redrive_one(self, arn: str) -> RedriveResult:
-        with naming(arn):
-            reply = dict(self._sfn.describe_execution(executionArn=arn))
-        status = str(reply["status"])
-        if status not in REDRIVABLE:
-            raise ConflictError(
-                f"execution {reply['name']} is {status}: only failed, timed-out or aborted "
-                "executions can be redriven"
-            )
+    def _redrive_payment(self, payment_id: str, executions: list[dict[str, Any]]) -> RedriveResult:
+        newest = max(executions, key=_started_at)
+        arn = str(newest["executionArn"])
+        try:
+            payment = self._payments.get(payment_id)
+        except NotFoundError:
+            return _skipped(arn, payment_id, "the payment does not exist")
+        if payment.status in SETTLED:
+            return _skipped(arn, payment_id, f"the payment is {payment.status}")
+        latest = self._latest_execution(payment, newest)
+        if str(latest["status"]) not in REDRIVABLE:
+            name = latest["name"]
+            return _skipped(arn, payment_id, f"its execution {name} is {latest['status']}")
+        return self._redrive_one(latest, payment_id)
+
+    def _latest_execution(self, payment: Payment, newest: dict[str, Any]) -> dict[str, Any]:
+        """The payment's latest execution: the one it last recorded (ValidatePayment writes
+        execution_arn) when that started after `newest`, else `newest`."""
+        recorded = payment.execution_arn
+        if not recorded or recorded == newest["executionArn"]:
+            return newest
+        try:
+            current = dict(self._sfn.describe_execution(executionArn=recorded))
+        except ClientError:
+            return newest
+        return current if _started_at(current) >= _started_at(newest) else newest
+
+    def _redrive_one(self, reply: dict[str, Any], payment_id: str) -> RedriveResult:
+        arn = str(reply["executionArn"])
         if self._redrive_supported and reply.get("error") not in self._fail_state_errors:
-            self._sfn.redrive_execution(executionArn=arn)
-            return RedriveResult(arn, "RedriveExecution", arn)
-        name = f"{str(reply['name'])[:60]}-rd-{uuid.uuid4().hex[:8]}"
-        started = self._sfn.start_execution(
-            stateMachineArn=str(reply.get("stateMachineArn", self._arn)),
-            name=name,  # always named: moto fails a second unnamed execution
-            input=str(reply.get("input", "{}")),
-        )
-        return RedriveResult(arn, "restart", started["executionArn"])
+            try:
+                self._sfn.redrive_execution(executionArn=arn)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ExecutionNotRedrivable":
+                    raise
+                return _skipped(arn, payment_id, "it is being redriven already")
+            return RedriveResult(arn, "RedriveExecution", arn, payment_id)
+        name = restart_name(payment_id, str(reply["name"]))
+        try:
+            started = self._sfn.start_execution(
+                stateMachineArn=str(reply.get("stateMachineArn", self._arn)),
+                name=name,  # deterministic: a second start of the same restart is refused
+                input=str(reply.get("input", "{}")),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise
+            return _skipped(arn, payment_id, f"it was restarted already as {name}")
+        return RedriveResult(arn, "restart", started["executionArn"], payment_id)
 
     @cached_property
     def _fail_state_errors(self) -> frozenset[str]:
@@ -346,6 +444,15 @@ class ExecutionsService:
             for state in definition.get("States", {}).values()
             if state.get("Type") == "Fail"
         )
+
+
+def _skipped(arn: str, payment_id: str | None, reason: str) -> RedriveResult:
+    return RedriveResult(arn, "skipped", None, payment_id, reason)
+
+
+def _started_at(reply: dict[str, Any]) -> datetime:
+    started = reply.get("startDate")
+    return started if isinstance(started, datetime) else datetime.min.replace(tzinfo=UTC)
 
 
 def _from_summary(item: dict[str, Any]) -> Execution:

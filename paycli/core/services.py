@@ -10,6 +10,7 @@ from functools import cached_property
 
 from paycli.core.accounts import AccountsService
 from paycli.core.api import ApiClient
+from paycli.core.audit import AuditService, Progress, Tables
 from paycli.core.aws import AwsTarget, StackOutputs
 from paycli.core.deploy import (
     AwsPrerequisites,
@@ -19,7 +20,7 @@ from paycli.core.deploy import (
     sam_deploy_command,
     template_path,
 )
-from paycli.core.dlq import DlqService
+from paycli.core.dlq import DlqService, settled_payments
 from paycli.core.errors import ConfigError, from_botocore
 from paycli.core.executions import ExecutionsService
 from paycli.core.load import LoadDriver
@@ -87,11 +88,27 @@ class Services:
     def dlq(self) -> DlqService:
         """The queue and its DLQ; StartMessageMoveTask only on AWS (moto lacks it)."""
         out = self.outputs
+        ddb, table = self.target.dynamodb(), out.PaymentsTableName
         return DlqService(
             self.target.sqs(),
             out.QueueUrl,
             out.DeadLetterQueueUrl,
             move_task_supported=not self.target.is_local,
+            settled=lambda ids: settled_payments(ddb, table, ids),
+        )
+
+    def audit(self, progress: Progress | None = None) -> AuditService:
+        """The ledger audit: tables, both queues and the executions of the stack."""
+        out = self.outputs
+        return AuditService(
+            self.target.dynamodb(),
+            self.target.sqs(),
+            self.target.sfn(),
+            Tables(out.PaymentsTableName, out.AccountsTableName, out.LedgerTableName),
+            queue_url=out.QueueUrl,
+            dlq_url=out.DeadLetterQueueUrl,
+            state_machine_arn=out.StateMachineArn,
+            progress=progress,
         )
 
     def logs(self, function: str | None, payment_id: str | None) -> list[LogRecord]:

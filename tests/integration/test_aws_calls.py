@@ -29,7 +29,7 @@ from paycli.core.dlq import DlqService
 from paycli.core.errors import ConfigError, ExitCode, PaycliError, from_botocore
 from paycli.core.executions import ExecutionsService
 from paycli.core.logs import CloudWatchLogs
-from paycli.core.payments import PaymentsService
+from paycli.core.payments import Payment, PaymentsService
 from paycli.core.settings import Settings, read_config
 
 REGION = "eu-west-1"
@@ -184,6 +184,21 @@ def _no_payments() -> PaymentsService:
     return PaymentsService(None, boto3.client("dynamodb", region_name=REGION), "unused")
 
 
+PAYMENT_ID = "pay_" + "ab" * 16
+
+
+class _OnePayment:
+    """The payments table as ExecutionsService reads it (one payment); DynamoDB's part of the
+    redrive decision is not what this test is about."""
+
+    def __init__(self, payment: Payment) -> None:
+        self.payment = payment
+
+    def get(self, payment_id: str) -> Payment:
+        assert payment_id == self.payment.payment_id
+        return self.payment
+
+
 def test_redrive_uses_redrive_execution_for_an_uncaught_failure() -> None:
     """A timeout is not a Fail state: RedriveExecution, same ARN."""
     sfn = boto3.client("stepfunctions", region_name=REGION)
@@ -193,7 +208,8 @@ def test_redrive_uses_redrive_execution_for_an_uncaught_failure() -> None:
         stub.add_response(
             "describe_execution",
             {"executionArn": arn, "stateMachineArn": SM_ARN, "name": "run-1",
-             "status": "TIMED_OUT", "startDate": datetime.now(UTC), "error": "States.Timeout"},
+             "status": "TIMED_OUT", "startDate": datetime.now(UTC), "error": "States.Timeout",
+             "input": json.dumps([{"body": json.dumps({"payment_id": PAYMENT_ID})}])},
             {"executionArn": arn},
         )  # fmt: skip
         stub.add_response(
@@ -206,7 +222,9 @@ def test_redrive_uses_redrive_execution_for_an_uncaught_failure() -> None:
         stub.add_response(
             "redrive_execution", {"redriveDate": datetime.now(UTC)}, {"executionArn": arn}
         )
-        service = ExecutionsService(sfn, SM_ARN, _no_payments(), redrive_supported=True)
+        payments = _OnePayment(Payment(PAYMENT_ID, "FAILED", "card", "acc_1", 1, "USD",
+                                       execution_arn=arn))  # fmt: skip
+        service = ExecutionsService(sfn, SM_ARN, payments, redrive_supported=True)  # type: ignore[arg-type]
         (result,) = service.redrive([arn])
         assert (result.method, result.new_execution_arn) == ("RedriveExecution", arn)
         stub.assert_no_pending_responses()

@@ -28,7 +28,8 @@ def card_body(**card_changes: Any) -> dict[str, Any]:
 def post_raw(stack: Stack, raw: bytes, method: str = "card") -> Any:
     """POST bytes as API Gateway passes a body that is not UTF-8 text: base64-encoded."""
     headers = {"Content-Type": "application/json", "Host": API_DOMAIN, "Idempotency-Key": "k-raw"}
-    event = api_event("POST", f"/payments/{method}", "/payments/{method}", headers, None)
+    path = f"/payments/{method}"
+    event = api_event("POST", path, path, headers, None)
     event["body"] = base64.b64encode(raw).decode()
     event["isBase64Encoded"] = True
     return decode(stack.invoke("IngressFunction", event))

@@ -8,11 +8,14 @@ tests/integration/test_aws_calls.py.
 from __future__ import annotations
 
 import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from paycli.core import dlq as dlq_module
 from paycli.core.dlq import DlqService
 
 
@@ -125,3 +128,81 @@ def test_purge_empties_the_dlq_only(dlq: DlqService, stack: Any) -> None:
     assert dlq.purge() == 3
     stats = dlq.stats()
     assert (stats.dlq_messages, stats.queue_messages) == (0, 1)
+
+
+# ------------------------------------------------------------ reruns, crashes, concurrency
+
+
+def _park_ids(stack: Any, payment_ids: list[str]) -> None:
+    for payment_id in payment_ids:
+        stack.sqs.send_message(
+            QueueUrl=stack.dlq_url, MessageBody=json.dumps({"payment_id": payment_id})
+        )
+
+
+def _per_payment(stack: Any) -> dlq_module.DlqService:
+    """The service as `paycli dlq redrive` builds it: it reads which payments are settled."""
+    return DlqService(
+        stack.sqs, stack.queue_url, stack.dlq_url, move_task_supported=False,
+        settled=lambda ids: dlq_module.settled_payments(stack.ddb, stack.tables.payments, ids),
+    )  # fmt: skip
+
+
+def _store(stack: Any, payment_id: str, status: str) -> None:
+    stack.ddb.put_item(
+        TableName=stack.tables.payments,
+        Item={"payment_id": {"S": payment_id}, "status": {"S": status}},
+    )
+
+
+def test_repeated_messages_of_one_payment_are_sent_once(stack: Any) -> None:
+    """Three DLQ messages for one payment (earlier reruns multiplied them): one goes back,
+    the other two are deleted; no message of another payment is touched."""
+    one, other = f"pay_{uuid.uuid4().hex}", f"pay_{uuid.uuid4().hex}"
+    _park_ids(stack, [one, one, other, one])
+    report = _per_payment(stack).redrive()
+    assert (report.moved, report.dropped_duplicates, report.failed) == (2, 2, 0)
+    assert sorted(_bodies(stack, stack.queue_url)) == sorted([one, other])
+    assert _bodies(stack, stack.dlq_url) == []
+
+
+def test_messages_of_settled_payments_are_deleted_not_sent(stack: Any) -> None:
+    """A settled payment needs no redrive (a crashed run's copy went through): deleted."""
+    done, declined, open_ = (f"pay_{uuid.uuid4().hex}" for _ in range(3))
+    _store(stack, done, "SUCCEEDED")
+    _store(stack, declined, "DECLINED")
+    _store(stack, open_, "FAILED")
+    _park_ids(stack, [done, declined, open_])
+    report = _per_payment(stack).redrive()
+    assert (report.moved, report.dropped_settled) == (1, 2)
+    assert _bodies(stack, stack.queue_url) == [open_]
+    assert _bodies(stack, stack.dlq_url) == []
+
+
+def test_a_rerun_after_a_killed_run_waits_for_its_hidden_messages(stack: Any) -> None:
+    """A run killed after receiving (its messages hidden, neither sent nor deleted): the rerun
+    counts them, waits until they reappear and moves them; nothing is lost."""
+    ids = [f"pay_{uuid.uuid4().hex}" for _ in range(15)]
+    _park_ids(stack, ids)
+    stack.sqs.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=2)
+    assert dlq_module.DlqService(stack.sqs, stack.queue_url, stack.dlq_url,
+                                 move_task_supported=False).stats().dlq_in_flight == 10  # fmt: skip
+    report = _per_payment(stack).redrive()
+    assert report.candidates == 15
+    assert report.moved == 15
+    assert sorted(_bodies(stack, stack.queue_url)) == sorted(ids)
+    assert _bodies(stack, stack.dlq_url) == []
+
+
+@pytest.mark.usefixtures("serialised_moto")
+def test_two_redrives_at_once_move_every_message_exactly_once(stack: Any) -> None:
+    """Each run takes other messages; the one that runs out first waits for the other's
+    in-flight ones; together every message is moved once and the DLQ ends empty."""
+    ids = [f"pay_{uuid.uuid4().hex}" for _ in range(40)]
+    _park_ids(stack, ids)
+    services = [_per_payment(stack), _per_payment(stack)]
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda service: service.redrive(), services))
+    assert sum(r.moved for r in reports) == 40
+    assert sorted(_bodies(stack, stack.queue_url)) == sorted(ids)
+    assert _bodies(stack, stack.dlq_url) == []

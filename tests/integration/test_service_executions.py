@@ -12,12 +12,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from paycli.core.accounts import AccountsService
 from paycli.core.errors import ConflictError, NotFoundError, UsageError
-from paycli.core.executions import ExecutionsService
+from paycli.core.executions import ExecutionsService, restart_name
 from paycli.core.payments import PaymentsService
 from paycli.local.api import HttpRequest, RouteTable, build_proxy_event
 from paycli.local.model import Deployment
@@ -214,7 +215,7 @@ def test_redrive_restarts_with_the_same_input_under_a_new_name(
     env.wait(result.new_execution_arn)
     again = sfn.describe_execution(executionArn=result.new_execution_arn)
     assert again["input"] == original["input"]
-    assert again["name"].startswith(original["name"][:40])
+    assert again["name"] == restart_name(failed[0], original["name"])
     assert again["status"] == "FAILED"  # the test card still fails, and is parked again
 
 
@@ -241,3 +242,123 @@ def test_failed_since_lists_failed_executions(env: Env, failed: tuple[str, str])
     service = env.service()
     assert failed[1] in service.failed_since(None)
     assert service.failed_since(datetime.now(UTC) + timedelta(hours=1)) == []
+
+
+# ------------------------------------------------------------------ redrive per payment
+
+
+def _executions_of(env: Env, payment_id: str) -> list[dict[str, Any]]:
+    """Every execution (any status) whose input names `payment_id`."""
+    sfn = env.stack.client("stepfunctions")
+    found = []
+    paginator = sfn.get_paginator("list_executions")
+    for page in paginator.paginate(stateMachineArn=env.out("StateMachineArn")):
+        for item in page["executions"]:
+            reply = sfn.describe_execution(executionArn=item["executionArn"])
+            if payment_id in reply.get("input", ""):
+                found.append(reply)
+    return found
+
+
+def _wait_all(env: Env, results: list[Any]) -> None:
+    for result in results:
+        if result.new_execution_arn:
+            env.wait(result.new_execution_arn)
+
+
+def test_rerunning_redrive_failed_restarts_each_payment_once_per_run(env: Env) -> None:
+    """Issue 9 defect 1: each run restarted every FAILED execution, earlier restarts included
+    (1 -> 2 -> 4 -> 8 executions). Per payment: one restart per run, so three runs leave four
+    executions (the first and three restarts), each run's restart from the newest failure."""
+    payment_id = env.pay(CARD_ERROR)
+    env.run(payment_id)
+    service = env.service()
+    for run in range(3):
+        results = [r for r in service.redrive(service.failed_since(None))
+                   if r.payment_id == payment_id]  # fmt: skip
+        assert [r.method for r in results] == ["restart"], (run, results)
+        _wait_all(env, results)
+    executions = _executions_of(env, payment_id)
+    assert len(executions) == 4
+    assert {e["status"] for e in executions} == {"FAILED"}
+
+
+def test_two_redrives_at_once_start_one_execution_per_payment(env: Env) -> None:
+    """Two runs over the same failures at the same moment ask for the same restart name:
+    Step Functions starts it once (the second start is the same execution, or refused)."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    payment_id = env.pay(CARD_ERROR)
+    env.run(payment_id)
+    services = [env.service(), env.service()]
+    targets = services[0].failed_since(None)
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda svc: svc.redrive(targets), services))
+    mine = [r for run in runs for r in run if r.payment_id == payment_id]
+    assert len(mine) == 2
+    assert len({r.new_execution_arn for r in mine if r.new_execution_arn}) == 1
+    _wait_all(env, mine)
+    assert len(_executions_of(env, payment_id)) == 2
+
+
+def test_redrive_skips_a_settled_payment_and_one_whose_newer_execution_succeeded(
+    env: Env,
+) -> None:
+    """A failed execution of a payment settled since (by another execution) is not restarted;
+    nor is one whose payment last recorded an execution that succeeded after it."""
+    settled_id = env.pay(CARD_ERROR)
+    settled_failure = env.run(settled_id)
+    newer_id = env.pay(CARD_ERROR)
+    newer_failure = env.run(newer_id)
+    later_success = env.run(env.pay(CARD_OK))  # stands for a newer execution of newer_id
+    ddb, table = env.stack.client("dynamodb"), env.out("PaymentsTableName")
+    ddb.update_item(
+        TableName=table, Key={"payment_id": {"S": settled_id}},
+        UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "SUCCEEDED"}},
+    )  # fmt: skip
+    ddb.update_item(
+        TableName=table, Key={"payment_id": {"S": newer_id}},
+        UpdateExpression="SET execution_arn = :a",
+        ExpressionAttributeValues={":a": {"S": later_success}},
+    )  # fmt: skip
+    results = env.service().redrive([settled_failure, newer_failure])
+    assert [(r.method, r.payment_id) for r in results] == [
+        ("skipped", settled_id), ("skipped", newer_id)
+    ]  # fmt: skip
+    assert results[0].reason == "the payment is SUCCEEDED"
+    assert "SUCCEEDED" in str(results[1].reason)
+    assert len(_executions_of(env, settled_id)) == len(_executions_of(env, newer_id)) == 1
+
+
+def test_a_message_for_a_missing_payment_fails_visibly_and_is_never_redriven(env: Env) -> None:
+    """Issue 9 defect 8: it ended SUCCEEDED (AlreadySettled). Now the execution FAILS with
+    error PaymentNotFound, nothing is parked in the DLQ, `show` reports that the payment does
+    not exist (not a status it never read), and redrive leaves it alone."""
+    ghost = "pay_" + "0" * 32
+    record = {"messageId": "m", "body": json.dumps({"payment_id": ghost})}
+    sfn = env.stack.client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=env.out("StateMachineArn"), name=f"ghost-{uuid.uuid4().hex[:8]}",
+        input=json.dumps([record]),
+    )["executionArn"]  # fmt: skip
+    env.wait(arn)
+    described = sfn.describe_execution(executionArn=arn)
+    assert described["status"] == "FAILED"
+    assert described["error"] == "PaymentNotFound"
+    detail = env.service().show(arn)
+    assert detail.execution.payment_id == ghost
+    assert detail.payment_status is None
+    assert detail.view()["payment_status"] is None
+    (result,) = env.service().redrive([arn])
+    assert (result.method, result.reason) == ("skipped", "the payment does not exist")
+    sqs = env.stack.client("sqs")
+    bodies = [m["Body"] for m in sqs.receive_message(
+        QueueUrl=env.out("DeadLetterQueueUrl"), MaxNumberOfMessages=10, VisibilityTimeout=0
+    ).get("Messages", [])]  # fmt: skip
+    assert not any(ghost in body for body in bodies)
+
+
+def test_show_reports_the_payments_own_status(env: Env, failed: tuple[str, str]) -> None:
+    detail = env.service().show(failed[1])
+    assert detail.payment_status == "FAILED"

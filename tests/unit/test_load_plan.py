@@ -68,7 +68,8 @@ def test_plan_is_the_same_for_a_seed_and_follows_the_mix() -> None:
     )
     assert len({p.request.idempotency_key for p in first}) == 2000
     methods = Counter(p.request.method for p in first)
-    assert 1450 < methods["card"] < 1750 and methods["wallet"] < 200
+    assert 1450 < methods["card"] < 1750
+    assert methods["wallet"] < 200
     declined = sum(p.request.card_number == "4000000000000002" for p in first)
     assert 120 < declined < 280
     hot = sum(p.request.account_id == ACCOUNTS[0] for p in first)
@@ -168,13 +169,17 @@ def test_driver_counts_outcomes_refusals_resends_and_unfinished() -> None:
         on_progress=lambda p: progress.append(p.terminal),
         on_outcome=lambda o: outcomes.append(o.payment_id),
     )
-    assert report.errors and sum(report.errors.values()) + report.accepted == 40
+    assert report.errors
+    assert sum(report.errors.values()) + report.accepted == 40
     stuck = sum(1 for p in report.payments if p.account_id == "acc_d")
-    assert stuck > 0 and report.unfinished == stuck
+    assert stuck > 0
+    assert report.unfinished == stuck
     assert report.outcomes.get("PENDING") == stuck
     assert report.completed == report.accepted - stuck == len(outcomes)
     assert len(set(outcomes)) == len(outcomes)  # each terminal payment reported once
-    assert report.same_key_resends > 0 and report.same_key_mismatches == 0
-    assert progress == sorted(progress) and progress[-1] == report.completed
+    assert report.same_key_resends > 0
+    assert report.same_key_mismatches == 0
+    assert progress == sorted(progress)
+    assert progress[-1] == report.completed
     assert report.ok is False
     assert report.view()["latency_s"]["p50"] == 0.0  # settled "before" the 202: clamped to 0
