@@ -199,13 +199,13 @@ class Renderer:
 
     def stream(self, views: Sequence[Mapping[str, Any]]) -> None:
         """Changes as they happen, one line each, flushed at once: a JSON object per line with
-        --json, else `time  name  status` (the time in the tables' zone)."""
+        --json, else `time  name  status  error` (time ISO 8601 UTC: a line is data)."""
         for view in views:
             if self.json_output:
                 line = json.dumps(view, default=str)
             else:
-                when = self.time(view.get("stop_date") or view.get("start_date"))
-                line = f"{when} {self.zone}  {view['name']}  {view['status']}"
+                when = view.get("stop_date") or view.get("start_date") or "-"
+                line = f"{when}  {view['name']}  {view['status']}  {_cell(view.get('error'))}"
             sys.stdout.write(line + "\n")
         sys.stdout.flush()
 

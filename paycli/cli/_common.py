@@ -94,14 +94,20 @@ def _plain_coercion(params: list[Any]) -> None:
 def confirm(question: str) -> None:
     """Ask `question` (y/N) on stderr; no answer aborts (exit 1). With no terminal on stdin
     there is nobody to ask: refuse at once (exit 2) and say how to confirm instead."""
+    can_ask(question)
+    typer.confirm(question, abort=True, err=True)
+
+
+def can_ask(what: str) -> None:
+    """Refuse (exit 2, with the --yes hint) when a prompt would have no terminal to ask on:
+    call it before any lookup, so a script without --yes fails at once."""
     if not sys.stdin.isatty():
         from paycli.core.errors import UsageError  # noqa: PLC0415
 
         raise UsageError(
-            f"not confirmed: {question} (no terminal on stdin to ask)",
+            f"not confirmed: {what} (no terminal on stdin to ask)",
             hint="pass --yes to confirm without a prompt",
         )
-    typer.confirm(question, abort=True, err=True)
 
 
 def app_context(ctx: typer.Context) -> AppContext:

@@ -11,6 +11,7 @@ from paycli.cli._common import (
     PlainGroup,
     YesOpt,
     app_context,
+    can_ask,
     confirm,
     renderer,
     services,
@@ -91,7 +92,7 @@ def watch(
     with out.live() as show:
         for update in svc.watch(status, interval=interval, until_idle=until_idle, limit=limit):
             if show is None:  # not a terminal: a stream of changes, line by line
-                out.stream([update.rows[arn].view() for arn in update.changed])
+                out.stream([update.rows[arn].view(details=True) for arn in update.changed])
                 continue
             newest = sorted(update.rows.values(), key=_started, reverse=True)
             show(out.executions_table([e.view() for e in newest[:limit]]))
@@ -129,6 +130,8 @@ def redrive(
         raise UsageError("give execution ids/payment ids, or --failed (not both)")
     for ref in refs or []:
         inputs.execution_ref(ref)
+    if not yes:
+        can_ask("Redrive the execution(s)?")
     out = renderer(ctx, json_output)
     svc = services(ctx).executions()
     targets = list(refs or []) or svc.failed_since(parse_since(since) if since else None)

@@ -61,15 +61,20 @@ class Execution:
     cause: str | None = None
     payment_id: str | None = None
 
-    def view(self) -> dict[str, Any]:
-        """Stable JSON fields."""
-        return {
+    def view(self, *, details: bool = False) -> dict[str, Any]:
+        """Stable JSON fields: ListExecutions' summary (`executions list`); with `details`,
+        also payment_id, error and cause (`executions watch` lines, where a new failure is
+        described once, and `executions show`)."""
+        summary = {
             "execution_arn": self.execution_arn,
             "name": self.name,
             "status": self.status,
             "start_date": timestamp(self.start_date),
             "stop_date": timestamp(self.stop_date),
         }
+        if not details:
+            return summary
+        return {**summary, "payment_id": self.payment_id, "error": self.error, "cause": self.cause}
 
 
 @dataclass
@@ -113,8 +118,7 @@ class ExecutionDetail:
     def view(self) -> dict[str, Any]:
         """Stable JSON fields."""
         return {
-            **self.execution.view(),
-            "payment_id": self.execution.payment_id,
+            **self.execution.view(details=True),
             "payment_status": self.payment_status,
             "failed_state": self.failed_state,
             "error": self.error,
@@ -308,16 +312,19 @@ class ExecutionsService:
             return None
 
     def poll(self, previous: WatchUpdate, status: str | None, limit: int) -> WatchUpdate:
-        """One watch poll: one ListExecutions (its summary is what a row shows; a failure's
-        error and cause are one `executions show` away), so any pipeline costs one call per
-        interval.
+        """One watch poll: one ListExecutions, plus DescribeExecution for failures that are new.
+
+        Only rows whose status changed are described (for their error), so a quiet pipeline
+        costs one call per interval.
         """
         update = WatchUpdate(rows=dict(previous.rows))
         for listed in self.list_executions(status, limit):
             before = previous.rows.get(listed.execution_arn)
             if before is not None and before.status == listed.status:
                 continue
-            update.rows[listed.execution_arn] = listed
+            # Only a failure needs DescribeExecution (for its error); the list has the rest.
+            current = self.describe(listed.execution_arn) if listed.status in REDRIVABLE else listed
+            update.rows[listed.execution_arn] = current
             update.changed.append(listed.execution_arn)
         return update
 

@@ -187,17 +187,16 @@ def test_list_filters_by_status_and_limits(
 def test_watch_describes_only_what_changed(
     env: Env, failed: tuple[str, str], succeeded: tuple[str, str]
 ) -> None:
-    """First poll: every row is new; second poll: nothing changed. One ListExecutions per
-    poll and no DescribeExecution at all: a row shows what the list has."""
+    """First poll: every row is new, failures described; second poll: one List, no Describe."""
     service = env.service()
     lists, describes = _calls(env, "ListExecutions"), _calls(env, "DescribeExecution")
     updates = list(service.watch(interval=1, max_polls=2, limit=100))
     first, second = updates
     assert failed[1] in first.changed
-    assert first.rows[failed[1]].status == "FAILED"
+    assert first.rows[failed[1]].error == "PaymentFailed"
     assert second.changed == []
     assert len(lists) == 2
-    assert describes == []
+    assert len(describes) == sum(1 for r in first.rows.values() if r.status == "FAILED")
     assert list(service.watch(interval=1, until_idle=True))[-1].running == 0
     with pytest.raises(UsageError, match="at least 1"):
         next(service.watch(interval=0.2))
