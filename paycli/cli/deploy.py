@@ -11,6 +11,7 @@ from paycli.cli._common import (
     StackNameOpt,
     TargetOpt,
     YesOpt,
+    can_ask,
     confirm,
     override_target,
     renderer,
@@ -42,12 +43,23 @@ def deploy(
     out = renderer(app_ctx, json_output)
     svc = app_ctx.services()
     if svc.target.is_local:
-        with out.spinner("Starting the local stack and deploying the template..."):
+        with out.spinner(_local_deploy_text()):
             outputs = svc.deploy_local()
     else:
+        if not yes:
+            can_ask("deploy the change set that `sam deploy` shows?")
+        prereq = svc.aws_prerequisites()  # every missing one named before anything is said
         out.note(f"Deploying to {app_ctx.settings.describe()} with `sam deploy`...")
-        outputs = svc.deploy_aws(confirm=not yes)
+        outputs = svc.deploy_aws(confirm=not yes, prereq=prereq)
     out.emit(outputs, out.outputs_table)
+
+
+def _local_deploy_text() -> str:
+    from paycli.local import control  # noqa: PLC0415 - only when deploying locally
+
+    if control.status().running:
+        return "Deploying the template to the running local stack..."
+    return "Starting the local stack and deploying the template..."
 
 
 @app.command()

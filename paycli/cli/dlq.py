@@ -35,6 +35,10 @@ def peek(
 ) -> None:
     """Show DLQ messages without consuming them (they stay in the DLQ).
 
+    SQS has no read without a receive: each look raises the messages' receive count
+    (`receives`, ApproximateReceiveCount) by one, and hides them for a moment while they are
+    read. The DLQ has no redrive policy of its own, so the count only informs.
+
     Example: paycli dlq peek --limit 5
     """
     out = renderer(ctx, json_output)

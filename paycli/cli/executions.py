@@ -20,7 +20,7 @@ from paycli.cli._common import (
 app = typer.Typer(
     cls=PlainGroup,
     help="Step Functions executions: list, explain, watch, redrive.\n\n"
-    "Example: paycli executions show PAYMENT_ID",
+    "Example: paycli executions show pay_5d638bc724f84a378a99cb2d3072dcc7",
     no_args_is_help=True,
 )
 
@@ -51,12 +51,14 @@ def list_(
 def show(
     ctx: typer.Context,
     *,
-    ref: Annotated[str, typer.Argument(help="Execution ARN or name, or a payment id.")],
+    ref: Annotated[
+        str, typer.Argument(metavar="REF", help="Execution ARN or name, or a payment id.")
+    ],
     json_output: JsonOpt = False,
 ) -> None:
     """The state-by-state timeline; for a failure, the failing state, its error and cause.
 
-    Example: paycli executions show pay_01HXYZ
+    Example: paycli executions show pay_5d638bc724f84a378a99cb2d3072dcc7
     """
     from paycli.core import inputs  # noqa: PLC0415
 
@@ -107,7 +109,8 @@ def redrive(
     ctx: typer.Context,
     *,
     refs: Annotated[
-        list[str] | None, typer.Argument(help="Execution ARNs/names or payment ids.")
+        list[str] | None,
+        typer.Argument(metavar="REF", help="Execution ARNs/names or payment ids."),
     ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Every FAILED execution.")] = False,
     since: Annotated[

@@ -20,12 +20,14 @@ app = typer.Typer(
 def get(
     ctx: typer.Context,
     *,
-    payment_id: Annotated[str, typer.Argument(help="The payment id (pay_...).")],
+    payment_id: Annotated[
+        str, typer.Argument(metavar="PAYMENT_ID", help="The payment id: pay_ and 32 hex digits.")
+    ],
     json_output: JsonOpt = False,
 ) -> None:
     """Show one payment.
 
-    Example: paycli payments get pay_01HXYZ --json
+    Example: paycli payments get pay_5d638bc724f84a378a99cb2d3072dcc7 --json
     """
     from paycli.core import inputs  # noqa: PLC0415
 

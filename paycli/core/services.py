@@ -179,9 +179,12 @@ class Services:
             prereq.sam, template_path(), self.target.settings, prereq.region, confirm=confirm
         )
 
-    def deploy_aws(self, *, confirm: bool) -> dict[str, str]:
-        """Run `sam deploy`, remember the settings, return the stack's outputs."""
-        prereq = self.aws_prerequisites()
+    def deploy_aws(
+        self, *, confirm: bool, prereq: AwsPrerequisites | None = None
+    ) -> dict[str, str]:
+        """Run `sam deploy`, remember the settings, return the stack's outputs (`prereq`:
+        already checked by the caller)."""
+        prereq = prereq or self.aws_prerequisites()
         run_sam(self.deploy_aws_command(prereq, confirm=confirm))
         write_config(self.target.settings)
         return self.target.outputs().as_dict()

@@ -51,7 +51,7 @@ def ids(local_stack: LocalStackHandle) -> dict[str, str]:
         reply = local_stack.pay_card(account, 100, TEST_CARDS[card])
         payment_ids.append(reply.json()["payment_id"])
         local_stack.wait_for_payment(payment_ids[-1], {final})
-    return {"acc_demo": account, "pay_0123": payment_ids[-1]}
+    return {"acc_demo": account, "pay_5d638bc724f84a378a99cb2d3072dcc7": payment_ids[-1]}
 
 
 def _examples() -> Iterator[tuple[str, str]]:
@@ -113,22 +113,34 @@ def test_reference_example_off_a_terminal(command: str, example: str, ids: dict[
             assert TIMESTAMP.match(stamp), (command, key, stamp)
 
 
+def test_local_up_and_deploy_on_a_running_stack_say_so(local_stack: LocalStackHandle) -> None:
+    """A second `local up` says the stack was already running (and starts nothing); deploy's
+    progress says it deploys to the running stack instead of "Starting the local stack"."""
+    from paycli.cli.deploy import _local_deploy_text  # noqa: PLC0415
+
+    result = _run(["local", "up", "--json"])
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["pid"] == local_stack.pid
+    assert f"already running (pid {local_stack.pid}); nothing started" in result.stderr
+    assert _local_deploy_text() == "Deploying the template to the running local stack..."
+
+
 def test_executions_watch_streams_each_change_as_it_happens(
     local_stack: LocalStackHandle, ids: dict[str, str]
 ) -> None:
     """Off a terminal, a line per execution arrives while watch is still running, and what
     was printed stays printed when it is interrupted."""
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "paycli", "executions", "watch", "--interval", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert proc.poll() is None  # still watching: the line came as it happened
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, stdin=subprocess.DEVNULL,
+    ) as proc:  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            first = proc.stdout.readline()
+            assert proc.poll() is None  # still watching: the line came as it happened
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
     stamp, name, status, _error = first.rstrip("\n").split("  ")
     assert TIMESTAMP.match(stamp)
     assert status in {"RUNNING", "SUCCEEDED", "FAILED"}
