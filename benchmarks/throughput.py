@@ -42,14 +42,42 @@ def rss_mb() -> float:
 
 
 @dataclass
-class HandlerErrors:
-    """Handler errors from the runner's log (a REPORT line with an error type)."""
+class HandlerLog:
+    """The runner's log: handler errors (a REPORT line with an error type), and per function
+    the invocations' durations and the bytes their application log lines carry (the figures
+    `paycli cost` takes for Lambda duration and CloudWatch Logs)."""
 
     errors: list[str] = field(default_factory=list)
+    durations_ms: dict[str, list[float]] = field(default_factory=dict)
+    log_lines: dict[str, int] = field(default_factory=dict)
+    log_bytes: dict[str, int] = field(default_factory=dict)
 
     def on_log(self, record: dict[str, Any]) -> None:
-        if record.get("stream") == "report" and record.get("error_type"):
+        function = str(record.get("logical_id"))
+        if record.get("stream") != "report":
+            body = record.get("fields") or record.get("message") or ""
+            self.log_lines[function] = self.log_lines.get(function, 0) + 1
+            self.log_bytes[function] = self.log_bytes.get(function, 0) + len(json.dumps(body))
+            return
+        self.durations_ms.setdefault(function, []).append(float(record["duration_ms"]))
+        if record.get("error_type"):
             self.errors.append(f"{record.get('payment_id')}: {record.get('message')}")
+
+    def profile(self) -> dict[str, dict[str, float]]:
+        """Per function: invocations, p50/p95 duration (ms), application log lines and bytes
+        per invocation (the structured fields only: Powertools adds its context keys)."""
+        result = {}
+        for function, durations in sorted(self.durations_ms.items()):
+            count = len(durations)
+            ordered = sorted(durations)
+            result[function] = {
+                "invocations": count,
+                "p50_ms": round(ordered[count // 2], 1),
+                "p95_ms": round(ordered[min(count - 1, int(count * 0.95))], 1),
+                "log_lines_per_invocation": round(self.log_lines.get(function, 0) / count, 2),
+                "log_field_bytes_per_invocation": round(self.log_bytes.get(function, 0) / count, 1),
+            }
+        return result
 
 
 def count_aws_calls() -> dict[str, int]:
@@ -147,8 +175,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ddb = stack.client("dynamodb")
     accounts = AccountsService(ddb, outputs["AccountsTableName"], outputs["LedgerTableName"])
     driver = LoadDriver(ingress_pay(stack, deployment), ddb, outputs["PaymentsTableName"], accounts)
-    handler_errors = HandlerErrors()
-    stack.runner.add_log_listener(handler_errors.on_log)
+    handler_log = HandlerLog()
+    stack.runner.add_log_listener(handler_log.on_log)
     calls = count_aws_calls() if args.count_calls else None
     (spec,) = deployment.pipes
     poller = stack.pipe_poller(spec, pollers=args.pollers)
@@ -180,7 +208,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         **view,
         "settled": report.completed,
         "complete": report.ok,
-        "handler_errors": len(handler_errors.errors),
+        "handler_errors": len(handler_log.errors),
+        "lambda_profile": handler_log.profile(),
         "rss_start_mb": round(rss_start, 1),
         "rss_end_mb": round(rss_mb(), 1),
     }

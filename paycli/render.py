@@ -448,6 +448,40 @@ class Renderer:
         columns = [Col("key", whole=True), Col("value", whole=True)]
         return self.fit_table(self.title(title), columns, rows, show_header=False)
 
+    def checks_table(self, view: Mapping[str, Any]) -> RenderableType:
+        """`paycli local doctor`: one row per check, then the verdict (Text: details quote
+        code, which may contain square brackets)."""
+        table = Table(title=self.title("Local stack doctor"))
+        table.add_column("check", no_wrap=True)
+        table.add_column("ok", no_wrap=True)
+        table.add_column("detail", overflow="fold")
+        for check in view["checks"]:
+            mark = Text("ok", style="green") if check["ok"] else Text("FAILED", style="red")
+            table.add_row(Text(str(check["name"])), mark, Text(str(check["detail"])))
+        failed = sum(not check["ok"] for check in view["checks"])
+        verdict = Text("OK" if not failed else f"FAILED: {failed} check(s)")
+        verdict.stylize("green" if not failed else "red")
+        return Group(table, verdict)
+
+    def rehearsal_view(self, view: Mapping[str, Any]) -> RenderableType:
+        """`deploy --dry-run`: one row per check, then the sam command on one uncut line."""
+        table = Table(title=self.title(f"Deploy dry run ({view['region']})"), show_header=False)
+        table.add_column("check", no_wrap=True)
+        table.add_column("result", no_wrap=True)
+        table.add_column("detail", overflow="fold")
+        for step in view["steps"]:
+            ok = bool(step["ok"])
+            result = Text("ok" if ok else "FAILED", style="green" if ok else "red")
+            table.add_row(str(step["name"]), result, Text(str(step["detail"])))
+        verdict = "would run:" if view["ok"] else "FAILED; the command it would run:"
+        return Group(table, Text(verdict, style="green" if view["ok"] else "red"))
+
+    def emit_rehearsal(self, view: Mapping[str, Any]) -> None:
+        """The dry run's checks, then its command as one line that is never folded or cut."""
+        self.emit(view, self.rehearsal_view)
+        if not self.json_output:
+            self.out.print(Text(str(view["command_line"])), soft_wrap=True)
+
     # ------------------------------------------------------------------ audit
     def audit_text(self, view: Mapping[str, Any]) -> RenderableType:
         """`paycli audit`: what was read, the Scans it took, then one line per violation (Text,
@@ -460,7 +494,7 @@ class Renderer:
                 f"{view['running_executions']} running execution(s)."
             )
         ]
-        lines += [Text(f"Scan: {scan}", style="dim") for scan in view["scans"]]
+        lines += [Text(str(scan), style="dim") for scan in view["scans"]]
         lines += [Text(f"Note: {note}", style="yellow") for note in view["notes"]]
         for v in view["violations"]:
             line = Text(str(v["kind"]), style="red")
@@ -473,6 +507,25 @@ class Renderer:
             else Text(f"FAILED: {verdict} violation(s)", style="red")
         )
         return Group(*lines)
+
+    # ------------------------------------------------------------------ faults
+    def faults_text(self, view: Mapping[str, Any]) -> RenderableType:
+        """`paycli local faults ...`: the plan in force (or none) and the counts by kind."""
+        plan = view.get("plan")
+        head = (
+            Text(f"Fault plan {plan['name']} (seed {plan['seed']})")
+            if plan
+            else Text("No fault plan in force.")
+        )
+        table = Table(title="Faults", show_header=True)
+        for column in ("kind", "rate", "fired"):
+            table.add_column(column, no_wrap=True)
+        kinds = sorted(set((plan or {}).get("faults", {})) | set(view.get("fired", {})))
+        for kind in kinds:
+            spec = (plan or {}).get("faults", {}).get(kind)
+            rate = f"{spec['rate']:g}" if spec else "-"
+            table.add_row(kind, rate, str(view.get("fired", {}).get(kind, 0)))
+        return Group(head, table) if kinds else head
 
     # ------------------------------------------------------------------ validate
     def findings_table(self, view: Mapping[str, Any]) -> RenderableType:

@@ -16,6 +16,7 @@ import paycli
 from paycli.cli import (
     accounts,
     audit,
+    cost,
     demo,
     deploy,
     dlq,
@@ -25,6 +26,7 @@ from paycli.cli import (
     logs,
     pay,
     payments,
+    soak,
     validate,
 )
 from paycli.cli._common import (
@@ -134,6 +136,8 @@ app.add_typer(demo.app)  # demo at the top level
 app.add_typer(validate.app)  # validate at the top level
 app.add_typer(audit.app)  # audit at the top level
 app.add_typer(load.app)  # load at the top level
+app.add_typer(soak.app)  # soak at the top level
+app.add_typer(cost.app)  # cost at the top level
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(payments.app, name="payments")
 app.add_typer(executions.app, name="executions")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from paystack.domain.payment import Method
 
 from paycli.cli._common import JsonOpt, PlainGroup, renderer, services
 
@@ -45,7 +46,10 @@ def list_(
         str | None,
         typer.Option("--status", help="PENDING, PROCESSING, SUCCEEDED, DECLINED or FAILED."),
     ] = None,
-    method: Annotated[str | None, typer.Option("--method", help="card, bank or wallet.")] = None,
+    method: Annotated[
+        Method | None,
+        typer.Option("--method", case_sensitive=False, help="card, bank or wallet."),
+    ] = None,
     account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="Age (30m, 1h, 2d) or ISO-8601 time.")
@@ -66,7 +70,7 @@ def list_(
     out = renderer(ctx, json_output)
     filters = PaymentFilter(
         status=status.upper() if status else None,
-        method=method.lower() if method else None,
+        method=method.value if method else None,
         account_id=account,
         since=parse_since(since) if since else None,
         limit=limit + 1,  # one more than shown: tells whether there are more

@@ -66,6 +66,20 @@ class InProcessSqs:
             success, failed = self._backend().delete_message_batch(_queue_name(QueueUrl), Entries)
         return {"Successful": [{"Id": entry_id} for entry_id in success], "Failed": failed}
 
+    def change_message_visibility(
+        self,
+        *,
+        QueueUrl: str,  # noqa: N803 - boto3's parameter names
+        ReceiptHandle: str,  # noqa: N803
+        VisibilityTimeout: int,  # noqa: N803
+    ) -> dict[str, Any]:
+        """boto3's change_message_visibility (the fault plan's early redelivery)."""
+        with patches.BACKEND_LOCK:
+            self._backend().change_message_visibility(
+                _queue_name(QueueUrl), ReceiptHandle, VisibilityTimeout
+            )
+        return {}
+
 
 def _message(message: Any, *, all_attributes: bool) -> dict[str, Any]:
     shaped: dict[str, Any] = {

@@ -102,11 +102,10 @@ _SUPPORTED: dict[str, tuple[set[str], dict[str, str]]] = {
         },
     ),
     "AWS::Serverless::Api": (
-        {"StageName", "Auth", "Name"},
+        {"StageName", "Auth", "Name", "Models"},
         {
             "TracingEnabled": "X-Ray tracing",
             "MethodSettings": "stage throttling and logging",
-            "Models": "API Gateway request models (the handler validates bodies itself)",
             "Description": "description",
             "Tags": "tags",
         },
@@ -178,6 +177,21 @@ _ALWAYS_UNENFORCED = (
 )
 
 
+def _request_model(
+    function_id: str, props: dict[str, Any], models: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The JSON schema API Gateway validates this route's body with (RequestModel with
+    ValidateBody, which SAM defaults to Required), or None when the body is not validated."""
+    spec = props.get("RequestModel") or {}
+    if not spec or not spec.get("ValidateBody", spec.get("Required", False)):
+        return None
+    name = str(spec.get("Model"))
+    if name not in models:
+        msg = f"{function_id}: RequestModel {name} is not among the API's Models"
+        raise TemplateError(msg)
+    return dict(models[name])
+
+
 def _physical_name(stack_name: str, logical_id: str) -> str:
     return f"{stack_name}-{logical_id}"
 
@@ -208,7 +222,7 @@ class Provisioner:
         self.functions: dict[str, FunctionSpec] = {}
         self.pipes: list[PipeSpec] = []
         self.rule_schedules: list[ScheduleSpec] = []
-        self.apis: dict[str, dict[str, str]] = {}
+        self.apis: dict[str, dict[str, Any]] = {}
         self.unenforced: list[str] = list(_ALWAYS_UNENFORCED)
         self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::SQS::Queue": self._queue,
@@ -470,11 +484,6 @@ class Provisioner:
                     f"{', '.join(sorted(extra))} is not supported locally"
                 )
                 raise TemplateError(msg)
-            if "RequestModel" in (event.get("Properties") or {}):
-                self.unenforced.append(
-                    f"{logical_id}.Events.{event_id}.RequestModel: body validation by API "
-                    "Gateway (the handler validates bodies itself)"
-                )
 
     def _schedules(self) -> tuple[ScheduleSpec, ...]:
         """Every Schedule event, run by LocalStack's scheduler (EventBridge's part)."""
@@ -548,7 +557,12 @@ class Provisioner:
             raise TemplateError(msg)
         api_id = _api_id(self.stack_name, logical_id)
         stage = str(props.get("StageName", "Prod"))
-        self.apis[logical_id] = {"id": api_id, "stage": stage, "authorizer": authorizer}
+        self.apis[logical_id] = {
+            "id": api_id,
+            "stage": stage,
+            "authorizer": authorizer,
+            "models": props.get("Models") or {},
+        }
         self.resolver.add(logical_id, api_id, RootResourceId=api_id[:6])
 
     def _routes(self) -> list[Route]:
@@ -580,6 +594,7 @@ class Provisioner:
             stage=api["stage"],
             function_name=self.functions[function_id].function_name,
             authorization=authorization,
+            request_model=_request_model(function_id, props, api["models"]),
         )
 
     # ---------------------------------------------------------------- Step Functions

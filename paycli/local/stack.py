@@ -3,7 +3,7 @@ what has been provisioned from the template.
 
 A `ThreadedMotoServer` started in the same process (the daemon's) shares these backends, so
 other processes reach the same account over HTTP while handlers, the pipe poller and the
-interpreter call moto in-process (about 4.5 ms a call instead of 17 ms, MOTO_NOTES).
+interpreter call moto in-process (about 4.5 ms a call instead of 17 ms, docs/moto.md).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 # Lambda without Docker selects LambdaSimpleBackend (the runner's seam); Step Functions runs the
-# real ASL with moto's interpreter (MOTO_NOTES, "Seams that work").
+# real ASL with moto's interpreter (docs/moto.md, "Seams").
 MOTO_CONFIG: DefaultConfig = {
     "lambda": {"use_docker": False},
     "stepfunctions": {"execute_state_machine": True},
@@ -72,8 +72,9 @@ class LocalStack:
 
     `time_scale` scales ASL Retry/Wait intervals and, unless `schedule_time_scale` is given,
     Schedule rates (0.01 in tests);
-    `log_dir` receives the handlers' JSONL log; `patch_moto=False` keeps moto stock except the
-    Lambda seam, the time scale and definite JSONPaths (the benchmark's comparison only).
+    `log_dir` receives the handlers' JSONL log; `speed_patches=False` leaves moto's speed
+    patches off (correctness, seams and memory stay: paycli/local/patches); `patch_moto=False`
+    keeps moto stock except the patches it cannot run without (the benchmarks' comparison).
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class LocalStack:
         log_dir: Path | None = None,
         stack_name: str = "paycli",
         patch_moto: bool = True,
+        speed_patches: bool = True,
         schedule_time_scale: float | None = None,
     ) -> None:
         self.region = region
@@ -91,6 +93,7 @@ class LocalStack:
             time_scale if schedule_time_scale is None else schedule_time_scale
         )
         self.patch_moto = patch_moto
+        self.speed_patches = speed_patches
         self.time_scale = time_scale
         self.stack_name = stack_name
         self.runner = LambdaRunner(region=region, log_dir=log_dir)
@@ -107,7 +110,7 @@ class LocalStack:
         with self._lock:
             if self._mock is not None:
                 return
-            patches.apply(fixes=self.patch_moto)
+            patches.apply(speed=self.speed_patches, minimal=not self.patch_moto)
             patches.set_time_scale(self.time_scale)
             self._previous_switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
@@ -128,6 +131,7 @@ class LocalStack:
             if self._previous_switch_interval is not None:
                 sys.setswitchinterval(self._previous_switch_interval)
                 self._previous_switch_interval = None
+            patches.restore()  # what runs next in this process sees stock moto again
 
     def __enter__(self) -> LocalStack:
         self.start()

@@ -113,16 +113,12 @@ def test_reference_example_off_a_terminal(command: str, example: str, ids: dict[
             assert TIMESTAMP.match(stamp), (command, key, stamp)
 
 
-def test_local_up_and_deploy_on_a_running_stack_say_so(local_stack: LocalStackHandle) -> None:
-    """A second `local up` says the stack was already running (and starts nothing); deploy's
-    progress says it deploys to the running stack instead of "Starting the local stack"."""
-    from paycli.cli.deploy import _local_deploy_text  # noqa: PLC0415
-
+def test_local_up_on_a_running_stack_says_so(local_stack: LocalStackHandle) -> None:
+    """A second `local up` says the stack was already running (and starts nothing)."""
     result = _run(["local", "up", "--json"])
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["pid"] == local_stack.pid
     assert f"already running (pid {local_stack.pid}); nothing started" in result.stderr
-    assert _local_deploy_text() == "Deploying the template to the running local stack..."
 
 
 def test_executions_watch_streams_each_change_as_it_happens(

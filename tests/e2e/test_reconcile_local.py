@@ -24,7 +24,11 @@ pytestmark = pytest.mark.e2e
 def write_stranded_payment(stack: LocalStackHandle, account_id: str, amount_minor: int) -> str:
     """A wallet payment stored PENDING a minute ago whose queue message was never sent."""
     from paystack.domain.dynamo import iso_timestamp, to_item  # noqa: PLC0415
-    from paystack.domain.payment import Payment, payment_to_attributes  # noqa: PLC0415
+    from paystack.domain.payment import (  # noqa: PLC0415
+        Payment,
+        WalletDetails,
+        payment_to_attributes,
+    )
 
     payment_id = f"pay_{uuid.uuid4().hex}"
     stamp = iso_timestamp(datetime.now(UTC) - timedelta(minutes=1))
@@ -38,7 +42,7 @@ def write_stranded_payment(stack: LocalStackHandle, account_id: str, amount_mino
         created_at=stamp,
         updated_at=stamp,
         idempotency_key=f"crashed-{payment_id}",
-        wallet_id="wal_demo0001",
+        details=WalletDetails("wal_demo0001"),
     )
     stack.client("dynamodb").put_item(
         TableName=stack.outputs["PaymentsTableName"], Item=to_item(payment_to_attributes(payment))

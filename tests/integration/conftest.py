@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import secrets
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,8 @@ from moto.core.botocore_stubber import BotocoreStubber
 from paystack.domain.dynamo import TableNames
 from paystack.handlers import _runtime
 from samtranslator.yaml_helper import yaml_parse
+
+from paycli.local import patches
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "stack" / "template.yaml"
 
@@ -123,7 +127,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def stack(
     aws_env: None, template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Stack]:
-    """A fresh moto account holding the template's tables, queues and secret."""
+    """A fresh moto account holding the template's tables, queues and secret, on stock moto
+    (a local stack restores moto's own code when it stops; this checks none is running)."""
+    assert not patches.active(), "moto is patched: a local stack is still running"
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
@@ -176,3 +182,15 @@ def handler_logs() -> Iterator[io.StringIO]:
     inner.addHandler(handler)
     yield stream
     inner.removeHandler(handler)
+
+
+@pytest.fixture
+def fake_sam(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `sam` on PATH that records its argv (one per line) and succeeds."""
+    bin_dir, record = tmp_path / "bin", tmp_path / "sam-args.txt"
+    bin_dir.mkdir()
+    sam = bin_dir / "sam"
+    sam.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{record}"\n', encoding="utf-8")
+    sam.chmod(sam.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return record

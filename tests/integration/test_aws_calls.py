@@ -7,8 +7,6 @@ binary is a fake on PATH that records its arguments: the command line is what is
 from __future__ import annotations
 
 import json
-import os
-import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -298,18 +296,6 @@ def test_cloudwatch_logs_filter_by_function_and_payment(aws: None) -> None:
 
 
 # ------------------------------------------------------------------------------ deploy
-
-
-@pytest.fixture
-def fake_sam(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A `sam` on PATH that records its argv (one per line) and succeeds."""
-    bin_dir, record = tmp_path / "bin", tmp_path / "sam-args.txt"
-    bin_dir.mkdir()
-    sam = bin_dir / "sam"
-    sam.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{record}"\n', encoding="utf-8")
-    sam.chmod(sam.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    return record
 
 
 def test_deploy_to_aws_runs_sam_deploy_and_remembers_the_settings(

@@ -33,9 +33,15 @@ from state_machine_support import (
 from paycli.local.stack import LocalStack
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    stack = LocalStack(time_scale=TIME_SCALE, log_dir=tmp_path_factory.mktemp("logs"))
+@pytest.fixture(scope="module", params=[True, False], ids=["speed-patches", "no-speed-patches"])
+def env(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Env]:
+    """The pipeline on moto with its speed patches and without (apply(speed=False)): the
+    speed patches change how fast moto answers, never what it answers."""
+    stack = LocalStack(
+        time_scale=TIME_SCALE,
+        log_dir=tmp_path_factory.mktemp("logs"),
+        speed_patches=request.param,
+    )
     stack.start()
     try:
         deployment = stack.deploy(TEMPLATE, api_base_url="http://127.0.0.1:1")

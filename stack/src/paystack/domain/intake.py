@@ -43,9 +43,17 @@ from paystack.domain.errors import (
     IdempotencyKeyReusedError,
     InvalidInputError,
 )
-from paystack.domain.methods import BankDetails, CardDetails, check_card, check_iban, check_wallet
 from paystack.domain.money import AmountTooLargeError, check_minor_units
-from paystack.domain.payment import METHODS, Payment, Status, payment_to_attributes, payment_view
+from paystack.domain.payment import (
+    METHOD_TABLE,
+    METHODS,
+    Details,
+    Method,
+    Payment,
+    Status,
+    payment_to_attributes,
+    payment_view,
+)
 from paystack.domain.redact import field_names_text
 from paystack.domain.store import find_payment
 
@@ -58,11 +66,7 @@ IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,255}")
 _ALLOWED_FIELDS = frozenset({"amount_minor", "currency", "account_id", *METHODS})
 #: The fields of each method's object: one rule for the whole body, so an unknown field is
 #: refused at any depth (stack/openapi.yaml says additionalProperties: false everywhere).
-METHOD_FIELDS: Final = {
-    "card": frozenset({"number", "exp_month", "exp_year", "cvc"}),
-    "bank": frozenset({"iban"}),
-    "wallet": frozenset({"wallet_id"}),
-}
+METHOD_FIELDS: Final = {str(method): spec.request_fields for method, spec in METHOD_TABLE.items()}
 
 # The intake transaction's items, which are also the indexes of its CancellationReasons. The
 # record stays first: _existing_record reads reasons[RECORD] for the stored 202.
@@ -98,9 +102,7 @@ class PaymentRequest:
     amount_minor: int
     currency: str
     account_id: str
-    card: CardDetails | None = None
-    bank: BankDetails | None = None
-    wallet_id: str | None = None
+    details: Details | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +173,8 @@ def parse_request(
             f"a {method} payment needs a {method!r} object", code="invalid_request"
         )
     _refuse_unknown(details, METHOD_FIELDS[method], f"{method}.")
-    request = PaymentRequest(method, amount, currency, account_id)
-    return _with_details(request, details, settings, now)
+    checked = METHOD_TABLE[Method(method)].check(details, settings.fingerprint_key, now)
+    return PaymentRequest(method, amount, currency, account_id, checked)
 
 
 def _refuse_unknown(obj: Mapping[str, Any], allowed: frozenset[str], prefix: str) -> None:
@@ -182,23 +184,6 @@ def _refuse_unknown(obj: Mapping[str, Any], allowed: frozenset[str], prefix: str
     if unknown:
         names = field_names_text(unknown, prefix)
         raise InvalidInputError(f"unknown field(s): {names}", code="invalid_request")
-
-
-def _with_details(
-    request: PaymentRequest, details: Mapping[str, Any], settings: IntakeSettings, now: datetime
-) -> PaymentRequest:
-    """Attach the method's validated, storable details."""
-    key = settings.fingerprint_key
-    if request.method == "card":
-        return _replace(request, card=check_card(details, key, now))
-    if request.method == "bank":
-        return _replace(request, bank=check_iban(details, key))
-    return _replace(request, wallet_id=check_wallet(details))
-
-
-def _replace(request: PaymentRequest, **changes: Any) -> PaymentRequest:
-    fields = {name: getattr(request, name) for name in PaymentRequest.__slots__}
-    return PaymentRequest(**(fields | changes))
 
 
 def new_payment_id() -> str:
@@ -259,9 +244,7 @@ def _pending_payment(request: PaymentRequest, idempotency_key: str, now: datetim
         created_at=stamp,
         updated_at=stamp,
         idempotency_key=idempotency_key,
-        card=request.card,
-        bank=request.bank,
-        wallet_id=request.wallet_id,
+        details=request.details,
     )
 
 
