@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from paystack.domain.dynamo import normalize_timestamp
+from paystack.domain.timestamps import normalize_timestamp
 
 from paycli.core.errors import UsageError
 

@@ -15,8 +15,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final
 
-from paystack.domain.dynamo import normalize_timestamp
 from paystack.domain.methods import BankDetails, CardDetails, check_card, check_iban, check_wallet
+from paystack.domain.timestamps import normalize_timestamp
 
 
 class Status(StrEnum):
