@@ -550,6 +550,26 @@ class Renderer:
             )
         return Group(table, verdict)
 
+    # ------------------------------------------------------------------ iam
+    def policy_table(
+        self, title: str, document: Mapping[str, Any], reasons: Sequence[str]
+    ) -> RenderableType:
+        """`paycli iam policy`: one row per statement, with the commands that need it (the
+        document itself, ready to paste, is what --json prints)."""
+        table = Table(title=title)
+        table.add_column("statement", no_wrap=True)
+        table.add_column("needed by", overflow="fold")
+        table.add_column("actions", overflow="fold")
+        table.add_column("resources", overflow="fold")
+        for statement, reason in zip(document["Statement"], reasons, strict=True):
+            table.add_row(
+                Text(str(statement["Sid"])),
+                Text(reason),
+                Text("\n".join(statement["Action"])),
+                Text("\n".join(statement["Resource"])),
+            )
+        return table
+
 
 def _execution_caption(view: Mapping[str, Any]) -> str:
     """The execution's status, and the payment's own status as read (never the execution's)."""

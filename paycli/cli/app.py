@@ -21,6 +21,7 @@ from paycli.cli import (
     deploy,
     dlq,
     executions,
+    iam,
     load,
     local,
     logs,
@@ -143,6 +144,7 @@ app.add_typer(payments.app, name="payments")
 app.add_typer(executions.app, name="executions")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(local.app, name="local")
+app.add_typer(iam.app, name="iam")
 
 
 def main() -> None:
