@@ -86,6 +86,7 @@ def export_fis(
     """
     import yaml  # noqa: PLC0415
 
+    from paycli.core.errors import UsageError  # noqa: PLC0415
     from paycli.core.faultplan import load_plan  # noqa: PLC0415
     from paycli.core.fis import experiment_template  # noqa: PLC0415
 
@@ -93,5 +94,8 @@ def export_fis(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
         typer.echo(f"Wrote {output}", err=True)
