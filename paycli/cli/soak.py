@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from paycli.cli._common import JsonOpt, renderer, services
-from paycli.core.errors import ExitCode
+from paycli.cli._common import JsonOpt, app_context, renderer, services
+from paycli.core.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     from paycli.core.soak import SoakReport
@@ -28,7 +28,10 @@ def soak(
         str,
         typer.Option("--faults", help="Fault plan: a YAML/JSON file, or all / none (local)."),
     ] = "all",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the payments and the faults.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Seed of the payments and the faults (default: the plan's)."),
+    ] = None,
     quiesce_timeout: Annotated[
         float,
         typer.Option("--quiesce-timeout", help="Seconds the recovery may take at most."),
@@ -42,23 +45,27 @@ def soak(
     quiesce and every violation; exits 1 on any. Example: paycli soak --payments 500 --json
     """
     from paycli.core.faultplan import load_plan  # noqa: PLC0415 - keeps --help fast
-    from paycli.core.soak import SoakPlan  # noqa: PLC0415
+    from paycli.core.soak import NOT_ON_AWS, NOT_ON_AWS_HINT, SoakPlan  # noqa: PLC0415
 
+    fault_plan = load_plan(faults, seed=seed)
+    if app_context(ctx).settings.target != "local" and not fault_plan.empty:
+        raise UsageError(NOT_ON_AWS, hint=NOT_ON_AWS_HINT)
     plan = SoakPlan(
         payments=payments,
         accounts=accounts,
         concurrency=concurrency,
-        seed=seed,
-        faults=load_plan(faults, seed=seed),
+        seed=fault_plan.seed,  # one seed for the payments and the faults
+        faults=fault_plan,
         quiesce_timeout=quiesce_timeout,
     )
     plan.check()  # bad settings: a usage error before any account is opened
     out = renderer(ctx, json_output)
+    svc = services(ctx)
+    _ = svc.outputs  # no stack, or no local stack running: say so before any progress bar
     with out.progress("settled", payments) as update:
-        runner = services(ctx).soak(
-            progress=out.note, on_load=lambda p: update(p.terminal, p.total)
+        report = svc.soak(progress=out.note, on_load=lambda p: update(p.terminal, p.total)).run(
+            plan
         )
-        report = runner.run(plan)
     out.emit(report.view(), lambda _view: out.key_values("Soak", _human(report)))
     if not report.ok:
         raise typer.Exit(int(ExitCode.FAILURE))

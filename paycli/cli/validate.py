@@ -1,6 +1,6 @@
 """`paycli validate`: the offline checks of the SAM app, as a command (CI runs it too).
 
-Thin: the checks live in `paycli.core.validate`, imported inside the command because it loads
+Thin: the checks live in `paycli.lint`, imported inside the command because it loads
 cfn-lint, samtranslator and moto's ASL parser (about 2 s), which `paycli --help` must not pay.
 It needs no target: it reads files only, so it works without AWS credentials or a local stack.
 """

@@ -55,6 +55,11 @@ HOT_SHARE: Final = 0.2
 #: Extra attempts (same Idempotency-Key) after the API client's own retries gave up.
 CLIENT_RETRIES: Final = 3
 IN_FLIGHT: Final = ("PENDING", "PROCESSING")
+NOT_ON_AWS: Final = "fault plans are injected by the local stack only"
+NOT_ON_AWS_HINT: Final = (
+    "on AWS run with --faults none, and inject Lambda faults with the FIS experiment"
+    " `paycli local faults export-fis PLAN` writes"
+)
 
 Progress = Callable[[str], None]
 
@@ -193,11 +198,7 @@ class Soak:
         """The four steps of the module docstring."""
         plan.check()
         if self._s.faults is None and not plan.faults.empty:
-            raise UsageError(
-                "fault plans are injected by the local stack only",
-                hint="on AWS run with --faults none, and inject Lambda faults with the FIS"
-                " experiment `paycli local faults export-fis PLAN` writes",
-            )
+            raise UsageError(NOT_ON_AWS, hint=NOT_ON_AWS_HINT)
         started_at = datetime.now(UTC)
         fired = self._set_faults(plan.faults.to_json() if not plan.faults.empty else None)
         began = self._clock()

@@ -60,6 +60,12 @@ def test_fault_plans_set_show_clear(soak_stack: LocalStackHandle, tmp_path: Any)
     assert cleared["plan"] is None
     assert cleared["fired"]["pipe_paused"] >= fired["pipe_paused"]  # counts survive a clear
 
+    again = cli("local", "up", "--faults", str(plan), "--json")  # the running stack takes it
+    assert again.exit_code == 0, again.output
+    assert json.loads(cli("local", "faults", "show", "--json").stdout)["plan"]["seed"] == 3
+    assert cli("local", "up", "--faults", str(bad)).exit_code == ExitCode.USAGE
+    assert json.loads(cli("local", "faults", "clear", "--json").stdout)["plan"] is None
+
 
 def test_soak_under_every_fault_kind_has_no_violation(soak_stack: LocalStackHandle) -> None:
     """Suite 1 (CI size): 500 payments over 20 accounts, 16 at a time, every fault kind on.

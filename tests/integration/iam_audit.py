@@ -5,7 +5,7 @@ moto does not enforce IAM, so nothing else here notices a handler calling an act
 lacks (ingress's TransactWriteItems ConditionCheck on a table its role could only read: on AWS,
 AccessDenied for every payment). This module
 
-- translates template.yaml offline with `paycli.core.validate.translate` (the translation
+- translates template.yaml offline with `paycli.lint.cfn.translate_template` (the translation
   `paycli validate` lints), so SAM policy templates become plain statements on the generated
   AWS::IAM::Role of each function and of the state machine;
 - evaluates their intrinsics with the local stack's `Resolver`, for concrete names;
@@ -39,7 +39,9 @@ import botocore.handlers
 import pytest
 from botocore.model import OperationModel
 
-from paycli.core.validate import load_template, translate
+from paycli.core.sam import DEFINITION_VARIABLE
+from paycli.lint.cfn import load_template
+from paycli.lint.cfn import translate_template as translate
 from paycli.local.template import (
     ACCOUNT_ID,
     PARTITION,
@@ -86,7 +88,6 @@ _PIPE_STATE_MACHINE_ACTIONS = {
 }
 # An ASL Task's optimised integration (request-response only) or AWS SDK integration.
 _ASL_INTEGRATION = re.compile(r"arn:aws:states:::(?:aws-sdk:)?([a-z0-9-]+):([A-Za-z0-9]+)")
-_ASL_PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 
 
 class UnsupportedError(AssertionError):
@@ -498,7 +499,7 @@ class App:
                     raise UnsupportedError(f"no DefinitionSubstitutions for {match.group(0)}")
                 return str(values[match.group(1)])
 
-            definition = json.loads(_ASL_PLACEHOLDER.sub(substitute, text))
+            definition = json.loads(DEFINITION_VARIABLE.sub(substitute, text))
             for name, state in _task_states(definition):
                 call = _task_call(logical_id, name, state)
                 needs += needs_of(call, f"state {name} ({state['Resource']})", region)

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
+from paycli.core.rehearsal import Step, rehearse
+from paycli.core.settings import Settings
 from paycli.lint.deploy import deploy_problems
 from paycli.lint.deploy._model import Problem
 from paycli.lint.translate import translate
@@ -245,3 +247,19 @@ def test_plain_cfn_lint_applies_the_rules_through_cfnlintrc(stack_copy: Path) ->
     lines = [line for line in result.stdout.splitlines() if ":E9030:" in line]
     assert len(lines) == 1, result.stdout + result.stderr
     assert "REQUEST_RESPONSE is not supported for STANDARD state machine workflows" in lines[0]
+
+
+def test_the_deploy_dry_run_checks_names_under_the_deploys_stack_name(stack_copy: Path) -> None:
+    """`deploy --dry-run` runs the rules with the stack name the deploy would use."""
+    broken = load(stack_copy)
+    function_name("${AWS::StackName}-ingress-function")(broken)
+    write(stack_copy, broken)
+
+    def validate_step(stack_name: str) -> Step:
+        report = rehearse(stack_copy, Settings(target="aws", stack_name=stack_name), "us-east-1")
+        return {step.name: step for step in report.steps}["validate"]
+
+    refused = validate_step(LONG_STACK_NAME)
+    assert not refused.ok
+    assert "E9010" in refused.detail
+    assert validate_step("paycli").ok
