@@ -137,8 +137,7 @@ class Renderer:
         instant = _parse_time(stamp)
         if instant is None:
             return _cell(stamp)
-        if self.local_time:
-            instant = instant.astimezone()
+        instant = instant.astimezone() if self.local_time else instant.astimezone(UTC)
         return instant.strftime("%Y-%m-%d %H:%M:%S")
 
     @property
