@@ -381,6 +381,46 @@ class Renderer:
         if not self.json_output:
             self.out.print(Text(str(view["command_line"])), soft_wrap=True)
 
+    # ------------------------------------------------------------------ cost
+    def cost_view(self, view: Mapping[str, Any]) -> RenderableType:
+        """`paycli cost`: the bill as a table, the Express alternative and the capacity model."""
+        bill = Table(
+            title=f"AWS cost, {view['payments_per_month']:,} payments/month "
+            f"({view['profile']}, {view['prices']['region']} prices of {view['prices']['checked']})"
+        )
+        for column in ("component", "monthly USD", "per million USD", "usage"):
+            bill.add_column(column, justify="right" if "USD" in column else "left")
+        for part in view["components"]:
+            bill.add_row(
+                part["name"],
+                f"{part['monthly_usd']:,.2f}",
+                f"{part['per_million_usd']:,.2f}",
+                part["usage"],
+            )
+        bill.add_row(
+            "total",
+            f"{view['monthly_usd']:,.2f}",
+            f"{view['per_million_usd']:,.2f}",
+            "",
+            style="bold",
+        )
+        express = view["express"]
+        lines = [
+            f"Dominant: {view['dominant']}.",
+            f"Express workflow: {express['monthly_usd']:,.2f} USD/month "
+            f"({express['per_million_usd']:,.2f} per million; dominant {express['dominant']}). "
+            "An operator would lose: " + "; ".join(express["operator_loses"]) + ".",
+        ]
+        capacity = view["capacity"]
+        limits = Table(title="What binds first (default quotas)")
+        for column in ("limit", "binds at /s", "used", "design answer"):
+            limits.add_column(column, overflow="fold")
+        for limit in capacity["limits"]:
+            binds = "-" if limit["binds_at_per_s"] is None else f"{limit['binds_at_per_s']:,.0f}"
+            used = "-" if limit["utilisation"] is None else f"{limit['utilisation']:.0%}"
+            limits.add_row(limit["name"], binds, used, limit["answer"])
+        return Group(bill, *lines, limits)
+
     # ------------------------------------------------------------------ audit
     def audit_text(self, view: Mapping[str, Any]) -> RenderableType:
         """`paycli audit`: what was read, the Scans it took, then one line per violation (Text,
