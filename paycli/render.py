@@ -9,7 +9,6 @@ their commands: rich costs ~45 ms of start-up that `--help` should not pay.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -75,10 +74,16 @@ class Renderer:
     def emit(self, data: Any, human: Callable[[Any], RenderableType]) -> None:
         """JSON on stdout with --json, else the human rendering of the same data."""
         if self.json_output:
-            sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-            sys.stdout.flush()
+            self.json_line(data, indent=2)
         else:
             self.out.print(human(data))
+
+    def json_line(self, data: Any, *, indent: int | None = None) -> None:
+        """`data` as JSON on the output console's file (stdout unless a test injected another
+        console): one object per line for streams (`--follow`), indented for `emit`."""
+        stream = self.out.file
+        stream.write(json.dumps(data, indent=indent, default=str) + "\n")
+        stream.flush()
 
     def note(self, text: str) -> None:
         """A remark for people, on stderr (never mixed into data)."""

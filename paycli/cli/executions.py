@@ -77,7 +77,6 @@ def watch(
 
     Example: paycli executions watch --until-idle
     """
-    import json  # noqa: PLC0415
 
     out = renderer(ctx, json_output)
     svc = services(ctx).executions()
@@ -87,7 +86,7 @@ def watch(
             rows = [e.view() for e in sorted(update.rows.values(), key=_started, reverse=True)]
             if json_output:
                 for arn in update.changed:
-                    typer.echo(json.dumps(update.rows[arn].view(), default=str))
+                    out.json_line(update.rows[arn].view())
             elif out.out.is_terminal:
                 show(out.executions_table(rows[:limit]))
     if not json_output and not out.out.is_terminal:
