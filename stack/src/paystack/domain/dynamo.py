@@ -131,6 +131,15 @@ def condition_failure_item(error: ClientError) -> Item | None:
     return dict(item) if item else None
 
 
+def get_consistent(
+    ddb: DynamoDBClient, table: str, key: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The item under `key` ({attribute: plain value}), read strongly consistently and
+    deserialised, or None."""
+    item = ddb.get_item(TableName=table, Key=to_item(key), ConsistentRead=True).get("Item")
+    return None if item is None else from_item(item)
+
+
 def batch_get_consistent(
     ddb: DynamoDBClient, keys: Mapping[str, list[Item]], *, backoff: Backoff = BATCH_GET_BACKOFF
 ) -> dict[str, list[Item]]:
