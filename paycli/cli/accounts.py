@@ -46,7 +46,7 @@ def create(
 def get(
     ctx: typer.Context,
     *,
-    account_id: Annotated[str, typer.Argument(help="The account id.")],
+    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT_ID", help="The account id.")],
     json_output: JsonOpt = False,
 ) -> None:
     """Show one account and its balance.

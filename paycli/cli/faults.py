@@ -20,7 +20,8 @@ app = typer.Typer(
 )
 
 PlanArg = Annotated[
-    str, typer.Argument(help="A YAML/JSON plan file, or a built-in plan: all, none.")
+    str,
+    typer.Argument(metavar="PLAN", help="A YAML/JSON plan file, or a built-in plan: all, none."),
 ]
 SeedOpt = Annotated[
     int | None, typer.Option("--seed", help="Use this seed instead of the plan's own.")
@@ -85,6 +86,7 @@ def export_fis(
     """
     import yaml  # noqa: PLC0415
 
+    from paycli.core.errors import UsageError  # noqa: PLC0415
     from paycli.core.faultplan import load_plan  # noqa: PLC0415
     from paycli.core.fis import experiment_template  # noqa: PLC0415
 
@@ -92,5 +94,8 @@ def export_fis(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror}") from None
         typer.echo(f"Wrote {output}", err=True)

@@ -29,7 +29,7 @@ def logs(
 
     With --json, one JSON object per line.
 
-    Example: paycli logs --payment pay_01HXYZ --function validate
+    Example: paycli logs --payment pay_5d638bc724f84a378a99cb2d3072dcc7 --function validate
     """
     import time  # noqa: PLC0415
 

@@ -13,6 +13,7 @@ from typing import Final
 
 from paystack.domain.accounts import ACCOUNT_ID_RE
 from paystack.domain.intake import IDEMPOTENCY_KEY_RE
+from paystack.domain.redact import mask_pans
 from paystack.domain.store import PAYMENT_ID_RE
 
 from paycli.core.errors import UsageError
@@ -30,7 +31,7 @@ def shown(value: str) -> str:
     if not value:
         return "an empty value"
     if len(value) <= _ECHO_LIMIT and value.isprintable():
-        return repr(value)
+        return repr(mask_pans(value))  # a card number typed in the wrong place is not repeated
     return f"a {len(value)}-character value"
 
 

@@ -78,11 +78,14 @@ class LoadedStack:
 
 def load_stack(directory: Path, region: str) -> LoadedStack:
     """Parse and translate the template; a template that does not translate is a ConfigError."""
-    from paycli.core.validate import load_template, translate  # noqa: PLC0415 - heavy
+    from paycli.lint.cfn import (  # noqa: PLC0415 - heavy
+        load_template,
+        translate_template,
+    )
 
     path = directory / TEMPLATE_NAME
     template, findings = load_template(path.read_text(encoding="utf-8"))
-    translated, more = translate(template, region=region) if template else (None, [])
+    translated, more = translate_template(template, region=region) if template else (None, [])
     if template is None or translated is None:
         first = (findings + more)[0].message if findings + more else "unreadable"
         raise ConfigError(
@@ -121,7 +124,7 @@ def packaged_paths(template: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _package_step(stack: LoadedStack) -> Step:
-    from paycli.core.validate import resolve_exact  # noqa: PLC0415
+    from paycli.lint.code import resolve_exact  # noqa: PLC0415
 
     problems: list[str] = []
     paths = packaged_paths(stack.template)
@@ -135,11 +138,12 @@ def _package_step(stack: LoadedStack) -> Step:
     return Step("package", not problems, detail)
 
 
-def _validate_step(stack: LoadedStack, region: str) -> Step:
-    """`paycli validate`'s entry point, for the deploy's region (its rules come in with it)."""
-    from paycli.core.validate import validate_stack  # noqa: PLC0415
+def _validate_step(stack: LoadedStack, region: str, stack_name: str) -> Step:
+    """`paycli validate`'s entry point, for the deploy's region and stack name (its deploy
+    rules come in with it: names are checked under the stack name the deploy uses)."""
+    from paycli.lint.validate import validate_stack  # noqa: PLC0415
 
-    report = validate_stack(stack.directory, region=region)
+    report = validate_stack(stack.directory, region=region, stack_name=stack_name)
     errors = [f"{f.code} {f.location}: {f.message}" for f in report.errors]
     warnings = len(report.findings) - len(report.errors)
     summary = f"{len(errors)} error(s), {warnings} other finding(s) (cfn-lint for {region})"
@@ -178,7 +182,7 @@ def rehearse(
     options_step, options = _options_step(stack, overrides, tags)
     steps += [options_step, _package_step(stack)]
     if support.ok:
-        steps.append(_validate_step(stack, region))
+        steps.append(_validate_step(stack, region, settings.stack_name))
     command = sam_deploy_command(
         sam or "sam", stack.template_path, settings, region, confirm=confirm, options=options
     )

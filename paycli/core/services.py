@@ -6,8 +6,9 @@ preset outputs (and moto behind boto3) to exercise the same services.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
+from typing import Any
 
 from paycli.core.accounts import AccountsService
 from paycli.core.api import ApiClient
@@ -27,12 +28,13 @@ from paycli.core.deploy import (
 from paycli.core.dlq import DlqService, settled_payments
 from paycli.core.errors import ConfigError, from_botocore
 from paycli.core.executions import ExecutionsService
-from paycli.core.load import LoadDriver
+from paycli.core.load import LoadDriver, LoadProgress
 from paycli.core.logs import CloudWatchLogs, LogRecord, from_local, logical_function
 from paycli.core.payments import PaymentsService
 from paycli.core.reconcile import ReconcileService
 from paycli.core.rehearsal import Rehearsal, load_stack, rehearse, require_region
 from paycli.core.settings import write_config
+from paycli.core.soak import Soak, SoakServices
 from paycli.core.status import StatusReport
 
 STATUS_COUNT_CAP = 1000
@@ -76,6 +78,29 @@ class Services:
             self.target.dynamodb(),
             self.outputs.PaymentsTableName,
             self.accounts(),
+        )
+
+    def soak(
+        self,
+        progress: Callable[[str], None] | None = None,
+        on_load: Callable[[LoadProgress], None] | None = None,
+    ) -> Soak:
+        """The soak: the load driver's pieces, the operator's recovery services, the audit,
+        and (local stack only) the fault plan's control."""
+        return Soak(
+            SoakServices(
+                accounts=self.accounts(),
+                pay=self.payments(with_api=True).pay,
+                dynamodb=self.target.dynamodb(),
+                payments_table=self.outputs.PaymentsTableName,
+                reconcile=self.reconcile(),
+                dlq=self.dlq(),
+                executions=self.executions(),
+                audit=self.audit(),
+                faults=_LocalFaults() if self.target.is_local else None,
+            ),
+            progress=progress,
+            on_load=on_load,
         )
 
     def reconcile(self) -> ReconcileService:
@@ -245,3 +270,12 @@ class Services:
         except ConfigError:
             return []
         return [value for key, value in outputs.items() if key.endswith("TableName")]
+
+
+class _LocalFaults:
+    """The local stack's fault plan, set through its control surface."""
+
+    def set_plan(self, plan: dict[str, Any] | None) -> dict[str, Any]:
+        from paycli.local import control  # noqa: PLC0415 - the local stack's client only
+
+        return control.set_fault_plan(plan)

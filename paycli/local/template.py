@@ -18,21 +18,14 @@ from typing import Any
 
 from samtranslator.yaml_helper import yaml_parse
 
+from paycli.core import sam
 from paycli.core.errors import PaycliError
+from paycli.core.sam import SUB_VARIABLE, unsupported_globals
 
 ACCOUNT_ID = "123456789012"
 PARTITION = "aws"
 URL_SUFFIX = "amazonaws.com"
 
-# Globals section -> the resource type it applies to (SAM specification).
-GLOBALS_TARGETS = {
-    "Function": "AWS::Serverless::Function",
-    "Api": "AWS::Serverless::Api",
-    "HttpApi": "AWS::Serverless::HttpApi",
-    "SimpleTable": "AWS::Serverless::SimpleTable",
-    "StateMachine": "AWS::Serverless::StateMachine",
-}
-_SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 _NO_VALUE = object()
 
 
@@ -110,41 +103,16 @@ def _scalar_str(value: Any) -> str:
 def merge_globals(
     globals_: Mapping[str, Any], resources: Mapping[str, Any]
 ) -> dict[str, dict[str, Any]]:
-    """SAM's Globals rules: maps merge key by key, lists concatenate (Globals first), and a
-    resource's own scalar wins."""
-    for section in globals_:
-        if section not in GLOBALS_TARGETS:
-            msg = f"Globals section {section!r} is not supported"
-            raise TemplateError(msg)
-    merged: dict[str, dict[str, Any]] = {}
+    """SAM's Globals merge (paycli.core.sam), refusing what the local stack cannot read."""
+    unsupported = unsupported_globals(globals_)
+    if unsupported:
+        msg = f"Globals section {unsupported[0]!r} is not supported"
+        raise TemplateError(msg)
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict) or "Type" not in resource:
             msg = f"resource {logical_id} has no Type"
             raise TemplateError(msg)
-        merged[logical_id] = dict(resource)
-        for section, target in GLOBALS_TARGETS.items():
-            if resource["Type"] == target and section in globals_:
-                props = merge_values(globals_[section], resource.get("Properties") or {})
-                merged[logical_id]["Properties"] = props
-    return merged
-
-
-def merge_values(global_value: Any, local_value: Any) -> Any:
-    """Merge one Globals value with the resource's value for the same key."""
-    if isinstance(global_value, dict) and isinstance(local_value, dict):
-        if _is_intrinsic(global_value) or _is_intrinsic(local_value):
-            return local_value
-        out = dict(global_value)
-        for key, value in local_value.items():
-            out[key] = merge_values(global_value[key], value) if key in global_value else value
-        return out
-    if isinstance(global_value, list) and isinstance(local_value, list):
-        return [*global_value, *local_value]
-    return local_value
-
-
-def _is_intrinsic(value: dict[str, Any]) -> bool:
-    return len(value) == 1 and next(iter(value)).startswith(("Fn::", "Ref"))
+    return sam.merge_globals(globals_, resources)
 
 
 # --------------------------------------------------------------------------- dependencies
@@ -165,7 +133,7 @@ def references(value: Any) -> set[str]:
             if key == "Fn::Sub":
                 text = arg[0] if isinstance(arg, list) else arg
                 local = set(arg[1]) if isinstance(arg, list) and len(arg) > 1 else set()
-                found |= {v.split(".", 1)[0] for v in _SUB_VARIABLE.findall(str(text))} - local
+                found |= {v.split(".", 1)[0] for v in SUB_VARIABLE.findall(str(text))} - local
                 if isinstance(arg, list) and len(arg) > 1:
                     found |= references(arg[1])
                 return found
@@ -333,7 +301,7 @@ class Resolver:
                 return self._get_att(name)
             return str(self._ref(name))
 
-        substituted = _SUB_VARIABLE.sub(replace, text)
+        substituted = SUB_VARIABLE.sub(replace, text)
         return substituted.replace("${!", "${")
 
     def _join(self, arg: Any) -> str:

@@ -16,7 +16,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from cfnlint.api import ManualArgs, lint
 from moto import mock_aws
+from typer.testing import CliRunner
 
+from paycli.cli.app import app
 from paycli.core.errors import UsageError
 from paycli.core.faultplan import ALL_RATES, KINDS, FaultPlan, builtin, load_plan, parse_plan
 from paycli.core.fis import experiment_template
@@ -399,3 +401,14 @@ def test_fis_export_refuses_a_plan_without_lambda_faults() -> None:
         experiment_template(FaultPlan("none"))
     with pytest.raises(UsageError, match="cannot export functions paycli-Validate"):
         experiment_template(parse_plan(always("handler_error", functions=["paycli-Validate"])))
+
+
+# ------------------------------------------------------------------ the soak's CLI
+def test_soak_on_aws_refuses_a_fault_plan_before_touching_aws() -> None:
+    """Faults are injected by the local stack; on AWS the soak says how (FIS) and stops."""
+    result = CliRunner().invoke(
+        app, ["--target", "aws", "--region", "eu-west-1", "soak", "--payments", "5"]
+    )
+    assert result.exit_code == 2
+    assert "fault plans are injected by the local stack only" in result.output
+    assert "export-fis" in result.output

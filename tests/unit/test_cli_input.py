@@ -111,3 +111,18 @@ def test_a_known_brand_with_the_wrong_length_is_called_wrong_length(
     with pytest.raises(InvalidInputError) as caught:
         check_card(raw, b"k", datetime(2026, 1, 1, tzinfo=UTC))
     assert caught.value.message == message
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["dlq", "purge"], ["destroy"], ["executions", "redrive", "--failed"],
+     ["executions", "redrive", "pay_00000000000000000000000000000000"]],
+)  # fmt: skip
+def test_a_prompt_without_a_terminal_refuses_at_once_with_the_yes_hint(args: list[str]) -> None:
+    """No `[y/N]:Aborted!` and no stray byte on stdout: exit 2, one line, the fix."""
+    result = runner.invoke(app, args)  # CliRunner's stdin is not a terminal
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.startswith("Error: not confirmed: ")
+    assert "Hint: pass --yes" in result.stderr
+    assert result.stdout == ""
+    assert "Aborted" not in result.output

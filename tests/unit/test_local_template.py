@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from paycli.core.sam import merge_values
 from paycli.local.model import FunctionSpec
 from paycli.local.provision import Provisioner, substitute_definition
 from paycli.local.template import (
@@ -17,7 +18,6 @@ from paycli.local.template import (
     dependency_order,
     load_template,
     merge_globals,
-    merge_values,
     references,
 )
 

@@ -16,7 +16,7 @@ from jsonschema import Draft4Validator
 from paystack.domain.errors import InvalidInputError
 from paystack.domain.intake import IntakeSettings, parse_request
 
-from paycli.core.validate import load_template
+from paycli.lint.cfn import load_template
 from paycli.local.api import Gateway, HttpRequest, RouteTable, body_fits_model
 from paycli.local.model import InvokeResult, Route
 

@@ -19,6 +19,10 @@ from botocore.exceptions import ClientError
 
 from paystack.domain.backoff import Backoff
 
+# Re-exported: the domain imports them from here (they live apart, free of boto3).
+from paystack.domain.timestamps import iso_timestamp as iso_timestamp  # noqa: PLC0414
+from paystack.domain.timestamps import normalize_timestamp as normalize_timestamp  # noqa: PLC0414
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, KeysAndAttributesTypeDef
@@ -68,13 +72,6 @@ class TableNames:
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
-
-
-def iso_timestamp(moment: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and Z, the format of every *_at attribute; it sorts
-    lexically in time order, which the ByStatus/ByAccount indexes rely on."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def to_item(values: Mapping[str, Any]) -> Item:

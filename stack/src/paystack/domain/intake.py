@@ -50,10 +50,11 @@ from paystack.domain.payment import (
     Method,
     Payment,
     Status,
+    WalletDetails,
     payment_to_attributes,
     payment_view,
 )
-from paystack.domain.redact import field_names_text
+from paystack.domain.redact import field_names_text, find_pans
 from paystack.domain.store import find_payment
 
 if TYPE_CHECKING:
@@ -124,6 +125,11 @@ def check_idempotency_key(value: str | None) -> str:
             "the Idempotency-Key header must be 1-255 letters, digits or _.:-",
             code="invalid_idempotency_key",
         )
+    if find_pans(value):  # the key is stored: a card number must never be (convention 14)
+        raise InvalidInputError(
+            "the Idempotency-Key header must not contain a card number",
+            code="invalid_idempotency_key",
+        )
     return value
 
 
@@ -173,6 +179,11 @@ def parse_request(
         )
     _refuse_unknown(details, METHOD_FIELDS[method], f"{method}.")
     checked = METHOD_TABLE[Method(method)].check(details, settings.fingerprint_key, now)
+    if isinstance(checked, WalletDetails) and find_pans(checked.wallet_id):
+        # The wallet id is stored as sent: a card number must never be.
+        raise InvalidInputError(
+            "wallet_id must not contain a card number", code="invalid_wallet_id"
+        )
     return PaymentRequest(method, amount, currency, account_id, checked)
 
 

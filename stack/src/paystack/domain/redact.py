@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from paystack.domain.methods import luhn_valid
+
 #: A field name safe to repeat in an error message: letters and underscores, nothing else (no
 #: digit, so never a card number).
 _SAFE_NAME: Final = re.compile(r"[A-Za-z_]{1,40}")
@@ -29,3 +31,20 @@ def field_names_text(names: list[str], prefix: str = "") -> str:
     if others:
         safe.append(f"{others} other field(s) with unexpected names")
     return ", ".join(safe)
+
+
+#: A run of 13-19 digits standing alone (not inside a longer run of letters and digits, such
+#: as a hex id): the shape of a card number (PAN) in text.
+_PAN_RUN: Final = re.compile(r"(?<![A-Za-z0-9])[0-9]{13,19}(?![A-Za-z0-9])")
+
+
+def find_pans(text: str) -> list[str]:
+    """Every Luhn-valid 13-19 digit run in `text`: what the PAN rule forbids to store or log."""
+    return [match for match in _PAN_RUN.findall(text) if luhn_valid(match)]
+
+
+def mask_pans(text: str) -> str:
+    """`text` with each card-number-like run replaced by its length, e.g. "[16 digits]"."""
+    return _PAN_RUN.sub(
+        lambda m: f"[{len(m.group())} digits]" if luhn_valid(m.group()) else m.group(), text
+    )
