@@ -29,6 +29,7 @@ from paystack.domain.payment import SETTLED
 from paystack.domain.store import PAYMENT_ID_RE
 
 from paycli.core.errors import ConflictError
+from paycli.core.timeparse import iso_z
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -408,4 +409,4 @@ def _to_dlq_message(message: dict[str, Any]) -> DlqMessage:
 def _epoch_ms_iso(millis: str) -> str:
     from datetime import UTC, datetime  # noqa: PLC0415
 
-    return datetime.fromtimestamp(int(millis) / 1000, UTC).isoformat(timespec="milliseconds")
+    return iso_z(datetime.fromtimestamp(int(millis) / 1000, UTC))
