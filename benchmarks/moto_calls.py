@@ -1,11 +1,19 @@
-"""CPU per in-process AWS request on the local stack: the unit cost behind every payment.
+"""CPU per in-process AWS request on the local stack: the unit cost behind every payment, and
+what each speed patch (paycli/local/patches/speed_*.py) saves.
 
 Each payment is about ten requests to moto (`throughput.py --count-calls`), so their cost sets
 the stack's ceiling. This times the ones a payment makes, on the provisioned template's tables
-and queue, with patched moto and (in a subprocess, since patches are process-wide) stock moto.
+and queue (plus a ReceiveMessage with a backlog and one execution of the payment state machine),
+with patched moto and (in a subprocess) stock moto.
 
     .venv/bin/python benchmarks/moto_calls.py            # patched, then stock, and the ratios
     .venv/bin/python benchmarks/moto_calls.py --only     # patched only
+    .venv/bin/python benchmarks/moto_calls.py --each     # % of CPU each speed patch saves
+
+`--each` swaps the patches under one running stack: every round measures all patches on, then
+each speed patch off in turn (interleaved, so the machine's noise hits all alike), and prints
+per patch the largest saving over the operations: (CPU without it - CPU with all) / CPU
+without it, median over rounds. A speed patch that saves less than about 5% is removed.
 
 CPU time (process_time), median of 5 rounds: it does not depend on what else the machine runs.
 Prints figures; asserts nothing (convention: benchmarks print, tests assert).
@@ -19,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,15 +35,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "stack" / "template.yaml"
 ROUNDS = 5
+BACKLOG = 200  # messages queued while ReceiveMessage is timed
 
 
-def cpu_ms_per_call(call: Callable[[], Any], calls: int) -> float:
-    """Median over ROUNDS rounds of CPU milliseconds per call, after a warm-up."""
-    for _ in range(20):
+def cpu_ms_per_call(call: Callable[[], Any], calls: int, rounds: int = ROUNDS) -> float:
+    """Median over `rounds` rounds of CPU milliseconds per call, after a warm-up."""
+    for _ in range(min(20, calls)):
         call()
     samples = []
-    per_round = max(1, calls // ROUNDS)
-    for _ in range(ROUNDS):
+    per_round = max(1, calls // rounds)
+    for _ in range(rounds):
         started = time.process_time()
         for _ in range(per_round):
             call()
@@ -42,15 +52,12 @@ def cpu_ms_per_call(call: Callable[[], Any], calls: int) -> float:
     return round(statistics.median(samples), 3)
 
 
-def measure(*, patched: bool, calls: int) -> dict[str, float]:
-    from paycli.local.stack import LocalStack  # noqa: PLC0415 - after arg parsing
-
-    stack = LocalStack(time_scale=0.01, patch_moto=patched)
-    stack.start()
-    deployment = stack.deploy(TEMPLATE, api_base_url="http://127.0.0.1:1")
-    ddb, sqs = stack.client("dynamodb"), stack.client("sqs")
+def operations(stack: Any, deployment: Any) -> dict[str, tuple[Callable[[], Any], float]]:
+    """name -> (one call, its share of --calls), on the deployed template's resources."""
+    ddb, sqs, sfn = stack.client("dynamodb"), stack.client("sqs"), stack.client("stepfunctions")
     table = deployment.outputs["AccountsTableName"]
     queue = deployment.outputs["DeadLetterQueueUrl"]
+    backlog = sqs.create_queue(QueueName=f"backlog-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     for index in range(1000):  # a table with some content, as in a run
         ddb.put_item(
             TableName=table,
@@ -61,12 +68,26 @@ def measure(*, patched: bool, calls: int) -> dict[str, float]:
                 "version": {"N": "1"},
             },
         )
+    for index in range(BACKLOG):
+        sqs.send_message(QueueUrl=backlog, MessageBody=str(index))
     key = {"account_id": {"S": "acc5"}}
-    results = {
-        "dynamodb.GetItem": cpu_ms_per_call(
-            lambda: ddb.get_item(TableName=table, Key=key, ConsistentRead=True), calls
+    machine = deployment.outputs["StateMachineArn"]
+
+    def execution() -> None:
+        """One payment execution (an unknown payment: Validate, MarkFailed, SendToDlq, Fail)."""
+        body = json.dumps({"payment_id": f"pay_{uuid.uuid4().hex}"})
+        arn = sfn.start_execution(
+            stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps([{"body": body}])
+        )["executionArn"]
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            time.sleep(0.002)
+
+    return {
+        "dynamodb.GetItem": (
+            lambda: ddb.get_item(TableName=table, Key=key, ConsistentRead=True),
+            1.0,
         ),
-        "dynamodb.UpdateItem": cpu_ms_per_call(
+        "dynamodb.UpdateItem": (
             lambda: ddb.update_item(
                 TableName=table,
                 Key=key,
@@ -74,9 +95,9 @@ def measure(*, patched: bool, calls: int) -> dict[str, float]:
                 ConditionExpression="attribute_exists(account_id)",
                 ExpressionAttributeValues={":one": {"N": "1"}},
             ),
-            calls,
+            1.0,
         ),
-        "dynamodb.TransactWriteItems": cpu_ms_per_call(
+        "dynamodb.TransactWriteItems": (
             lambda: ddb.transact_write_items(
                 TransactItems=[
                     {
@@ -90,15 +111,80 @@ def measure(*, patched: bool, calls: int) -> dict[str, float]:
                     }
                 ]
             ),
-            calls,
+            1.0,
         ),
-        "sqs.SendMessage": cpu_ms_per_call(
+        "sqs.SendMessage": (
             lambda: sqs.send_message(QueueUrl=queue, MessageBody='{"payment_id": "x"}'),
-            calls // 4,
+            0.25,
         ),
+        f"sqs.ReceiveMessage({BACKLOG} queued)": (
+            lambda: sqs.receive_message(
+                QueueUrl=backlog, MaxNumberOfMessages=10, VisibilityTimeout=0
+            ),
+            0.05,
+        ),
+        "stepfunctions.execution": (execution, 0.02),
     }
-    stack.stop()
-    return results
+
+
+def _started(*, patched: bool) -> tuple[Any, Any]:
+    from paycli.local.stack import LocalStack  # noqa: PLC0415 - after arg parsing
+
+    stack = LocalStack(time_scale=0.01, patch_moto=patched, schedule_time_scale=1.0)
+    stack.start()
+    return stack, stack.deploy(TEMPLATE, api_base_url="http://127.0.0.1:1")
+
+
+def measure(*, patched: bool, calls: int) -> dict[str, float]:
+    stack, deployment = _started(patched=patched)
+    try:
+        ops = operations(stack, deployment)
+        return {
+            name: cpu_ms_per_call(call, max(5, int(calls * share)))
+            for name, (call, share) in ops.items()
+        }
+    finally:
+        stack.stop()
+
+
+def each(*, calls: int, rounds: int) -> dict[str, Any]:
+    """Per speed patch: CPU ms per call of every operation with all patches and without it."""
+    from paycli.local import patches  # noqa: PLC0415
+
+    speed = [p.name for p in patches.selected() if p.purpose is patches.Purpose.SPEED]
+    stack, deployment = _started(patched=True)
+    ops = operations(stack, deployment)
+    samples: dict[str, dict[str, list[float]]] = {v: {} for v in ["all", *speed]}
+    try:
+        for _ in range(rounds):
+            for variant, per_op in samples.items():
+                patches.restore()
+                patches.apply(exclude=() if variant == "all" else (variant,))
+                try:
+                    for name, (call, share) in ops.items():
+                        cost = cpu_ms_per_call(call, max(5, int(calls * share)), rounds=1)
+                        per_op.setdefault(name, []).append(cost)
+                finally:
+                    patches.restore()
+                    patches.apply()
+    finally:
+        stack.stop()
+    return _savings(samples)
+
+
+def _savings(samples: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+    base = {name: statistics.median(values) for name, values in samples["all"].items()}
+    result: dict[str, Any] = {"all_patches_cpu_ms": {k: round(v, 3) for k, v in base.items()}}
+    for variant, per_op in samples.items():
+        if variant == "all":
+            continue
+        saved = {
+            name: round(100 * (statistics.median(values) - base[name]) / statistics.median(values))
+            for name, values in per_op.items()
+        }
+        best = max(saved, key=lambda name: saved[name])
+        result[variant] = {"saves_pct": saved[best], "on": best, "all_pct": saved}
+    return result
 
 
 def main() -> None:
@@ -106,7 +192,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000, help="calls per operation")
     parser.add_argument("--stock", action="store_true", help="stock moto only (used internally)")
     parser.add_argument("--only", action="store_true", help="patched only, no stock comparison")
+    parser.add_argument("--each", action="store_true", help="what each speed patch saves")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds for --each")
     args = parser.parse_args()
+    if args.each:
+        print(json.dumps(each(calls=args.calls, rounds=args.rounds), indent=1))
+        return
     if args.stock:
         print(json.dumps(measure(patched=False, calls=args.calls)))
         return

@@ -21,11 +21,13 @@ from paycli.cli import (
     deploy,
     dlq,
     executions,
+    iam,
     load,
     local,
     logs,
     pay,
     payments,
+    soak,
     validate,
 )
 from paycli.cli._common import (
@@ -34,6 +36,7 @@ from paycli.cli._common import (
     RegionOpt,
     StackNameOpt,
     TargetOpt,
+    TimeZoneOpt,
     app_dir,
 )
 from paycli.core.context import AppContext
@@ -106,6 +109,7 @@ def root(
     profile: ProfileOpt = None,
     region: RegionOpt = None,
     stack_name: StackNameOpt = None,
+    time_zone: TimeZoneOpt = None,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")
     ] = False,
@@ -122,6 +126,7 @@ def root(
     if isinstance(ctx.obj, AppContext):  # injected by a test: keep it
         return
     flags = {"target": target, "profile": profile, "region": region, "stack_name": stack_name}
+    flags["time_zone"] = time_zone
     ctx.obj = AppContext(resolve_settings(flags=flags, app_dir=app_dir(), debug=debug))
 
 
@@ -132,12 +137,14 @@ app.add_typer(demo.app)  # demo at the top level
 app.add_typer(validate.app)  # validate at the top level
 app.add_typer(audit.app)  # audit at the top level
 app.add_typer(load.app)  # load at the top level
+app.add_typer(soak.app)  # soak at the top level
 app.add_typer(cost.app)  # cost at the top level
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(payments.app, name="payments")
 app.add_typer(executions.app, name="executions")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(local.app, name="local")
+app.add_typer(iam.app, name="iam")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`paycli local up|status|down`: the embedded local stack's process.
+"""`paycli local up|status|doctor|down`: the embedded local stack's process.
 
 Thin: each command calls one function of `paycli.local.control` (imported in the body, so
 `paycli --help` never loads it) and hands the result to the renderer.
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from paycli.cli import faults
 from paycli.cli._common import JsonOpt
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ app = typer.Typer(
     help="Run the embedded local stack (moto + the real template, ASL and handlers) here.",
     no_args_is_help=True,
 )
+app.add_typer(faults.app, name="faults")
 
 
 def _renderer(json_output: bool) -> Renderer:
@@ -46,21 +48,32 @@ def up(
         float,
         typer.Option("--time-scale", hidden=True, help="Factor on ASL Retry/Wait sleeps (tests)."),
     ] = 1.0,
+    faults: Annotated[
+        str | None,
+        typer.Option("--faults", help="Inject this fault plan (a file, or all / none)."),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Start the local stack; returns once it is ready (again: prints the running one).
 
     Example: paycli local up --json
     """
+    from paycli.core.faultplan import load_plan  # noqa: PLC0415
     from paycli.local import control  # noqa: PLC0415 - keeps `paycli --help` fast
 
+    plan = load_plan(faults).to_json() if faults else None  # bad plan: refused before starting
     out = _renderer(json_output)
+    running = control.status()
+    if running.running and not foreground:
+        out.note(f"The local stack was already running (pid {running.pid}); nothing started.")
+        out.emit(asdict(running), lambda data: out.key_values("Local stack", data))
+        return
     if foreground:
         out.note("Running the local stack in the foreground; Ctrl-C stops it.")
-        status = control.up(port=port, foreground=True, time_scale=time_scale)
+        status = control.up(port=port, foreground=True, time_scale=time_scale, fault_plan=plan)
     else:
         with out.spinner("Starting the local stack..."):
-            status = control.up(port=port, time_scale=time_scale)
+            status = control.up(port=port, time_scale=time_scale, fault_plan=plan)
     out.emit(asdict(status), lambda data: out.key_values("Local stack", data))
 
 
@@ -74,6 +87,31 @@ def status(*, json_output: JsonOpt = False) -> None:
 
     out = _renderer(json_output)
     out.emit(asdict(control.status()), lambda data: out.key_values("Local stack", data))
+
+
+@app.command()
+def doctor(
+    *,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", "-p", help="Also check that this port is free."),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Check what a local stack needs: each moto patch against the installed moto, botocore
+    and typer (exit 1 names the patch whose code changed), versions, ports, the state dir.
+
+    Example: paycli local doctor --json | jq '.checks[] | select(.ok | not)'
+    """
+    from paycli.core.errors import ExitCode  # noqa: PLC0415
+    from paycli.local import doctor as checks  # noqa: PLC0415 - imports moto to fingerprint it
+
+    out = _renderer(json_output)
+    report = checks.run(port=port)
+    view = {"ok": report.ok, "checks": [asdict(check) for check in report.checks]}
+    out.emit(view, out.checks_table)
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.FAILURE))
 
 
 @app.command()

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
+from paystack.domain.payment import Method
 
 from paycli.cli._common import JsonOpt, renderer, services
 
 app = typer.Typer()
 
 
-class MethodChoice(StrEnum):
-    """The API's payment methods (POST /payments/{method})."""
-
-    card = "card"
-    bank = "bank"
-    wallet = "wallet"
-
-
 @app.command()
 def pay(
     ctx: typer.Context,
     *,
-    method: Annotated[MethodChoice, typer.Argument(help="card, bank or wallet.")],
+    method: Annotated[Method, typer.Argument(metavar="METHOD", help="card, bank or wallet.")],
     amount: Annotated[str, typer.Option("--amount", help="Amount in major units, e.g. 12.50.")],
     account: Annotated[str, typer.Option("--account", help="Account to debit.")],
     currency: Annotated[str, typer.Option("--currency", help="ISO 4217 code.")] = "USD",
@@ -60,12 +52,14 @@ def pay(
 
     out = renderer(ctx, json_output)
     instrument = {"card": card, "iban": iban, "wallet": wallet}
-    request = pay_request(method.value, amount, currency, account, instrument, idempotency_key)
-    request.body()  # bad input: a usage error before any AWS or local-stack lookup
+    # One validated value before any AWS or local-stack lookup: bad input is a usage error.
+    payment_input = pay_request(
+        method.value, amount, currency, account, instrument, idempotency_key
+    ).parse()
     if wait:
         inputs.positive_seconds(timeout, "--timeout")
     svc = services(ctx).payments(with_api=True)
-    result = svc.pay(request)
+    result = svc.pay(payment_input)
     out.note(
         f"Idempotency-Key: {result.idempotency_key}" + (" (replayed)" if result.replayed else "")
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from paystack.domain.payment import Method
 
 from paycli.cli._common import JsonOpt, PlainGroup, renderer, services
 
@@ -20,12 +21,14 @@ app = typer.Typer(
 def get(
     ctx: typer.Context,
     *,
-    payment_id: Annotated[str, typer.Argument(help="The payment id (pay_...).")],
+    payment_id: Annotated[
+        str, typer.Argument(metavar="PAYMENT_ID", help="The payment id: pay_ and 32 hex digits.")
+    ],
     json_output: JsonOpt = False,
 ) -> None:
     """Show one payment.
 
-    Example: paycli payments get pay_01HXYZ --json
+    Example: paycli payments get pay_5d638bc724f84a378a99cb2d3072dcc7 --json
     """
     from paycli.core import inputs  # noqa: PLC0415
 
@@ -43,7 +46,10 @@ def list_(
         str | None,
         typer.Option("--status", help="PENDING, PROCESSING, SUCCEEDED, DECLINED or FAILED."),
     ] = None,
-    method: Annotated[str | None, typer.Option("--method", help="card, bank or wallet.")] = None,
+    method: Annotated[
+        Method | None,
+        typer.Option("--method", case_sensitive=False, help="card, bank or wallet."),
+    ] = None,
     account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="Age (30m, 1h, 2d) or ISO-8601 time.")
@@ -64,13 +70,18 @@ def list_(
     out = renderer(ctx, json_output)
     filters = PaymentFilter(
         status=status.upper() if status else None,
-        method=method.lower() if method else None,
+        method=method.value if method else None,
         account_id=account,
         since=parse_since(since) if since else None,
-        limit=limit,
+        limit=limit + 1,  # one more than shown: tells whether there are more
     )
     found = services(ctx).payments().list_payments(filters)
-    out.emit([payment.view() for payment in found], out.payments_table)
+    out.emit([payment.view() for payment in found[:limit]], out.payments_table)
+    if len(found) > limit:
+        out.note(
+            f"Showing the newest {limit} payments; there are more: raise --limit "
+            f"(e.g. --limit {limit * 2}) or narrow with --status, --account, --since."
+        )
 
 
 @app.command()

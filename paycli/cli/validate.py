@@ -1,6 +1,6 @@
 """`paycli validate`: the offline checks of the SAM app, as a command (CI runs it too).
 
-Thin: the checks live in `paycli.core.validate`, imported inside the command because it loads
+Thin: the checks live in `paycli.lint`, imported inside the command because it loads
 cfn-lint, samtranslator and moto's ASL parser (about 2 s), which `paycli --help` must not pay.
 It needs no target: it reads files only, so it works without AWS credentials or a local stack.
 """
@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from paycli.cli._common import JsonOpt
+from paycli.cli._common import JsonOpt, RegionOpt, StackNameOpt
+from paycli.core.context import AppContext
 from paycli.core.errors import ExitCode, NotFoundError
 
 app = typer.Typer()
@@ -20,6 +21,7 @@ app = typer.Typer()
 
 @app.command()
 def validate(
+    ctx: typer.Context,
     *,
     stack_dir: Annotated[
         Path | None,
@@ -28,6 +30,8 @@ def validate(
             help="Directory holding template.yaml. Default: the stack bundled with paycli.",
         ),
     ] = None,
+    region: RegionOpt = None,
+    stack_name: StackNameOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Check the template, the state machine and the handler code, offline.
@@ -39,8 +43,8 @@ def validate(
 
     Example: paycli validate --json | jq '.findings[] | select(.severity == "error")'
     """
-    from paycli.core.validate import (  # noqa: PLC0415 - heavy: cfn-lint, samtranslator, moto
-        TEMPLATE_NAME,
+    from paycli.lint.findings import DEFAULT_REGION, TEMPLATE_NAME  # noqa: PLC0415
+    from paycli.lint.validate import (  # noqa: PLC0415 - heavy: cfn-lint, samtranslator, moto
         find_stack_dir,
         validate_stack,
     )
@@ -52,9 +56,15 @@ def validate(
             f"no {TEMPLATE_NAME} in {directory}",
             hint="pass --stack-dir with the directory of the SAM app",
         )
+    app_ctx: AppContext = ctx.obj
+    settings = app_ctx.settings
     out = Renderer(json_output=json_output)
     with out.spinner(f"Validating {directory} ..."):
-        report = validate_stack(directory)
+        report = validate_stack(
+            directory,
+            region=region or settings.region or DEFAULT_REGION,
+            stack_name=stack_name or settings.stack_name,
+        )
     out.emit(report.as_dict(), out.findings_table)
     if not report.ok:
         raise typer.Exit(int(ExitCode.FAILURE))

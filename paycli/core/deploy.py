@@ -11,14 +11,18 @@ import io
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from paycli.core.errors import ConfigError, PaycliError
+from paycli.core.errors import ConfigError, PaycliError, UsageError
 from paycli.core.settings import Settings
 
 SAM_MISSING_HINT: Final = "install it with `pip install 'paycli[aws]'` (aws-sam-cli)"
+#: CloudFormation stack tags: key and value lengths; keys starting with aws: are reserved.
+MAX_TAG_KEY: Final = 128
+MAX_TAG_VALUE: Final = 256
 
 
 def stack_dir() -> Path:
@@ -47,8 +51,63 @@ class AwsPrerequisites:
     region: str
 
 
+@dataclass(frozen=True)
+class DeployOptions:
+    """What the user passes through to `sam deploy`: `Key=Value` parameter overrides and tags."""
+
+    parameter_overrides: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def parse_pairs(values: Sequence[str], what: str) -> dict[str, str]:
+    """`Key=Value` strings (repeatable options) as a mapping; a malformed one is a UsageError."""
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(
+                f"{what} {value!r} is not Key=Value", hint=f"e.g. {what} MaxAmountMinor=500000"
+            )
+        pairs[key.strip()] = rest
+    return pairs
+
+
+def deploy_options(
+    template: Mapping[str, Any], overrides: Sequence[str], tags: Sequence[str]
+) -> DeployOptions:
+    """Checked options: every override names a template parameter; tags within AWS's rules."""
+    parameters = parse_pairs(overrides, "--parameter-overrides")
+    known = sorted((template.get("Parameters") or {}).keys())
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise UsageError(
+            f"the template has no parameter {', '.join(unknown)}",
+            hint=f"its parameters: {', '.join(known) or 'none'}",
+        )
+    tag_pairs = parse_pairs(tags, "--tags")
+    for key, value in tag_pairs.items():
+        if key.lower().startswith("aws:") or len(key) > MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
+            raise UsageError(
+                f"tag {key!r} is not allowed",
+                hint=f"keys up to {MAX_TAG_KEY} characters, not starting with aws:; "
+                f"values up to {MAX_TAG_VALUE}",
+            )
+    return DeployOptions(parameters, tag_pairs)
+
+
+def _pair_args(pairs: Mapping[str, str]) -> list[str]:
+    """One argv item per pair (sam's options take several); a value with spaces is quoted."""
+    return [f'{k}="{v}"' if any(c.isspace() for c in v) else f"{k}={v}" for k, v in pairs.items()]
+
+
 def sam_deploy_command(
-    sam: str, template: Path, settings: Settings, region: str, *, confirm: bool
+    sam: str,
+    template: Path,
+    settings: Settings,
+    region: str,
+    *,
+    confirm: bool,
+    options: DeployOptions | None = None,
 ) -> list[str]:
     """The `sam deploy` command line, as a list (never a shell string).
 
@@ -70,6 +129,10 @@ def sam_deploy_command(
         "--no-fail-on-empty-changeset",
         "--confirm-changeset" if confirm else "--no-confirm-changeset",
     ]
+    if options and options.parameter_overrides:
+        command += ["--parameter-overrides", *_pair_args(options.parameter_overrides)]
+    if options and options.tags:
+        command += ["--tags", *_pair_args(options.tags)]
     if settings.profile:
         command += ["--profile", settings.profile]
     return command
@@ -89,6 +152,20 @@ def sam_delete_command(sam: str, settings: Settings, region: str) -> list[str]:
     if settings.profile:
         command += ["--profile", settings.profile]
     return command
+
+
+def retained_tables_note(tables: Sequence[str]) -> str:
+    """What `destroy` leaves on AWS: the tables (RetainExceptOnCreate), their cost, and how to
+    delete them (deletion protection must be turned off first)."""
+    named = ", ".join(tables) if tables else "the stack's four DynamoDB tables"
+    example = tables[0] if tables else "TABLE"
+    return (
+        f"deleted. {named} remain (DeletionPolicy RetainExceptOnCreate): they keep their data "
+        "and keep costing (storage and point-in-time recovery) until you delete them. Each has "
+        "deletion protection on: turn it off first, e.g. `aws dynamodb update-table "
+        f"--table-name {example} --no-deletion-protection-enabled`, then `aws dynamodb "
+        f"delete-table --table-name {example}`."
+    )
 
 
 def find_sam() -> str:

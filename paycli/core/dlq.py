@@ -24,9 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from botocore.exceptions import ClientError
 from paystack.domain.dynamo import batch_get_consistent
 from paystack.domain.payment import SETTLED
 from paystack.domain.store import PAYMENT_ID_RE
+
+from paycli.core.errors import ConflictError
+from paycli.core.timeparse import iso_z
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -40,6 +44,12 @@ MOVE_WORKERS: Final = 4
 #: delete; if the send fails it is made visible again at once.
 MOVE_VISIBILITY_SECONDS: Final = 60
 PEEK_VISIBILITY_SECONDS: Final = 30
+#: StartMessageMoveTask's error while another move task runs on the queue (SQS API reference:
+#: "Only one active message movement task is supported per queue"); botocore reports the
+#: query-compatible code, the JSON protocol's shape name is the other.
+MOVE_TASK_REFUSED: Final = frozenset(
+    {"AWS.SimpleQueueService.UnsupportedOperation", "UnsupportedOperation"}
+)
 
 Progress = Callable[[int, int], None]  # (done, total)
 #: Payment ids -> those of them that are settled (SUCCEEDED or DECLINED).
@@ -282,7 +292,18 @@ class DlqService:
     def _move_task(self, report: RedriveReport, progress: Progress | None) -> RedriveReport:
         """Let SQS move everything, and follow the task until it finishes."""
         arns = [self._arn(self._dlq), self._arn(self._queue)]
-        task = self._sqs.start_message_move_task(SourceArn=arns[0], DestinationArn=arns[1])
+        try:
+            task = self._sqs.start_message_move_task(SourceArn=arns[0], DestinationArn=arns[1])
+        except ClientError as exc:
+            # SQS allows one active move task per source queue; a second is UnsupportedOperation.
+            if exc.response.get("Error", {}).get("Code") not in MOVE_TASK_REFUSED:
+                raise
+            raise ConflictError(
+                "a message move task is already running on the dead-letter queue; SQS allows "
+                "one at a time, so nothing was started",
+                hint="wait for it to finish (`paycli dlq stats` shows the DLQ emptying), then "
+                "run `paycli dlq redrive` again for what is left",
+            ) from exc
         report.task_handle = task["TaskHandle"]
         while True:
             tasks = self._sqs.list_message_move_tasks(SourceArn=arns[0], MaxResults=1)["Results"]
@@ -465,4 +486,4 @@ def _to_dlq_message(message: dict[str, Any]) -> DlqMessage:
 def _epoch_ms_iso(millis: str) -> str:
     from datetime import UTC, datetime  # noqa: PLC0415
 
-    return datetime.fromtimestamp(int(millis) / 1000, UTC).isoformat(timespec="milliseconds")
+    return iso_z(datetime.fromtimestamp(int(millis) / 1000, UTC))

@@ -10,16 +10,25 @@ from __future__ import annotations
 import heapq
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 from paystack.domain.dynamo import from_item
 from paystack.domain.money import MoneyError, parse_amount
-from paystack.domain.payment import METHODS as DOMAIN_METHODS
-from paystack.domain.payment import SETTLED, Status
+from paystack.domain.payment import (
+    METHOD_TABLE,
+    METHODS,
+    SETTLED,
+    VIEW_FIELDS,
+    Method,
+    Status,
+    payment_from_attributes,
+    payment_view,
+)
+from paystack.domain.payment import Payment as Record
 
 from paycli.core import inputs
 from paycli.core.api import ApiClient
@@ -29,35 +38,68 @@ from paycli.core.timeparse import iso_z
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-Method = Literal["card", "bank", "wallet"]
-# The domain owns the vocabulary; the CLI only derives from it.
-METHODS: Final = DOMAIN_METHODS
+__all__ = ["METHODS", "Method"]
+
 STATUSES: Final = tuple(status.value for status in Status)
 TERMINAL: Final = frozenset({*SETTLED, Status.FAILED})
+#: The operator view adds these to the public view (README, "Payment JSON"): the failure's error
+#: name (FAILED only) and the last execution, for `paycli executions show`.
+OPERATOR_FIELDS: Final = ("error", "execution_arn")
 
-#: Stripe-style test instruments, used when the user gives none (demos, smoke tests).
-DEFAULT_CARD: Final = "4242424242424242"
-DEFAULT_IBAN: Final = "DE89370400440532013000"
-DEFAULT_WALLET: Final = "wal_demo0001"
+#: Test instruments the simulated issuer approves, used when the user gives none.
+DEFAULT_CARD: Final = str(METHOD_TABLE[Method.CARD].test_instrument["number"])
+DEFAULT_CVC: Final = str(METHOD_TABLE[Method.CARD].test_instrument["cvc"])
+DEFAULT_IBAN: Final = str(METHOD_TABLE[Method.BANK].test_instrument["iban"])
+DEFAULT_WALLET: Final = str(METHOD_TABLE[Method.WALLET].test_instrument["wallet_id"])
+
+# What a partial item (a listing's projection, a test's fake) lacks reads as empty.
+_ABSENT: Final = {
+    "status": "",
+    "method": "",
+    "account_id": "",
+    "amount_minor": 0,
+    "currency": "",
+    "created_at": None,
+    "updated_at": None,
+}
 
 
 @dataclass(frozen=True)
 class Payment:
-    """The payment view (design.md): what `pay --json` and `payments get --json` print."""
+    """A payment as the CLI prints it: the API's public view (derived by the domain,
+    paystack.domain.payment) plus the operator fields OPERATOR_FIELDS."""
 
-    payment_id: str
-    status: str
-    method: str
-    account_id: str
-    amount_minor: int
-    currency: str
-    created_at: str | None = None
-    updated_at: str | None = None
-    reason: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)  # card {brand,last4} / bank / wallet
-    error: str | None = None
-    cause: str | None = None
-    execution_arn: str | None = None
+    data: Mapping[str, Any]
+
+    @property
+    def payment_id(self) -> str:
+        """pay_ + 32 hex digits."""
+        return str(self.data["payment_id"])
+
+    @property
+    def status(self) -> str:
+        """PENDING, PROCESSING, SUCCEEDED, DECLINED or FAILED."""
+        return str(self.data.get("status") or "")
+
+    @property
+    def reason(self) -> str | None:
+        """The decline or failure code (DECLINED and FAILED only)."""
+        return self.data.get("reason")
+
+    @property
+    def created_at(self) -> str | None:
+        """When the API accepted it (ISO 8601 UTC, milliseconds, Z)."""
+        return self.data.get("created_at")
+
+    @property
+    def updated_at(self) -> str | None:
+        """When it last changed (ISO 8601 UTC, milliseconds, Z)."""
+        return self.data.get("updated_at")
+
+    @property
+    def execution_arn(self) -> str | None:
+        """The last execution that touched it (operator view only)."""
+        return self.data.get("execution_arn")
 
     @property
     def terminal(self) -> bool:
@@ -65,72 +107,53 @@ class Payment:
         return self.status in TERMINAL
 
     def view(self) -> dict[str, Any]:
-        """Stable JSON fields (documented in the README); details under the method's name."""
-        data: dict[str, Any] = {
-            "payment_id": self.payment_id,
-            "status": self.status,
-            "method": self.method,
-            "account_id": self.account_id,
+        """Stable JSON fields (documented in the README)."""
+        return dict(self.data)
+
+    @classmethod
+    def from_record(cls, record: Record) -> Payment:
+        """The domain's public view of the record, plus the operator fields."""
+        extras = {name: getattr(record, name) for name in OPERATOR_FIELDS}
+        return cls(payment_view(record) | extras)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Payment:
+        """From a PaymentsTable item (already deserialised)."""
+        return cls.from_record(payment_from_attributes({**_ABSENT, **item}))
+
+    @classmethod
+    def from_view(cls, body: Mapping[str, Any]) -> Payment:
+        """From the API's 202/200 body (the public view; operator fields null)."""
+        method = str(body.get("method", ""))
+        names = (*VIEW_FIELDS, method) if isinstance(body.get(method), dict) else VIEW_FIELDS
+        data = {name: body.get(name) for name in names}
+        return cls(data | dict.fromkeys(OPERATOR_FIELDS))
+
+
+@dataclass(frozen=True)
+class PaymentInput:
+    """A payment to send, validated once (`PayRequest.parse`): the API body and its key."""
+
+    method: Method
+    amount_minor: int
+    currency: str
+    account_id: str
+    instrument: Mapping[str, Any]
+    idempotency_key: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        """The API request body."""
+        return {
             "amount_minor": self.amount_minor,
             "currency": self.currency,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "reason": self.reason,
-            "error": self.error,
-            "execution_arn": self.execution_arn,
+            "account_id": self.account_id,
+            self.method.value: dict(self.instrument),
         }
-        data[self.method] = dict(self.details)
-        return data
-
-    @classmethod
-    def from_view(cls, body: dict[str, Any]) -> Payment:
-        """From the API's 202/200 body (the same view)."""
-        method = str(body.get("method", ""))
-        details = body.get(method)
-        return cls(
-            payment_id=str(body["payment_id"]),
-            status=str(body["status"]),
-            method=method,
-            account_id=str(body.get("account_id", "")),
-            amount_minor=int(body.get("amount_minor", 0)),
-            currency=str(body.get("currency", "")),
-            created_at=body.get("created_at"),
-            updated_at=body.get("updated_at"),
-            reason=body.get("reason"),
-            details=dict(details) if isinstance(details, dict) else {},
-            error=body.get("error") if isinstance(body.get("error"), str) else None,
-            execution_arn=body.get("execution_arn"),
-        )
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> Payment:
-        """From a PaymentsTable item (already deserialised): only the safe details are read."""
-        method = str(item.get("method", ""))
-        details = {
-            "card": {"brand": item.get("card_brand"), "last4": item.get("card_last4")},
-            "bank": {"country": item.get("iban_country"), "last4": item.get("iban_last4")},
-            "wallet": {"wallet_id": item.get("wallet_id")},
-        }.get(method, {})
-        return cls(
-            payment_id=str(item["payment_id"]),
-            status=str(item.get("status", "")),
-            method=method,
-            account_id=str(item.get("account_id", "")),
-            amount_minor=int(item.get("amount_minor", 0)),
-            currency=str(item.get("currency", "")),
-            created_at=item.get("created_at"),
-            updated_at=item.get("updated_at"),
-            reason=item.get("reason"),
-            details=details,
-            error=item.get("error"),
-            cause=item.get("cause"),
-            execution_arn=item.get("execution_arn"),
-        )
 
 
 @dataclass(frozen=True)
 class PayRequest:
-    """What the user asked to pay. The amount is text: parsed against the currency, here."""
+    """What the user asked to pay, as typed. The amount is text: parsed against the currency."""
 
     method: str
     amount: str
@@ -139,17 +162,19 @@ class PayRequest:
     card_number: str = DEFAULT_CARD
     exp_month: int = 12
     exp_year: int = field(default_factory=lambda: datetime.now(UTC).year + 3)
-    cvc: str = "123"
+    cvc: str = DEFAULT_CVC
     iban: str = DEFAULT_IBAN
     wallet_id: str = DEFAULT_WALLET
     idempotency_key: str | None = None
 
-    def body(self) -> dict[str, Any]:
-        """The API request body; a bad amount/currency/method is a UsageError before any call."""
+    def parse(self) -> PaymentInput:
+        """The one validated value; a bad amount/currency/method/id is a UsageError here,
+        before any lookup or call."""
         if self.method not in METHODS:
             raise UsageError(
-                f"unknown payment method {self.method!r}", hint="use card, bank or wallet"
+                f"unknown payment method {self.method!r}", hint=f"use {', '.join(METHODS)}"
             )
+        method = Method(self.method)
         currency = self.currency.upper()
         try:
             amount_minor = parse_amount(self.amount, currency)
@@ -158,23 +183,24 @@ class PayRequest:
         if self.idempotency_key is not None:
             inputs.idempotency_key(self.idempotency_key)
         inputs.account_id(self.account_id)
-        instruments: dict[str, dict[str, Any]] = {
-            "card": {
+        instruments: dict[Method, dict[str, Any]] = {
+            Method.CARD: {
                 "number": inputs.digits(self.card_number),
                 "exp_month": self.exp_month,
                 "exp_year": self.exp_year,
                 "cvc": self.cvc,
             },
-            "bank": {"iban": inputs.digits(self.iban)},
-            "wallet": {"wallet_id": self.wallet_id},
+            Method.BANK: {"iban": inputs.digits(self.iban)},
+            Method.WALLET: {"wallet_id": inputs.wallet_id(self.wallet_id)},
         }
-        instrument = instruments[self.method]
-        return {
-            "amount_minor": amount_minor,
-            "currency": currency,
-            "account_id": self.account_id,
-            self.method: instrument,
-        }
+        instrument = instruments[method]
+        return PaymentInput(
+            method, amount_minor, currency, self.account_id, instrument, self.idempotency_key
+        )
+
+    def body(self) -> dict[str, Any]:
+        """The API request body (validated)."""
+        return self.parse().body()
 
 
 @dataclass(frozen=True)
@@ -198,7 +224,7 @@ class PaymentFilter:
 
 
 #: Which instrument option belongs to which method (`pay bank --card ...` is refused).
-_INSTRUMENT_OPTIONS: Final = {"card": "card", "bank": "iban", "wallet": "wallet"}
+_INSTRUMENT_OPTIONS: Final = {Method.CARD: "card", Method.BANK: "iban", Method.WALLET: "wallet"}
 
 
 def pay_request(  # noqa: PLR0917 - the pay command's options, in its order
@@ -213,7 +239,7 @@ def pay_request(  # noqa: PLR0917 - the pay command's options, in its order
 
     `instrument` maps "card"/"iban"/"wallet" to what the user gave (None when not given).
     """
-    wanted = _INSTRUMENT_OPTIONS.get(method)
+    wanted = _INSTRUMENT_OPTIONS.get(Method(method)) if method in METHODS else None
     for option, value in instrument.items():
         if value is not None and option != wanted:
             raise UsageError(
@@ -256,28 +282,50 @@ class PaymentsService:
 
     def __init__(
         self,
-        api: ApiClient | None,
-        dynamodb: DynamoDBClient,
-        payments_table: str,
+        api: ApiClient | Callable[[], ApiClient] | None,
+        dynamodb: DynamoDBClient | Callable[[], DynamoDBClient],
+        payments_table: str | Callable[[], str],
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """`api` may be None for read-only use; clock/sleep are injectable for wait tests."""
-        self._api = api
-        self._ddb = dynamodb
-        self._table = payments_table
+        """`api` may be None for read-only use; each of api, dynamodb and payments_table may be
+        a function that looks it up when first needed (after the input is validated);
+        clock/sleep are injectable for wait tests."""
+        self._lookups: dict[str, Any] = {"api": api, "ddb": dynamodb, "table": payments_table}
         self._clock = clock
         self._sleep = sleep
 
-    def pay(self, request: PayRequest) -> PayResult:
-        """POST /payments/{method} with an Idempotency-Key (generated when none was given)."""
-        body = request.body()  # validates before anything leaves the machine
+    def _looked_up(self, name: str) -> Any:
+        value = self._lookups[name]
+        if callable(value) and not isinstance(value, ApiClient):
+            value = self._lookups[name] = value()
+        return value
+
+    @property
+    def _api(self) -> ApiClient | None:
+        return self._looked_up("api")  # type: ignore[no-any-return]
+
+    @property
+    def _ddb(self) -> DynamoDBClient:
+        return self._looked_up("ddb")  # type: ignore[no-any-return]
+
+    @property
+    def _table(self) -> str:
+        return str(self._looked_up("table"))
+
+    def pay(self, request: PayRequest | PaymentInput) -> PayResult:
+        """POST /payments/{method} with an Idempotency-Key (generated when none was given).
+        A PayRequest is parsed first: nothing is looked up or sent for bad input."""
+        payment = request.parse() if isinstance(request, PayRequest) else request
         if self._api is None:
             raise UsageError("this PaymentsService has no API client")
-        key = new_idempotency_key() if request.idempotency_key is None else request.idempotency_key
+        key = new_idempotency_key() if payment.idempotency_key is None else payment.idempotency_key
         response = self._api.request(
-            "POST", f"/payments/{request.method}", body=body, headers={"Idempotency-Key": key}
+            "POST",
+            f"/payments/{payment.method.value}",
+            body=payment.body(),
+            headers={"Idempotency-Key": key},
         )
         replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
         return PayResult(Payment.from_view(response.body), key, replayed)

@@ -6,7 +6,9 @@ preset outputs (and moto behind boto3) to exercise the same services.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import cached_property
+from typing import Any
 
 from paycli.core.accounts import AccountsService
 from paycli.core.api import ApiClient
@@ -14,20 +16,32 @@ from paycli.core.audit import AuditService, Progress, Tables
 from paycli.core.aws import AwsTarget, StackOutputs
 from paycli.core.deploy import (
     AwsPrerequisites,
+    deploy_options,
     find_sam,
+    retained_tables_note,
     run_sam,
     sam_delete_command,
     sam_deploy_command,
+    stack_dir,
     template_path,
 )
 from paycli.core.dlq import MOVE_WORKERS, DlqService, settled_payments
 from paycli.core.errors import ConfigError, from_botocore
 from paycli.core.executions import ExecutionsService
-from paycli.core.load import LoadDriver
+from paycli.core.load import LoadDriver, LoadProgress
 from paycli.core.logs import CloudWatchLogs, LogRecord, from_local, logical_function
 from paycli.core.payments import PaymentsService
 from paycli.core.reconcile import ReconcileService
+from paycli.core.rehearsal import (
+    Rehearsal,
+    account_problems,
+    load_stack,
+    rehearse,
+    require_region,
+    reserved_concurrency,
+)
 from paycli.core.settings import write_config
+from paycli.core.soak import Soak, SoakServices
 from paycli.core.status import StatusReport
 
 STATUS_COUNT_CAP = 1000
@@ -55,9 +69,13 @@ class Services:
         return ApiClient(self.outputs.ApiUrl, self.target.credentials(), self.target.region)
 
     def payments(self, *, with_api: bool = False) -> PaymentsService:
-        """Payments: reads from the table; `with_api` for `pay` (signed HTTP)."""
-        api = self._api if with_api else None
-        return PaymentsService(api, self.target.dynamodb(), self.outputs.PaymentsTableName)
+        """Payments: reads from the table; `with_api` for `pay` (signed HTTP). The target's
+        client and outputs are looked up when the service first needs them."""
+        return PaymentsService(
+            (lambda: self._api) if with_api else None,
+            self.target.dynamodb,
+            lambda: self.outputs.PaymentsTableName,
+        )
 
     def load(self) -> LoadDriver:
         """The load driver: signed POSTs through the API, outcomes read from the table."""
@@ -67,6 +85,29 @@ class Services:
             self.target.dynamodb(),
             self.outputs.PaymentsTableName,
             self.accounts(),
+        )
+
+    def soak(
+        self,
+        progress: Callable[[str], None] | None = None,
+        on_load: Callable[[LoadProgress], None] | None = None,
+    ) -> Soak:
+        """The soak: the load driver's pieces, the operator's recovery services, the audit,
+        and (local stack only) the fault plan's control."""
+        return Soak(
+            SoakServices(
+                accounts=self.accounts(),
+                pay=self.payments(with_api=True).pay,
+                dynamodb=self.target.dynamodb(),
+                payments_table=self.outputs.PaymentsTableName,
+                reconcile=self.reconcile(),
+                dlq=self.dlq(),
+                executions=self.executions(),
+                audit=self.audit(),
+                faults=_LocalFaults() if self.target.is_local else None,
+            ),
+            progress=progress,
+            on_load=on_load,
         )
 
     def reconcile(self) -> ReconcileService:
@@ -174,18 +215,63 @@ class Services:
             )
         return AwsPrerequisites(sam=sam, account=account, region=region)
 
-    def deploy_aws_command(self, prereq: AwsPrerequisites, *, confirm: bool) -> list[str]:
-        """The `sam deploy` command for the bundled template and these settings."""
+    def local_stack_running(self) -> bool:
+        """Whether the embedded local stack runs already (deploy says "starting" only if not)."""
+        from paycli.local import control  # noqa: PLC0415
+
+        return control.status().running
+
+    def prepare_aws_deploy(
+        self, *, overrides: Sequence[str], tags: Sequence[str], confirm: bool
+    ) -> list[str]:
+        """Region first, then the options and sam/credentials: the `sam deploy` command to run.
+
+        Nothing is deployed here; every check that fails raises before anything runs.
+        """
+        stack = load_stack(stack_dir(), self.target.region)
+        require_region(stack, self.target.region)
+        options = deploy_options(stack.template, overrides, tags)
+        prereq = self.aws_prerequisites()
+        problems = account_problems(
+            logging_role=self.target.apigateway().get_account().get("cloudwatchRoleArn"),
+            concurrency_limit=int(
+                self.target.lambda_().get_account_settings()["AccountLimit"]["ConcurrentExecutions"]
+            ),
+            reserved=reserved_concurrency(stack.template, options.parameter_overrides),
+            region=prereq.region,
+        )
+        if problems:
+            raise ConfigError(
+                "; ".join(p.message for p in problems),
+                hint="; ".join(p.hint for p in problems if p.hint),
+            )
         return sam_deploy_command(
-            prereq.sam, template_path(), self.target.settings, prereq.region, confirm=confirm
+            prereq.sam,
+            stack.template_path,
+            self.target.settings,
+            prereq.region,
+            confirm=confirm,
+            options=options,
         )
 
-    def deploy_aws(self, *, confirm: bool) -> dict[str, str]:
-        """Run `sam deploy`, remember the settings, return the stack's outputs."""
-        prereq = self.aws_prerequisites()
-        run_sam(self.deploy_aws_command(prereq, confirm=confirm))
+    def run_aws_deploy(self, command: list[str]) -> dict[str, str]:
+        """Run the prepared `sam deploy`, remember the settings, return the stack's outputs."""
+        run_sam(command)
         write_config(self.target.settings)
         return self.target.outputs().as_dict()
+
+    def rehearse_aws_deploy(
+        self, *, overrides: Sequence[str], tags: Sequence[str], confirm: bool
+    ) -> Rehearsal:
+        """`deploy --dry-run`: every offline check and the command; no AWS call at all."""
+        return rehearse(
+            stack_dir(),
+            self.target.settings,
+            self.target.region,
+            overrides=overrides,
+            tags=tags,
+            confirm=confirm,
+        )
 
     def destroy(self) -> str:
         """Local: stop the local stack (its state is in memory). AWS: `sam delete`."""
@@ -194,5 +280,23 @@ class Services:
 
             return "stopped" if control.down() else "not running"
         prereq = self.aws_prerequisites()
+        tables = self._table_names()
         run_sam(sam_delete_command(prereq.sam, self.target.settings, prereq.region))
-        return "deleted (tables are kept: DeletionPolicy Retain)"
+        return retained_tables_note(tables)
+
+    def _table_names(self) -> list[str]:
+        """The stack's table names, read before it goes (none when the outputs are gone)."""
+        try:
+            outputs = self.target.outputs().as_dict()
+        except ConfigError:
+            return []
+        return [value for key, value in outputs.items() if key.endswith("TableName")]
+
+
+class _LocalFaults:
+    """The local stack's fault plan, set through its control surface."""
+
+    def set_plan(self, plan: dict[str, Any] | None) -> dict[str, Any]:
+        from paycli.local import control  # noqa: PLC0415 - the local stack's client only
+
+        return control.set_fault_plan(plan)

@@ -16,18 +16,21 @@ another user's process nor a web page in a browser (which cannot add the header)
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from jsonschema import Draft4Validator
 
 from paycli.local import sigv4
 from paycli.local.state import TOKEN_HEADER
@@ -58,6 +61,8 @@ class RouteLike(Protocol):
     def function_name(self) -> str: ...
     @property
     def authorization(self) -> str: ...
+    @property
+    def request_model(self) -> Mapping[str, Any] | None: ...
 
 
 class InvokeResultLike(Protocol):
@@ -313,6 +318,35 @@ def proxy_response(payload: bytes, request_id: str) -> HttpResponse:
     return HttpResponse(status, headers, raw)
 
 
+# ----------------------------------------------------------------------------- validation
+
+#: API Gateway's answer when a body does not fit the method's request model.
+INVALID_BODY = "Invalid request body"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+@functools.lru_cache(maxsize=64)
+def _validator(schema_text: str) -> Draft4Validator:
+    return Draft4Validator(json.loads(schema_text))
+
+
+def body_fits_model(body: bytes, model: Mapping[str, Any]) -> bool:
+    """True when `body` is UTF-8 JSON that validates against `model` (JSON Schema draft 4, as
+    API Gateway's models are). NaN and Infinity are not JSON; a nesting too deep to parse is
+    a body that does not fit."""
+    try:
+        document = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return False
+    try:
+        return bool(_validator(json.dumps(model, sort_keys=True)).is_valid(document))
+    except RecursionError:
+        return False
+
+
 # ----------------------------------------------------------------------------- the gateway
 
 
@@ -353,6 +387,10 @@ class Gateway:
                 )
             except sigv4.SignatureError as exc:
                 return gateway_error(403, exc.message, request_id)
+        model = match.route.request_model
+        if model is not None and not body_fits_model(request.body, model):
+            # API Gateway's request validator: after authorization, before the integration.
+            return gateway_error(400, INVALID_BODY, request_id)
         event = build_proxy_event(
             request, match, request_id=request_id, account_id=self.account_id, access_key=access_key
         )

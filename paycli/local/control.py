@@ -12,7 +12,9 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import signal
+import socket
 import sys
 import time
 import urllib.error
@@ -25,7 +27,13 @@ from typing import Any
 
 from paycli.core import errors
 from paycli.local import state as st
-from paycli.local.state import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, TOKEN_HEADER
+from paycli.local.state import (
+    EXIT_PATCH_MISMATCH,
+    LOCAL_ACCESS_KEY,
+    LOCAL_REGION,
+    LOCAL_SECRET_KEY,
+    TOKEN_HEADER,
+)
 
 __all__ = [
     "LOCAL_ACCESS_KEY",
@@ -43,6 +51,7 @@ __all__ = [
 START_TIMEOUT = 60.0  # moto + engine start in a few seconds; a busy CI box can be slow
 STOP_TIMEOUT = 15.0
 NOT_RUNNING_HINT = "Start it with `paycli local up` (or run `paycli deploy`)."
+DOCTOR_HINT = "`paycli local doctor` lists every check; docs/moto.md says how to re-verify a patch."
 
 
 @dataclass(frozen=True)
@@ -160,26 +169,55 @@ def _start_lock() -> Iterator[None]:
 
 
 def up(
-    *, port: int | None = None, foreground: bool = False, time_scale: float = 1.0
+    *,
+    port: int | None = None,
+    foreground: bool = False,
+    time_scale: float = 1.0,
+    fault_plan: dict[str, Any] | None = None,
 ) -> LocalStatus:
-    """Start the local stack unless it runs (idempotent); detached unless `foreground`."""
+    """Start the local stack unless it runs (idempotent); detached unless `foreground`.
+    `fault_plan` (a FaultPlan's JSON) is set once it runs (the running one's too)."""
     if foreground:
-        return _up_foreground(port=port, time_scale=time_scale)
+        return _up_foreground(port=port, time_scale=time_scale, fault_plan=fault_plan)
     with _start_lock():
         if _running_state() is None:
+            if port:
+                _check_port(port)
             _spawn(port=port or 0, time_scale=time_scale)
+    if fault_plan is not None:
+        set_fault_plan(fault_plan)
     return status()
 
 
-def _up_foreground(*, port: int | None, time_scale: float) -> LocalStatus:
-    from paycli.local import daemon  # noqa: PLC0415 - imports moto: only when asked
+def _check_port(port: int) -> None:
+    """A taken --port is one clear line before anything starts (the daemon checks it again)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise errors.ConfigError(
+                f"port {port} on 127.0.0.1 is not available ({exc.strerror})",
+                hint=f"choose another with --port, or omit it for a free one; log: "
+                f"{st.local_dir() / st.LOG_FILE}",
+            ) from None
+
+
+def _up_foreground(
+    *, port: int | None, time_scale: float, fault_plan: dict[str, Any] | None = None
+) -> LocalStatus:
+    from paycli.local import daemon, doctor  # noqa: PLC0415 - imports moto: only when asked
 
     if _running_state() is not None:
         state = _require_running()
         msg = f"the local stack already runs in the background (pid {state.pid})"
         raise errors.ConflictError(msg, hint="Stop it first with `paycli local down`.")
+    problem = doctor.refusal()
+    if problem is not None:
+        raise errors.ConfigError(problem, hint=DOCTOR_HINT)
     daemon.configure_logging()
-    code = daemon.run(port=port or 0, time_scale=time_scale, home=st.home_dir())
+    code = daemon.run(
+        port=port or 0, time_scale=time_scale, home=st.home_dir(), fault_plan=fault_plan
+    )
     if code != 0:
         raise errors.ConfigError("the local stack stopped with an error")
     return status()
@@ -193,6 +231,7 @@ def _spawn(*, port: int, time_scale: float) -> None:
     when this process is the one that later stops it.
     """
     log_path = st.local_dir() / st.LOG_FILE
+    start = log_path.stat().st_size if log_path.exists() else 0  # this run's lines begin here
     argv = [
         sys.executable,
         "-m",
@@ -218,16 +257,35 @@ def _spawn(*, port: int, time_scale: float) -> None:
         exited, status = os.waitpid(pid, os.WNOHANG)
         if exited == pid:
             code = os.waitstatus_to_exitcode(status)
-            _fail_start(f"the local stack exited during start-up (code {code})", log_path)
+            if code == EXIT_PATCH_MISMATCH:
+                _refuse(log_path)
+            _fail_start(f"the local stack exited during start-up (code {code})", log_path, start)
         time.sleep(0.1)
     _terminate(pid)
-    _fail_start(f"the local stack did not become ready within {START_TIMEOUT:.0f} s", log_path)
+    timeout = f"the local stack did not become ready within {START_TIMEOUT:.0f} s"
+    _fail_start(timeout, log_path, start)
 
 
-def _fail_start(message: str, log_path: Path) -> None:
-    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
-    tail = "\n".join(lines)
-    raise errors.ConfigError(f"{message}. Last log lines:\n{tail}", hint=f"Full log: {log_path}")
+def _refuse(log_path: Path) -> None:
+    """The daemon refused to patch a changed moto: its last log line says which patch."""
+    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    raise errors.ConfigError(lines[-1] if lines else "refusing to start", hint=DOCTOR_HINT)
+
+
+#: The last line of a Python exception in the daemon's log: "SomeError: what went wrong".
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_.]*(?:Error|Exception): .+")
+
+
+def _fail_start(message: str, log_path: Path, start: int = 0) -> None:
+    """One line: the cause the daemon logged in this run (its exception's message), not the
+    log's tail, which may hold earlier runs' multi-KB dumps; the log's path as the hint."""
+    with log_path.open("rb") as log:
+        log.seek(start)
+        lines = log.read().decode("utf-8", errors="replace").splitlines()
+    causes = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    cause = causes[-1].split(": ", 1)[1] if causes else None
+    text = f"{message}: {cause}" if cause else message
+    raise errors.ConfigError(text, hint=f"full log: {log_path}")
 
 
 def down() -> bool:
@@ -290,6 +348,19 @@ def health() -> dict[str, Any]:
 def set_faults(**faults: str | bool | None) -> dict[str, Any]:
     """Inject (or clear, with None) pipe faults in the running stack: a seam for fault tests."""
     result: dict[str, Any] = _request(_require_running(), "POST", "faults", body=faults)
+    return result
+
+
+def set_fault_plan(plan: dict[str, Any] | None) -> dict[str, Any]:
+    """Set the running stack's fault plan (a FaultPlan's JSON; None clears it); the plan now
+    in force and the faults fired by kind."""
+    result: dict[str, Any] = _request(_require_running(), "POST", "faults", body={"plan": plan})
+    return result
+
+
+def faults() -> dict[str, Any]:
+    """The running stack's fault plan and the faults fired by kind (read only)."""
+    result: dict[str, Any] = _request(_require_running(), "POST", "faults", body={})
     return result
 
 

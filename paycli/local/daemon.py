@@ -23,8 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from paycli.core.timeparse import iso_z
+from paycli.local import doctor
 from paycli.local import state as st
 from paycli.local.api import ControlSurface, Gateway, LocalApi
+from paycli.local.faults import FaultInjector, install_emulator_faults, uninstall_emulator_faults
 from paycli.local.model import Deployment, PipeSpec
 from paycli.local.pipe import DEFAULT_POLLERS, PipeFaults, PipePoller, check_supported
 
@@ -44,10 +47,13 @@ class Daemon:
         home: Path | None = None,
         time_scale: float = 1.0,
         pollers: int = DEFAULT_POLLERS,
+        fault_plan: dict[str, Any] | None = None,
     ) -> None:
         self.port, self.api_port, self.home = port, api_port, home or st.home_dir()
+        self.initial_fault_plan = fault_plan
         self.time_scale, self.pollers = time_scale, pollers
-        self.faults_plan = PipeFaults()
+        self.injector = FaultInjector()  # the fault plan, shared by every seam
+        self.faults_plan = PipeFaults(injector=self.injector)
         self.deployment: Deployment | None = None
         self.stopping = threading.Event()
         self._deploy_lock = threading.Lock()
@@ -78,7 +84,7 @@ class Daemon:
             api_port=self._api.port,
             api_url=self._api.base_url,
             token=token,
-            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            started_at=iso_z(datetime.now(UTC)),
             log_file=str(st.local_dir(self.home) / st.LOG_FILE),
             time_scale=self.time_scale,
         )
@@ -115,6 +121,10 @@ class Daemon:
             region=st.LOCAL_REGION, time_scale=self.time_scale, log_dir=st.local_dir(self.home)
         )
         self._stack.start()
+        self._stack.runner.faults = self.injector
+        install_emulator_faults(self.injector)
+        if self.initial_fault_plan is not None:
+            self.injector.set_plan(self.initial_fault_plan)
 
     def _start_api(self, token: str) -> None:
         gateway = Gateway(
@@ -140,6 +150,7 @@ class Daemon:
         if self._api is not None:
             self._api.stop()
         if self._stack is not None:
+            uninstall_emulator_faults()
             self._stack.stop()
         if self._moto is not None:
             self._moto.stop()
@@ -206,7 +217,12 @@ class Daemon:
         return records
 
     def faults(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """Set (or clear, with null) injected pipe faults; the current set."""
+        """Set (or clear, with null) injected pipe faults and the fault plan (`plan`: a plan
+        file's mapping, validated again here; null clears it); the current set and the count
+        of faults fired by kind. An empty body only reads."""
+        if "plan" in spec:
+            self.injector.set_plan(spec["plan"])
+            log.info("fault plan: %s", self.injector.plan.to_json())
         for key in ("fail_start_matching", "skip_delete_matching"):
             if key in spec:
                 setattr(self.faults_plan, key, spec[key] or None)
@@ -237,9 +253,21 @@ def run(
     home: Path | None = None,
     time_scale: float = 1.0,
     pollers: int = DEFAULT_POLLERS,
+    fault_plan: dict[str, Any] | None = None,
 ) -> int:
     """Run a daemon in this process until SIGTERM/SIGINT or the shutdown call; exit status."""
-    daemon = Daemon(port=port, api_port=api_port, home=home, time_scale=time_scale, pollers=pollers)
+    problem = doctor.refusal()
+    if problem is not None:  # one line, the log's last: `paycli local up` shows it as is
+        sys.stderr.write(problem + "\n")
+        return doctor.EXIT_PATCH_MISMATCH
+    daemon = Daemon(
+        port=port,
+        api_port=api_port,
+        home=home,
+        time_scale=time_scale,
+        pollers=pollers,
+        fault_plan=fault_plan,
+    )
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %d: shutting down", signum)
@@ -267,6 +295,29 @@ def configure_logging() -> None:
         format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s",
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto HTTP call
+    # "Found credentials in environment variables." at INFO, from inside handler threads: it
+    # showed up in `paycli logs` as a function's line. Lambda's own log level hides it too.
+    logging.getLogger("botocore.credentials").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(ExpectedFailureFilter())
+
+
+class ExpectedFailureFilter(logging.Filter):
+    """moto's ASL interpreter logs every execution that ends in a Fail state as an ERROR with
+    a multi-KB dump of the state's object tree. A payment that fails for a technical reason
+    ends exactly so (PaymentFailed, by design): one INFO line with the error and cause."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Shorten moto's FailureEventException records; pass everything else unchanged."""
+        if not record.name.startswith("moto.stepfunctions.parser"):
+            return True
+        message = record.getMessage()
+        if "Exception=FailureEventException" not in message:
+            return True
+        record.msg = "execution ended in a Fail state: " + message.split(" at '(", 1)[0]
+        record.args = ()
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

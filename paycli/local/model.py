@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Route:
     stage: str
     function_name: str
     authorization: str  # "AWS_IAM" | "NONE"
+    #: the JSON schema (draft 4) the body must fit (RequestModel + ValidateBody), else None
+    request_model: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ DLQ, as on AWS.
 
 The two steps with side effects, `start_execution` and `delete_messages`, are methods so fault
 tests can override them; `PipeFaults` is the same seam driven from outside the process (the
-daemon's `/_paycli/faults` control call).
+daemon's `/_paycli/faults` control call), and carries the fault plan's injector
+(paycli.local.faults) for the pipe's three kinds: duplicate deliveries, a stop between
+StartExecution and DeleteMessage, pauses.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paycli.core.errors import PaycliError
+from paycli.local.faults import FaultInjector
 from paycli.local.model import PipeSpec
 
 # Not under "paycli": the handlers' Powertools Logger() is named after the service
@@ -57,12 +60,14 @@ class PipeFaults:
     queue (and reach the DLQ after maxReceiveCount). `skip_delete_matching`: the execution starts
     but such a message is not deleted, so it is delivered again: a duplicate delivery.
     `paused`: the pollers stop receiving (a pipe that is down); messages wait in the queue and
-    are picked up once it is cleared.
+    are picked up once it is cleared. `injector`: the fault plan's draws (shared with the
+    daemon's other seams).
     """
 
     fail_start_matching: str | None = None
     skip_delete_matching: str | None = None
     paused: bool = False
+    injector: FaultInjector = field(default_factory=FaultInjector)
 
     def matches(self, pattern: str | None, records: list[dict[str, Any]]) -> bool:
         """Whether a fault pattern applies to this batch."""
@@ -76,6 +81,7 @@ class PipeFaults:
             "fail_start_matching": self.fail_start_matching,
             "skip_delete_matching": self.skip_delete_matching,
             "paused": self.paused,
+            **self.injector.to_json(),
         }
 
 
@@ -201,6 +207,13 @@ class PipePoller:
             name=self.execution_name(records),
             input=json.dumps(records),
         )
+        if self.faults.injector.fire("sqs_duplicate_delivery"):
+            log.info("injected fault: delivering %d message(s) twice", len(records))
+            self.sfn.start_execution(
+                stateMachineArn=self.spec.target_arn,
+                name=self.execution_name(records),
+                input=json.dumps(records),
+            )
         return str(response["executionArn"])
 
     def delete_messages(self, records: list[dict[str, Any]]) -> None:
@@ -209,6 +222,8 @@ class PipePoller:
         if skipped:
             log.info("injected fault: not deleting %d message(s)", len(skipped))
             records = [r for r in records if r not in skipped]
+        stopped = [r for r in records if self._stops_before_delete(r)]
+        records = [r for r in records if r not in stopped]
         if not records:
             return
         entries = [
@@ -218,6 +233,23 @@ class PipePoller:
         for failure in result.get("Failed", []):
             log.warning("pipe %s: delete failed: %s", self.spec.name, failure)
         self.stats.add(deleted=len(result.get("Successful", [])))
+
+    def _stops_before_delete(self, record: dict[str, Any]) -> bool:
+        """The plan's pipe_stop_before_delete: the message stays, and comes back after the
+        plan's redeliver_after_seconds instead of the queue's visibility timeout."""
+        spec = self.faults.injector.fire("pipe_stop_before_delete")
+        if spec is None:
+            return False
+        log.info("injected fault: pipe stopped before deleting %s", record["messageId"])
+        try:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.spec.source_queue_url,
+                ReceiptHandle=record["receiptHandle"],
+                VisibilityTimeout=max(0, round(spec.seconds)),
+            )
+        except Exception:  # noqa: BLE001 - it then comes back after the visibility timeout
+            log.warning("pipe %s: could not shorten the redelivery", self.spec.name)
+        return True
 
     # --------------------------------------------------------------- the loop
 
@@ -282,6 +314,11 @@ class PipePoller:
         while not self._stop.is_set():
             if self.faults.paused:
                 self._stop.wait(0.05)
+                continue
+            pause = self.faults.injector.fire("pipe_paused")
+            if pause is not None:
+                log.info("injected fault: pipe paused for %.2f s", pause.seconds)
+                self._stop.wait(pause.seconds)
                 continue
             try:
                 self.poll_once()

@@ -6,7 +6,8 @@ calls did nothing for the pipe but cost about 1.5 ms a call (serialise, sign, ro
 serialise, parse), and at 25 payments/s the queue rarely holds more than one message, so the
 pipe pays a receive, a start and a delete per payment. These classes call the same backend
 methods moto's request handlers call, under the same backend lock, and answer in boto3's
-response shapes; `tests/unit/test_local_pipe.py` runs every pipe behaviour on both transports.
+response shapes; `tests/integration/test_local_pipe.py` runs every pipe behaviour on both
+transports.
 """
 
 from __future__ import annotations
@@ -65,6 +66,20 @@ class InProcessSqs:
         with patches.BACKEND_LOCK:
             success, failed = self._backend().delete_message_batch(_queue_name(QueueUrl), Entries)
         return {"Successful": [{"Id": entry_id} for entry_id in success], "Failed": failed}
+
+    def change_message_visibility(
+        self,
+        *,
+        QueueUrl: str,  # noqa: N803 - boto3's parameter names
+        ReceiptHandle: str,  # noqa: N803
+        VisibilityTimeout: int,  # noqa: N803
+    ) -> dict[str, Any]:
+        """boto3's change_message_visibility (the fault plan's early redelivery)."""
+        with patches.BACKEND_LOCK:
+            self._backend().change_message_visibility(
+                _queue_name(QueueUrl), ReceiptHandle, VisibilityTimeout
+            )
+        return {}
 
 
 def _message(message: Any, *, all_attributes: bool) -> dict[str, Any]:

@@ -10,17 +10,28 @@ idempotent: each step looks the resource up by its deterministic name first.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import re
-import secrets
-import string
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from paycli.local.emulated import (
+    _ALWAYS_UNENFORCED,
+    _API_EVENT_PROPERTIES,
+    _RESOURCE_ATTRIBUTES,
+    _SCHEDULE_EVENT_PROPERTIES,
+    _SUPPORTED,
+    _attr_str,
+    _check_rule,
+    _dummy_zip,
+    _generate_secret,
+    _rate_seconds,
+    _request_model,
+    _table_args,
+    substitute_definition,
+)
 from paycli.local.model import Deployment, FunctionSpec, PipeSpec, Route, ScheduleSpec
+from paycli.local.refusals import refuse_what_aws_refuses
 from paycli.local.template import (
     ACCOUNT_ID,
     Resolver,
@@ -32,151 +43,6 @@ from paycli.local.template import (
 ClientFactory = Callable[[str], Any]
 Registrar = Callable[[FunctionSpec], None]
 
-_RESOURCE_ATTRIBUTES = {
-    "Type",
-    "Properties",
-    "DeletionPolicy",
-    "UpdateReplacePolicy",
-    "DependsOn",
-    "Metadata",
-}
-# Per type: properties that are emulated, and those accepted but not enforced locally.
-_SUPPORTED: dict[str, tuple[set[str], dict[str, str]]] = {
-    "AWS::SQS::Queue": (
-        {
-            "QueueName",
-            "VisibilityTimeout",
-            "MessageRetentionPeriod",
-            "RedrivePolicy",
-            "DelaySeconds",
-            "ReceiveMessageWaitTimeSeconds",
-            "MaximumMessageSize",
-            "FifoQueue",
-            "ContentBasedDeduplication",
-            "SqsManagedSseEnabled",
-            "RedriveAllowPolicy",
-        },
-        {"KmsMasterKeyId": "SQS KMS encryption", "Tags": "tags"},
-    ),
-    "AWS::DynamoDB::Table": (
-        {
-            "TableName",
-            "AttributeDefinitions",
-            "KeySchema",
-            "GlobalSecondaryIndexes",
-            "LocalSecondaryIndexes",
-            "BillingMode",
-            "ProvisionedThroughput",
-            "TimeToLiveSpecification",
-            "PointInTimeRecoverySpecification",
-            "SSESpecification",
-            "DeletionProtectionEnabled",
-        },
-        {"Tags": "tags"},
-    ),
-    "AWS::SecretsManager::Secret": (
-        {"Name", "Description", "GenerateSecretString", "SecretString"},
-        {"KmsKeyId": "secret KMS encryption", "Tags": "tags"},
-    ),
-    "AWS::Serverless::Function": (
-        {
-            "Handler",
-            "CodeUri",
-            "Runtime",
-            "MemorySize",
-            "Timeout",
-            "Environment",
-            "Events",
-            "FunctionName",
-            "Description",
-        },
-        {
-            "Architectures": "CPU architecture (the host's Python runs the code)",
-            "Tracing": "X-Ray tracing (POWERTOOLS_TRACE_DISABLED=true locally)",
-            # The Powertools layer is provided by the CLI's own environment (it depends on
-            # aws-lambda-powertools), so handlers import it exactly as on Lambda.
-            "Layers": "Lambda layers (Powertools comes from the CLI's environment)",
-            "Policies": "IAM policies of the function role",
-            "Role": "IAM role",
-            "Tags": "tags",
-        },
-    ),
-    "AWS::Serverless::Api": (
-        {"StageName", "Auth", "Name"},
-        {
-            "TracingEnabled": "X-Ray tracing",
-            "MethodSettings": "stage throttling and logging",
-            "Models": "API Gateway request models (the handler validates bodies itself)",
-            "Description": "description",
-            "Tags": "tags",
-        },
-    ),
-    "AWS::Serverless::StateMachine": (
-        {"Type", "DefinitionUri", "Definition", "DefinitionSubstitutions", "Name"},
-        {
-            "Tracing": "X-Ray tracing",
-            "Logging": "execution logging to CloudWatch Logs",
-            "Policies": "IAM policies of the state machine role",
-            "Role": "IAM role",
-            "Tags": "tags",
-        },
-    ),
-    "AWS::Pipes::Pipe": (
-        {
-            "Name",
-            "Description",
-            "RoleArn",
-            "Source",
-            "SourceParameters",
-            "Target",
-            "TargetParameters",
-            "DesiredState",
-        },
-        {"Tags": "tags"},
-    ),
-    "AWS::IAM::Role": (
-        {
-            "RoleName",
-            "AssumeRolePolicyDocument",
-            "Policies",
-            "ManagedPolicyArns",
-            "Path",
-            "Description",
-        },
-        {"Tags": "tags"},
-    ),
-    "AWS::Logs::LogGroup": (
-        {"LogGroupName", "RetentionInDays"},
-        {"Tags": "tags", "KmsKeyId": "log group KMS encryption"},
-    ),
-    # A schedule rule written by hand (what SAM's Schedule event becomes); EventPattern is
-    # listed so check() can refuse it by name rather than as an unknown property.
-    "AWS::Events::Rule": (
-        {"Name", "Description", "ScheduleExpression", "State", "Targets", "EventPattern"},
-        {"RoleArn": "IAM role of the rule"},
-    ),
-    "AWS::Lambda::Permission": (
-        set(),
-        {
-            "Action": "Lambda resource policy",
-            "FunctionName": "Lambda resource policy",
-            "Principal": "Lambda resource policy",
-            "SourceArn": "Lambda resource policy",
-            "SourceAccount": "Lambda resource policy",
-        },
-    ),
-}
-_RULE_TARGET_PROPERTIES = {"Id", "Arn", "Input"}
-_SCHEDULE_EVENT_PROPERTIES = {"Schedule", "Description", "Enabled", "Name", "Input", "State"}
-_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
-_RATE_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-_API_EVENT_PROPERTIES = {"RestApiId", "Path", "Method", "Auth", "RequestModel", "RequestParameters"}
-# Not enforced locally whatever the template says: listed in the Deployment.
-_ALWAYS_UNENFORCED = (
-    "IAM roles and policies are created in the emulator but never enforced",
-    "CloudWatch log groups are created but handler logs go to the local log capture",
-)
-
 
 def _physical_name(stack_name: str, logical_id: str) -> str:
     return f"{stack_name}-{logical_id}"
@@ -185,6 +51,24 @@ def _physical_name(stack_name: str, logical_id: str) -> str:
 def _api_id(stack_name: str, logical_id: str) -> str:
     """A stable 10-character id, like API Gateway's, so outputs survive a redeploy."""
     return hashlib.sha256(f"{stack_name}/{logical_id}".encode()).hexdigest()[:10]
+
+
+def _observability(props: dict[str, Any]) -> dict[str, Any]:
+    """SAM's Logging and Tracing as the Step Functions API's configurations (moto stores them
+    for DescribeStateMachine; it writes no execution logs and no traces)."""
+    logging = props.get("Logging") or {}
+    destinations = [
+        {"cloudWatchLogsLogGroup": {"logGroupArn": d["CloudWatchLogsLogGroup"]["LogGroupArn"]}}
+        for d in logging.get("Destinations") or []
+    ]
+    return {
+        "loggingConfiguration": {
+            "level": logging.get("Level", "OFF"),
+            "includeExecutionData": bool(logging.get("IncludeExecutionData", False)),
+            "destinations": destinations,
+        },
+        "tracingConfiguration": {"enabled": bool((props.get("Tracing") or {}).get("Enabled"))},
+    }
 
 
 class Provisioner:
@@ -208,7 +92,7 @@ class Provisioner:
         self.functions: dict[str, FunctionSpec] = {}
         self.pipes: list[PipeSpec] = []
         self.rule_schedules: list[ScheduleSpec] = []
-        self.apis: dict[str, dict[str, str]] = {}
+        self.apis: dict[str, dict[str, Any]] = {}
         self.unenforced: list[str] = list(_ALWAYS_UNENFORCED)
         self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::SQS::Queue": self._queue,
@@ -226,7 +110,8 @@ class Provisioner:
 
     # ---------------------------------------------------------------- entry point
     def check(self) -> None:
-        """Fail before creating anything if a type or property cannot be emulated."""
+        """Fail before creating anything if a type or property cannot be emulated, or if AWS
+        would refuse the template (with AWS's error text: paycli.local.refusals)."""
         for logical_id, resource in self.template.resources.items():
             extra = set(resource) - _RESOURCE_ATTRIBUTES
             if extra:
@@ -248,6 +133,7 @@ class Provisioner:
                 self._check_events(logical_id, resource.get("Properties") or {})
             if kind == "AWS::Events::Rule":
                 _check_rule(logical_id, resource.get("Properties") or {})
+        refuse_what_aws_refuses(self.template.path, region=self.region, stack_name=self.stack_name)
 
     def provision(self, api_base_url: str) -> Deployment:
         """Create everything and return the resolved outputs and wiring."""
@@ -470,11 +356,6 @@ class Provisioner:
                     f"{', '.join(sorted(extra))} is not supported locally"
                 )
                 raise TemplateError(msg)
-            if "RequestModel" in (event.get("Properties") or {}):
-                self.unenforced.append(
-                    f"{logical_id}.Events.{event_id}.RequestModel: body validation by API "
-                    "Gateway (the handler validates bodies itself)"
-                )
 
     def _schedules(self) -> tuple[ScheduleSpec, ...]:
         """Every Schedule event, run by LocalStack's scheduler (EventBridge's part)."""
@@ -548,7 +429,12 @@ class Provisioner:
             raise TemplateError(msg)
         api_id = _api_id(self.stack_name, logical_id)
         stage = str(props.get("StageName", "Prod"))
-        self.apis[logical_id] = {"id": api_id, "stage": stage, "authorizer": authorizer}
+        self.apis[logical_id] = {
+            "id": api_id,
+            "stage": stage,
+            "authorizer": authorizer,
+            "models": props.get("Models") or {},
+        }
         self.resolver.add(logical_id, api_id, RootResourceId=api_id[:6])
 
     def _routes(self) -> list[Route]:
@@ -580,6 +466,7 @@ class Provisioner:
             stage=api["stage"],
             function_name=self.functions[function_id].function_name,
             authorization=authorization,
+            request_model=_request_model(function_id, props, api["models"]),
         )
 
     # ---------------------------------------------------------------- Step Functions
@@ -594,14 +481,15 @@ class Provisioner:
         role_arn = self._service_role(logical_id, "states.amazonaws.com")
         sfn = self.client("stepfunctions")
         arn = self._arn("states", f"stateMachine:{name}")
+        observe = _observability(props)  # the template's logging and tracing, as AWS shows them
         try:
             sfn.describe_state_machine(stateMachineArn=arn)
-            sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+            sfn.update_state_machine(stateMachineArn=arn, definition=definition, **observe)
         except sfn.exceptions.StateMachineDoesNotExist:
             # Always STANDARD: executions must be listable and describable (MOTO_NOTES); an
             # EXPRESS machine in the template is emulated as STANDARD.
             sfn.create_state_machine(
-                name=name, definition=definition, roleArn=role_arn, type="STANDARD"
+                name=name, definition=definition, roleArn=role_arn, type="STANDARD", **observe
             )
         self.resolver.add(logical_id, arn, Arn=arn, Name=name)
 
@@ -687,129 +575,3 @@ class Provisioner:
             if value.startswith(prefix):
                 return api_base_url.rstrip("/") + value[len(prefix) :]
         return value
-
-
-def _rate_seconds(where: str, expression: str) -> int:
-    """rate(N minute(s)|hour(s)|day(s)) as seconds; anything else (cron) is a TemplateError."""
-    match = _RATE.match(expression)
-    if match is None:
-        msg = (
-            f"{where}: schedule {expression!r} is not supported locally "
-            "(rate(N minutes|hours|days) only)"
-        )
-        raise TemplateError(msg)
-    return int(match.group(1)) * _RATE_UNIT_SECONDS[match.group(2).rstrip("s")]
-
-
-def _check_rule(logical_id: str, props: dict[str, Any]) -> None:
-    """Only schedule rules invoking functions can be emulated; say which part cannot."""
-    if "EventPattern" in props:
-        msg = (
-            f"{logical_id}: AWS::Events::Rule with an EventPattern is not emulated by the local "
-            "stack (only ScheduleExpression rate(...) rules)"
-        )
-        raise TemplateError(msg)
-    expression = props.get("ScheduleExpression")
-    if expression is None:
-        msg = f"{logical_id}: AWS::Events::Rule needs a ScheduleExpression locally"
-        raise TemplateError(msg)
-    if isinstance(expression, str):
-        _rate_seconds(logical_id, expression)
-    for target in props.get("Targets") or []:
-        extra = set(target) - _RULE_TARGET_PROPERTIES if isinstance(target, dict) else set()
-        if extra:
-            msg = (
-                f"{logical_id}.Targets: {', '.join(sorted(extra))} not supported locally "
-                "(Id, Arn, Input)"
-            )
-            raise TemplateError(msg)
-
-
-_DEFINITION_VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
-
-
-def substitute_definition(text: str, substitutions: dict[str, str], logical_id: str) -> str:
-    """DefinitionSubstitutions as Step Functions applies them; a `${X}` without a value is an
-    error (CloudFormation would reject the state machine)."""
-    missing = sorted(set(_DEFINITION_VARIABLE.findall(text)) - set(substitutions))
-    if missing:
-        msg = f"{logical_id}: no DefinitionSubstitutions for {', '.join(missing)}"
-        raise TemplateError(msg)
-    return _DEFINITION_VARIABLE.sub(lambda m: substitutions[m.group(1)], text)
-
-
-def _attr_str(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _table_args(name: str, props: dict[str, Any]) -> dict[str, Any]:
-    args: dict[str, Any] = {
-        "TableName": name,
-        "AttributeDefinitions": props["AttributeDefinitions"],
-        "KeySchema": props["KeySchema"],
-        "BillingMode": props.get("BillingMode", "PROVISIONED"),
-    }
-    for key in (
-        "GlobalSecondaryIndexes",
-        "LocalSecondaryIndexes",
-        "ProvisionedThroughput",
-        "DeletionProtectionEnabled",
-    ):
-        if key in props:
-            args[key] = props[key]
-    sse = props.get("SSESpecification")
-    if sse:  # CloudFormation spells the API's "Enabled" as "SSEEnabled"
-        args["SSESpecification"] = {
-            ("Enabled" if key == "SSEEnabled" else key): value for key, value in sse.items()
-        }
-    if args["BillingMode"] == "PROVISIONED" and "ProvisionedThroughput" not in args:
-        args["ProvisionedThroughput"] = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
-    return args
-
-
-def _generate_secret(spec: dict[str, Any], logical_id: str) -> str:
-    """GenerateSecretString: a random password honouring the options this template uses."""
-    supported = {
-        "PasswordLength",
-        "ExcludePunctuation",
-        "ExcludeCharacters",
-        "ExcludeUppercase",
-        "ExcludeLowercase",
-        "ExcludeNumbers",
-        "SecretStringTemplate",
-        "GenerateStringKey",
-        "IncludeSpace",
-    }
-    extra = set(spec) - supported
-    if extra:
-        msg = f"{logical_id}.GenerateSecretString: {', '.join(sorted(extra))} not supported"
-        raise TemplateError(msg)
-    alphabet = ""
-    if not spec.get("ExcludeUppercase"):
-        alphabet += string.ascii_uppercase
-    if not spec.get("ExcludeLowercase"):
-        alphabet += string.ascii_lowercase
-    if not spec.get("ExcludeNumbers"):
-        alphabet += string.digits
-    if not spec.get("ExcludePunctuation"):
-        alphabet += "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
-    if spec.get("IncludeSpace"):
-        alphabet += " "
-    alphabet = "".join(c for c in alphabet if c not in str(spec.get("ExcludeCharacters", "")))
-    length = int(spec.get("PasswordLength", 32))
-    password = "".join(secrets.choice(alphabet) for _ in range(length))
-    if "SecretStringTemplate" in spec:
-        document = json.loads(spec["SecretStringTemplate"])
-        document[spec.get("GenerateStringKey", "password")] = password
-        return json.dumps(document)
-    return password
-
-
-def _dummy_zip() -> bytes:
-    """moto's create_function needs a zip; the runner never reads it."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("placeholder.py", "# code runs from CodeUri via paycli's runner\n")
-    return buffer.getvalue()

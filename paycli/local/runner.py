@@ -29,6 +29,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from paystack.domain.store import PAYMENT_ID_RE
+
+from paycli.local.faults import FaultInjector, invoke_with_fault
 from paycli.local.model import FunctionSpec, InvokeResult
 
 ACCOUNT_ID = "123456789012"
@@ -353,14 +356,16 @@ def error_payload(exc: BaseException) -> dict[str, Any]:
 
 
 def _payment_id_of(event: Any) -> str | None:
-    """The payment an invocation is about, from the event shapes this stack uses."""
+    """The payment an invocation is about, from the event shapes this stack uses; only a
+    well-formed payment id (a URL's "id" may be a card number: it never reaches a log key)."""
     if not isinstance(event, dict):
         return None
-    if isinstance(event.get("payment_id"), str):
-        return str(event["payment_id"])
+    candidate = event.get("payment_id")
     params = event.get("pathParameters")
-    if isinstance(params, dict) and isinstance(params.get("payment_id"), str):
-        return str(params["payment_id"])
+    if not isinstance(candidate, str) and isinstance(params, dict):
+        candidate = params.get("payment_id")
+    if isinstance(candidate, str) and PAYMENT_ID_RE.fullmatch(candidate):
+        return candidate
     return None
 
 
@@ -450,6 +455,7 @@ class LambdaRunner:
         self._functions: dict[str, _Loaded] = {}
         self._lock = threading.Lock()
         self.log_store = LogStore(log_dir)
+        self.faults = FaultInjector()  # the daemon shares its own; empty: nothing fires
 
     # ---------------------------------------------------------------- registry
     def register(self, spec: FunctionSpec) -> None:
@@ -478,9 +484,14 @@ class LambdaRunner:
             event = json.loads(payload) if payload.strip() else {}
         except json.JSONDecodeError as exc:
             return self._error_result(exc)
+        spec = loaded.spec
+        # The fault plan's one decision for this invocation (paycli.local.faults), as data.
+        fault = self.faults.for_invocation(spec.function_name, spec.logical_id)
         handler = loaded.acquire()  # waiting for a sandbox is not part of the Timeout
         try:
-            return self._run(loaded, handler, event)
+            return invoke_with_fault(
+                fault, spec.function_name, spec.timeout, lambda: self._run(loaded, handler, event)
+            )
         finally:
             loaded.release(loaded.last_handler(handler))
 

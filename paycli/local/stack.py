@@ -3,7 +3,7 @@ what has been provisioned from the template.
 
 A `ThreadedMotoServer` started in the same process (the daemon's) shares these backends, so
 other processes reach the same account over HTTP while handlers, the pipe poller and the
-interpreter call moto in-process (about 4.5 ms a call instead of 17 ms, MOTO_NOTES).
+interpreter call moto in-process (about 4.5 ms a call instead of 17 ms, docs/moto.md).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from paycli.local.pipe import PipePoller
 from paycli.local.pipe_transport import InProcessSqs, InProcessStepFunctions
 from paycli.local.provision import Provisioner
 from paycli.local.runner import LambdaRunner
+from paycli.local.state import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 from paycli.local.template import ACCOUNT_ID, load_template
 
 __all__ = [
@@ -49,7 +50,7 @@ __all__ = [
 ]
 
 # Lambda without Docker selects LambdaSimpleBackend (the runner's seam); Step Functions runs the
-# real ASL with moto's interpreter (MOTO_NOTES, "Seams that work").
+# real ASL with moto's interpreter (docs/moto.md, "Seams").
 MOTO_CONFIG: DefaultConfig = {
     "lambda": {"use_docker": False},
     "stepfunctions": {"execute_state_machine": True},
@@ -61,9 +62,6 @@ MOTO_CONFIG: DefaultConfig = {
 # per payment 39.1 ms at 0.005 s, 31.9 ms at 0.02 s. A longer interval only delays which
 # thread runs next by up to 20 ms, far below the latencies that matter here (seconds).
 SWITCH_INTERVAL_SECONDS = 0.02
-# mock_aws sets these credentials; clients built here use the same ones.
-_ACCESS_KEY = "FOOBARKEY"
-_SECRET_KEY = "FOOBARSECRET"  # noqa: S105 - moto's fixed fake credentials, not a secret
 
 
 class LocalStack:
@@ -72,8 +70,9 @@ class LocalStack:
 
     `time_scale` scales ASL Retry/Wait intervals and, unless `schedule_time_scale` is given,
     Schedule rates (0.01 in tests);
-    `log_dir` receives the handlers' JSONL log; `patch_moto=False` keeps moto stock except the
-    Lambda seam, the time scale and definite JSONPaths (the benchmark's comparison only).
+    `log_dir` receives the handlers' JSONL log; `speed_patches=False` leaves moto's speed
+    patches off (correctness, seams and memory stay: paycli/local/patches); `patch_moto=False`
+    keeps moto stock except the patches it cannot run without (the benchmarks' comparison).
     """
 
     def __init__(
@@ -84,6 +83,7 @@ class LocalStack:
         log_dir: Path | None = None,
         stack_name: str = "paycli",
         patch_moto: bool = True,
+        speed_patches: bool = True,
         schedule_time_scale: float | None = None,
     ) -> None:
         self.region = region
@@ -91,6 +91,7 @@ class LocalStack:
             time_scale if schedule_time_scale is None else schedule_time_scale
         )
         self.patch_moto = patch_moto
+        self.speed_patches = speed_patches
         self.time_scale = time_scale
         self.stack_name = stack_name
         self.runner = LambdaRunner(region=region, log_dir=log_dir)
@@ -107,7 +108,7 @@ class LocalStack:
         with self._lock:
             if self._mock is not None:
                 return
-            patches.apply(fixes=self.patch_moto)
+            patches.apply(speed=self.speed_patches, minimal=not self.patch_moto)
             patches.set_time_scale(self.time_scale)
             self._previous_switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
@@ -128,6 +129,7 @@ class LocalStack:
             if self._previous_switch_interval is not None:
                 sys.setswitchinterval(self._previous_switch_interval)
                 self._previous_switch_interval = None
+            patches.restore()  # what runs next in this process sees stock moto again
 
     def __enter__(self) -> LocalStack:
         self.start()
@@ -189,8 +191,8 @@ class LocalStack:
     def _new_client(self, service: str) -> Any:
         if self._session is None:
             self._session = boto3.session.Session(
-                aws_access_key_id=_ACCESS_KEY,
-                aws_secret_access_key=_SECRET_KEY,
+                aws_access_key_id=LOCAL_ACCESS_KEY,  # the local stack's credentials, as other
+                aws_secret_access_key=LOCAL_SECRET_KEY,  # processes sign with (state.py)
                 region_name=self.region,
             )
         # A host AWS_ENDPOINT_URL (set for other processes) must not send these over HTTP.

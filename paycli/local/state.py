@@ -28,6 +28,10 @@ LOCAL_ACCOUNT_ID = "123456789012"
 #: The header that carries the per-start control token (see api.ControlSurface).
 TOKEN_HEADER = "X-Paycli-Token"  # noqa: S105 - a header name, not a secret
 
+#: The daemon's exit status when it refuses to patch a changed moto (paycli/local/doctor.py);
+#: its last log line then names the patch.
+EXIT_PATCH_MISMATCH = 3
+
 STATE_FILE = "state.json"
 OUTPUTS_FILE = "outputs.json"
 LOG_FILE = "daemon.log"

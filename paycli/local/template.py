@@ -12,27 +12,20 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from samtranslator.yaml_helper import yaml_parse
 
+from paycli.core import sam
 from paycli.core.errors import PaycliError
+from paycli.core.sam import SUB_VARIABLE, unsupported_globals
 
 ACCOUNT_ID = "123456789012"
 PARTITION = "aws"
 URL_SUFFIX = "amazonaws.com"
 
-# Globals section -> the resource type it applies to (SAM specification).
-GLOBALS_TARGETS = {
-    "Function": "AWS::Serverless::Function",
-    "Api": "AWS::Serverless::Api",
-    "HttpApi": "AWS::Serverless::HttpApi",
-    "SimpleTable": "AWS::Serverless::SimpleTable",
-    "StateMachine": "AWS::Serverless::StateMachine",
-}
-_SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 _NO_VALUE = object()
 
 
@@ -49,6 +42,7 @@ class Template:
     resources: dict[str, dict[str, Any]]
     outputs: dict[str, dict[str, Any]]
     mappings: dict[str, Any]
+    conditions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -68,8 +62,10 @@ def load_template(path: Path, parameter_overrides: Mapping[str, str] | None = No
     if not isinstance(body, dict) or not isinstance(body.get("Resources"), dict):
         msg = f"{path}: not a CloudFormation template (no Resources section)"
         raise TemplateError(msg)
-    if body.get("Conditions"):
-        msg = f"{path}: Conditions are not supported by the local stack"
+    resources_in = body["Resources"]
+    conditioned = [k for k, r in resources_in.items() if isinstance(r, dict) and "Condition" in r]
+    if conditioned:
+        msg = f"{path}: conditional resources ({', '.join(conditioned)}) are not supported locally"
         raise TemplateError(msg)
     resources = merge_globals(body.get("Globals") or {}, body["Resources"])
     return Template(
@@ -78,6 +74,7 @@ def load_template(path: Path, parameter_overrides: Mapping[str, str] | None = No
         resources=resources,
         outputs=dict(body.get("Outputs") or {}),
         mappings=dict(body.get("Mappings") or {}),
+        conditions=dict(body.get("Conditions") or {}),
     )
 
 
@@ -110,41 +107,16 @@ def _scalar_str(value: Any) -> str:
 def merge_globals(
     globals_: Mapping[str, Any], resources: Mapping[str, Any]
 ) -> dict[str, dict[str, Any]]:
-    """SAM's Globals rules: maps merge key by key, lists concatenate (Globals first), and a
-    resource's own scalar wins."""
-    for section in globals_:
-        if section not in GLOBALS_TARGETS:
-            msg = f"Globals section {section!r} is not supported"
-            raise TemplateError(msg)
-    merged: dict[str, dict[str, Any]] = {}
+    """SAM's Globals merge (paycli.core.sam), refusing what the local stack cannot read."""
+    unsupported = unsupported_globals(globals_)
+    if unsupported:
+        msg = f"Globals section {unsupported[0]!r} is not supported"
+        raise TemplateError(msg)
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict) or "Type" not in resource:
             msg = f"resource {logical_id} has no Type"
             raise TemplateError(msg)
-        merged[logical_id] = dict(resource)
-        for section, target in GLOBALS_TARGETS.items():
-            if resource["Type"] == target and section in globals_:
-                props = merge_values(globals_[section], resource.get("Properties") or {})
-                merged[logical_id]["Properties"] = props
-    return merged
-
-
-def merge_values(global_value: Any, local_value: Any) -> Any:
-    """Merge one Globals value with the resource's value for the same key."""
-    if isinstance(global_value, dict) and isinstance(local_value, dict):
-        if _is_intrinsic(global_value) or _is_intrinsic(local_value):
-            return local_value
-        out = dict(global_value)
-        for key, value in local_value.items():
-            out[key] = merge_values(global_value[key], value) if key in global_value else value
-        return out
-    if isinstance(global_value, list) and isinstance(local_value, list):
-        return [*global_value, *local_value]
-    return local_value
-
-
-def _is_intrinsic(value: dict[str, Any]) -> bool:
-    return len(value) == 1 and next(iter(value)).startswith(("Fn::", "Ref"))
+    return sam.merge_globals(globals_, resources)
 
 
 # --------------------------------------------------------------------------- dependencies
@@ -165,7 +137,7 @@ def references(value: Any) -> set[str]:
             if key == "Fn::Sub":
                 text = arg[0] if isinstance(arg, list) else arg
                 local = set(arg[1]) if isinstance(arg, list) and len(arg) > 1 else set()
-                found |= {v.split(".", 1)[0] for v in _SUB_VARIABLE.findall(str(text))} - local
+                found |= {v.split(".", 1)[0] for v in SUB_VARIABLE.findall(str(text))} - local
                 if isinstance(arg, list) and len(arg) > 1:
                     found |= references(arg[1])
                 return found
@@ -240,6 +212,14 @@ class Resolver:
             "Fn::Base64": self._base64,
             "Fn::FindInMap": self._find_in_map,
             "Fn::GetAZs": self._get_azs,
+            # Conditions (Fn::If and the condition functions); values only, not Condition
+            # attributes on resources.
+            "Fn::If": self._if,
+            "Fn::Equals": self._equals,
+            "Fn::Not": lambda arg: not self._truth(arg[0]),
+            "Fn::And": lambda arg: all(self._truth(a) for a in arg),
+            "Fn::Or": lambda arg: any(self._truth(a) for a in arg),
+            "Condition": self._condition,
         }
 
     def pseudo_parameters(self) -> dict[str, str]:
@@ -333,7 +313,7 @@ class Resolver:
                 return self._get_att(name)
             return str(self._ref(name))
 
-        substituted = _SUB_VARIABLE.sub(replace, text)
+        substituted = SUB_VARIABLE.sub(replace, text)
         return substituted.replace("${!", "${")
 
     def _join(self, arg: Any) -> str:
@@ -362,6 +342,28 @@ class Resolver:
         except KeyError as exc:
             msg = f"Fn::FindInMap {name}/{top}/{second}: not in Mappings"
             raise TemplateError(msg) from exc
+
+    def _condition(self, name: Any) -> bool:
+        if name not in self.template.conditions:
+            msg = f"Fn::If/Condition: no condition {name!r} in Conditions"
+            raise TemplateError(msg)
+        return self._truth(self.template.conditions[name])
+
+    def _truth(self, value: Any) -> bool:
+        """A condition function's value, or a named condition."""
+        resolved = self._condition(value) if isinstance(value, str) else self._resolve(value)
+        if not isinstance(resolved, bool):
+            msg = f"{value!r} is not a condition"
+            raise TemplateError(msg)
+        return resolved
+
+    def _equals(self, arg: Any) -> bool:
+        first, second = (self._resolve(a) for a in arg)
+        return _scalar_str(first) == _scalar_str(second)
+
+    def _if(self, arg: Any) -> Any:
+        name, when_true, when_false = arg
+        return self._resolve(when_true if self._condition(name) else when_false)
 
     def _get_azs(self, _arg: Any) -> list[str]:
         return [f"{self.region}{zone}" for zone in "abc"]

@@ -8,27 +8,14 @@ the end stops it and checks that no process is left behind.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-from e2e_support import LocalStackHandle, start_local_stack, stop_local_stack
+from e2e_support import LocalStackHandle, local_stack_at
 
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
     """The session's local stack (deployed stack/template.yaml); stopped at the end."""
-    home = tmp_path_factory.mktemp("paycli-home")
-    previous = os.environ.get("PAYCLI_HOME")
-    os.environ["PAYCLI_HOME"] = str(home)
-    handle = start_local_stack(home)
-    try:
+    with local_stack_at(tmp_path_factory.mktemp("paycli-home")) as handle:
         yield handle
-    finally:
-        try:
-            stop_local_stack(handle)
-        finally:
-            if previous is None:
-                os.environ.pop("PAYCLI_HOME", None)
-            else:
-                os.environ["PAYCLI_HOME"] = previous

@@ -11,10 +11,13 @@ the CLI does. Teardown stops the daemon and checks that no process is left behin
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,3 +229,22 @@ def stop_local_stack(handle: LocalStackHandle) -> None:
     control.down()
     assert not pid_alive(handle.pid), f"local stack pid {handle.pid} survived `down`"
     assert not (handle.home / "local" / STATE_FILE).exists()
+
+
+@contextmanager
+def local_stack_at(home: Path) -> Iterator[LocalStackHandle]:
+    """A deployed local stack with PAYCLI_HOME=`home` while it runs; stopped (and PAYCLI_HOME
+    restored) at the end."""
+    previous = os.environ.get("PAYCLI_HOME")
+    os.environ["PAYCLI_HOME"] = str(home)
+    handle = start_local_stack(home)
+    try:
+        yield handle
+    finally:
+        try:
+            stop_local_stack(handle)
+        finally:
+            if previous is None:
+                os.environ.pop("PAYCLI_HOME", None)
+            else:
+                os.environ["PAYCLI_HOME"] = previous

@@ -24,7 +24,11 @@ pytestmark = pytest.mark.e2e
 def write_stranded_payment(stack: LocalStackHandle, account_id: str, amount_minor: int) -> str:
     """A wallet payment stored PENDING a minute ago whose queue message was never sent."""
     from paystack.domain.dynamo import iso_timestamp, to_item  # noqa: PLC0415
-    from paystack.domain.payment import Payment, payment_to_attributes  # noqa: PLC0415
+    from paystack.domain.payment import (  # noqa: PLC0415
+        Payment,
+        WalletDetails,
+        payment_to_attributes,
+    )
 
     payment_id = f"pay_{uuid.uuid4().hex}"
     stamp = iso_timestamp(datetime.now(UTC) - timedelta(minutes=1))
@@ -38,7 +42,7 @@ def write_stranded_payment(stack: LocalStackHandle, account_id: str, amount_mino
         created_at=stamp,
         updated_at=stamp,
         idempotency_key=f"crashed-{payment_id}",
-        wallet_id="wal_demo0001",
+        details=WalletDetails("wal_demo0001"),
     )
     stack.client("dynamodb").put_item(
         TableName=stack.outputs["PaymentsTableName"], Item=to_item(payment_to_attributes(payment))
@@ -53,7 +57,7 @@ def test_cli_reconcile_picks_up_a_payment_ingress_never_enqueued(
     state machine then settle it SUCCEEDED with the account debited once."""
     account = local_stack.create_account(10_000)
     payment_id = write_stranded_payment(local_stack, account, 2_500)
-    time.sleep(0.5)  # a stranded payment stays PENDING: nothing is queued for it
+    # Stranded: stored PENDING with nothing queued for it (read back, no waiting).
     assert local_stack.wait_for_payment(payment_id, {"PENDING"})["status"] == "PENDING"
     result = CliRunner().invoke(
         app, ["payments", "reconcile", "--older-than", "0s", "--json"], catch_exceptions=False

@@ -10,22 +10,28 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import secrets
+import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.handlers
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters import base as parameters_base
+from botocore.awsrequest import AWSResponse
 from handler_harness import HANDLERS, REGION, Stack
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 from paystack.domain.dynamo import TableNames
 from paystack.handlers import _runtime
 from samtranslator.yaml_helper import yaml_parse
+
+from paycli.local import patches
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "stack" / "template.yaml"
 
@@ -123,7 +129,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def stack(
     aws_env: None, template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Stack]:
-    """A fresh moto account holding the template's tables, queues and secret."""
+    """A fresh moto account holding the template's tables, queues and secret, on stock moto
+    (a local stack restores moto's own code when it stops; this checks none is running)."""
+    assert not patches.active(), "moto is patched: a local stack is still running"
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
@@ -176,3 +184,42 @@ def handler_logs() -> Iterator[io.StringIO]:
     inner.addHandler(handler)
     yield stream
     inner.removeHandler(handler)
+
+
+@pytest.fixture
+def fake_sam(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `sam` on PATH that records its argv (one per line) and succeeds."""
+    bin_dir, record = tmp_path / "bin", tmp_path / "sam-args.txt"
+    bin_dir.mkdir()
+    sam = bin_dir / "sam"
+    sam.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{record}"\n', encoding="utf-8")
+    sam.chmod(sam.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return record
+
+
+@pytest.fixture
+def deployable_account(monkeypatch: pytest.MonkeyPatch) -> Callable[[int, bool], None]:
+    """Inside moto: `ready(limit, logging_role)` sets API Gateway's CloudWatch Logs role (moto)
+    and makes Lambda's GetAccountSettings (which moto lacks) answer with `limit`."""
+    state = {"limit": 1000}
+
+    def account_settings(**_kwargs: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        limits = {"ConcurrentExecutions": state["limit"]}
+        parsed = {"AccountLimit": limits, "ResponseMetadata": {"HTTPStatusCode": 200}}
+        return AWSResponse("https://lambda", 200, {}, None), parsed
+
+    handler = ("before-call.lambda.GetAccountSettings", account_settings)
+    monkeypatch.setattr(
+        botocore.handlers, "BUILTIN_HANDLERS", [*botocore.handlers.BUILTIN_HANDLERS, handler]
+    )
+
+    def ready(limit: int = 1000, logging_role: bool = True, region: str = "eu-west-1") -> None:
+        state["limit"] = limit
+        if logging_role:
+            role = "arn:aws:iam::123456789012:role/apigateway-logs"
+            boto3.client("apigateway", region_name=region).update_account(
+                patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role}]
+            )
+
+    return ready

@@ -5,7 +5,7 @@ moto does not enforce IAM, so nothing else here notices a handler calling an act
 lacks (ingress's TransactWriteItems ConditionCheck on a table its role could only read: on AWS,
 AccessDenied for every payment). This module
 
-- translates template.yaml offline with `paycli.core.validate.translate` (the translation
+- translates template.yaml offline with `paycli.lint.cfn.translate_template` (the translation
   `paycli validate` lints), so SAM policy templates become plain statements on the generated
   AWS::IAM::Role of each function and of the state machine;
 - evaluates their intrinsics with the local stack's `Resolver`, for concrete names;
@@ -39,7 +39,9 @@ import botocore.handlers
 import pytest
 from botocore.model import OperationModel
 
-from paycli.core.validate import load_template, translate
+from paycli.core.sam import DEFINITION_VARIABLE
+from paycli.lint.cfn import load_template
+from paycli.lint.cfn import translate_template as translate
 from paycli.local.template import (
     ACCOUNT_ID,
     PARTITION,
@@ -86,7 +88,6 @@ _PIPE_STATE_MACHINE_ACTIONS = {
 }
 # An ASL Task's optimised integration (request-response only) or AWS SDK integration.
 _ASL_INTEGRATION = re.compile(r"arn:aws:states:::(?:aws-sdk:)?([a-z0-9-]+):([A-Za-z0-9]+)")
-_ASL_PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 
 
 class UnsupportedError(AssertionError):
@@ -184,8 +185,34 @@ def _dynamodb(call: Call, region: str) -> list[Permission]:
 
 
 def _sqs(call: Call, region: str) -> list[Permission]:
+    if call.operation == "StartMessageMoveTask":
+        return _message_move(call, region)
+    if call.operation in {"ListMessageMoveTasks", "CancelMessageMoveTask"}:
+        return [Permission(f"sqs:{call.operation}", _param(call, "SourceArn"))]
     action = _SQS_BATCH_ACTIONS.get(call.operation, call.operation)
     return [Permission(f"sqs:{action}", queue_arn(_param(call, "QueueUrl"), region))]
+
+
+def _message_move(call: Call, region: str) -> list[Permission]:
+    """SQS Developer Guide, "Learn how to configure a dead-letter queue redrive ... permissions":
+    a move task needs StartMessageMoveTask, ReceiveMessage, DeleteMessage and
+    GetQueueAttributes on the source (the DLQ) and SendMessage on the destination."""
+    source = _param(call, "SourceArn")
+    permissions = [
+        Permission(f"sqs:{action}", source)
+        for action in (
+            "StartMessageMoveTask",
+            "ReceiveMessage",
+            "DeleteMessage",
+            "GetQueueAttributes",
+        )
+    ]
+    destination = call.params.get("DestinationArn")
+    if not isinstance(destination, str):
+        raise UnsupportedError(
+            f"{call.principal}: a move task back to the DLQ's sources is not modelled"
+        )
+    return [*permissions, Permission("sqs:SendMessage", destination)]
 
 
 def _secretsmanager(call: Call, _region: str) -> list[Permission]:
@@ -202,7 +229,29 @@ def _lambda(call: Call, region: str) -> list[Permission]:
 
 
 def _stepfunctions(call: Call, _region: str) -> list[Permission]:
-    return [Permission(f"states:{call.operation}", _param(call, "stateMachineArn"))]
+    key = "executionArn" if "executionArn" in call.params else "stateMachineArn"
+    return [Permission(f"states:{call.operation}", _param(call, key))]
+
+
+def _cloudformation(call: Call, region: str) -> list[Permission]:
+    name = _param(call, "StackName")
+    arn = (
+        name
+        if name.startswith("arn:")
+        else (f"arn:{PARTITION}:cloudformation:{region}:{ACCOUNT_ID}:stack/{name}/local")
+    )
+    return [Permission(f"cloudformation:{call.operation}", arn)]
+
+
+def _logs(call: Call, region: str) -> list[Permission]:
+    group = _param(call, "logGroupName")
+    arn = f"arn:{PARTITION}:logs:{region}:{ACCOUNT_ID}:log-group:{group}:*"
+    return [Permission(f"logs:{call.operation}", arn)]
+
+
+def _sts(_call: Call, _region: str) -> list[Permission]:
+    """GetCallerIdentity needs no permission (STS API Reference): nothing to grant."""
+    return []
 
 
 _MAPPERS: dict[str, Callable[[Call, str], list[Permission]]] = {
@@ -211,6 +260,9 @@ _MAPPERS: dict[str, Callable[[Call, str], list[Permission]]] = {
     "secretsmanager": _secretsmanager,
     "lambda": _lambda,
     "stepfunctions": _stepfunctions,
+    "cloudformation": _cloudformation,
+    "logs": _logs,
+    "sts": _sts,
 }
 
 
@@ -391,6 +443,7 @@ class App:
             resources=self.resources,
             outputs={},
             mappings=self.translated.get("Mappings") or {},
+            conditions=self.translated.get("Conditions") or {},
         )
         resolver = Resolver(template, region=region)
         for logical_id, ref in refs.items():
@@ -423,9 +476,12 @@ class App:
         if self.resources.get(role, {}).get("Type") != "AWS::IAM::Role":
             raise UnsupportedError(f"{principal}: {role} is not an AWS::IAM::Role of the template")
         statements: list[Statement] = []
-        for inline in self.resources[role]["Properties"].get("Policies") or []:
+        for conditional in self.resources[role]["Properties"].get("Policies") or []:
+            inline = resolver.resolve(conditional)  # Fn::If on a condition: None when off
+            if inline is None:
+                continue
             where = f"{role}.{inline['PolicyName']}"
-            raw = resolver.resolve(inline["PolicyDocument"])["Statement"]
+            raw = inline["PolicyDocument"]["Statement"]
             for statement in raw if isinstance(raw, list) else [raw]:
                 statements.append(Statement.parse(statement, where))
         return Policy(principal, role, tuple(statements))
@@ -447,7 +503,7 @@ class App:
                     raise UnsupportedError(f"no DefinitionSubstitutions for {match.group(0)}")
                 return str(values[match.group(1)])
 
-            definition = json.loads(_ASL_PLACEHOLDER.sub(substitute, text))
+            definition = json.loads(DEFINITION_VARIABLE.sub(substitute, text))
             for name, state in _task_states(definition):
                 call = _task_call(logical_id, name, state)
                 needs += needs_of(call, f"state {name} ({state['Resource']})", region)
@@ -535,8 +591,10 @@ class CallRecorder:
     default session is reset so that it is rebuilt with the hook.
     """
 
-    def __init__(self, functions: Mapping[str, str]) -> None:
+    def __init__(self, functions: Mapping[str, str], *, principal: str | None = None) -> None:
         self.functions = dict(functions)  # function name -> logical id
+        # Set: every call is this principal's (a person running the CLI), whatever the thread.
+        self.principal = principal
         self.calls: list[Call] = []
         self.active = False
         self._lock = threading.Lock()
@@ -549,7 +607,7 @@ class CallRecorder:
 
     def record(self, params: Mapping[str, Any], model: OperationModel, **_: Any) -> None:
         """botocore's provide-client-params: the call's own parameters, once per API call."""
-        name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        name = self.principal or os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
         if not self.active or name is None:
             return
         principal = self.functions.get(name, name)

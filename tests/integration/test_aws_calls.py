@@ -7,9 +7,7 @@ binary is a fake on PATH that records its arguments: the command line is what is
 from __future__ import annotations
 
 import json
-import os
-import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -300,23 +298,12 @@ def test_cloudwatch_logs_filter_by_function_and_payment(aws: None) -> None:
 # ------------------------------------------------------------------------------ deploy
 
 
-@pytest.fixture
-def fake_sam(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A `sam` on PATH that records its argv (one per line) and succeeds."""
-    bin_dir, record = tmp_path / "bin", tmp_path / "sam-args.txt"
-    bin_dir.mkdir()
-    sam = bin_dir / "sam"
-    sam.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{record}"\n', encoding="utf-8")
-    sam.chmod(sam.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    return record
-
-
 def test_deploy_to_aws_runs_sam_deploy_and_remembers_the_settings(
-    aws: None, fake_sam: Path, tmp_path: Path
+    aws: None, fake_sam: Path, tmp_path: Path, deployable_account: Callable[..., None]
 ) -> None:
     """`deploy --target aws` builds the sam command (no build step), prints the outputs as
     JSON, and writes the config file that later commands read."""
+    deployable_account()
     outputs = _deploy_fake_stack("pay-prod")
     result = CliRunner().invoke(
         app,

@@ -127,3 +127,39 @@ def test_workflow_handlers_do_not_log_a_malformed_payment_id(
     assert type(raised.value).__name__ == "PaymentNotFoundError"
     assert PAN not in str(raised.value)
     assert PAN not in handler_logs.getvalue()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("card", card_body(), f"order-{PAN}", 400, "invalid_idempotency_key"),
+        ("wallet", {"amount_minor": 100, "currency": "USD", "account_id": "acc_demo",
+                    "wallet": {"wallet_id": f"wal_{PAN}"}}, "k1", 400, "invalid_wallet_id"),
+        ("card", card_body() | {"account_id": PAN}, "k2", 404, "account_not_found"),
+        ("card", card_body() | {"amount_minor": PAN}, "k3", 400, "invalid_amount"),
+    ],
+    ids=["idempotency-key", "wallet-id", "account-id", "amount"],
+)  # fmt: skip
+def test_a_card_number_in_any_field_is_neither_stored_nor_echoed(
+    stack: Stack, handler_logs: io.StringIO, case: tuple[str, Any, str, int, str]
+) -> None:
+    """Fields that are stored as sent (the Idempotency-Key, a wallet id) refuse a card
+    number; every error message masks one (an account id or amount quoted back)."""
+    method, body, key, status, code = case
+    stack.account("acc_demo", 10_000)
+    response = stack.post(method, body, key=key)
+    assert (response.status, response.body["error"]["code"]) == (status, code)
+    assert PAN not in json.dumps(response.body)
+    assert PAN not in handler_logs.getvalue()
+    assert stack.items(stack.tables.payments) == []
+    assert stack.items(stack.tables.idempotency) == []
+
+
+def test_find_and_mask_pans() -> None:
+    from paystack.domain.redact import find_pans, mask_pans  # noqa: PLC0415
+
+    text = f"a {PAN} b 4111111111111112 c pay_{'1' * 16}abc d-378282246310005-e x{PAN}"
+    assert find_pans(text) == [PAN, "378282246310005"]
+    assert mask_pans(text).count("digits]") == 2
+    assert PAN in mask_pans(f"x{PAN}")  # glued to letters: part of another token, kept
+    assert find_pans("SentTimestamp 1796193485333") == []  # epoch ms (Luhn-valid by chance)

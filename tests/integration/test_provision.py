@@ -5,13 +5,16 @@ and an unsupported template fails before anything is created."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from samtranslator.yaml_helper import yaml_parse
 
 from paycli.local.model import Deployment
 from paycli.local.stack import LocalStack
@@ -128,6 +131,22 @@ def test_functions_state_machine_and_pipe_are_wired(
     }
 
 
+def test_the_state_machine_has_the_template_s_logging_and_tracing(
+    stack: LocalStack, deployed: Deployment
+) -> None:
+    """DescribeStateMachine shows what the template configures (moto's default is OFF): level
+    ERROR without execution data, to the vended log group, X-Ray tracing on."""
+    described = stack.client("stepfunctions").describe_state_machine(
+        stateMachineArn=deployed.outputs["StateMachineArn"]
+    )
+    logging = described["loggingConfiguration"]
+    assert (logging["level"], logging["includeExecutionData"]) == ("ERROR", False)
+    (destination,) = logging["destinations"]
+    group = destination["cloudWatchLogsLogGroup"]["logGroupArn"]
+    assert ":log-group:/aws/vendedlogs/states/" in group
+    assert described["tracingConfiguration"] == {"enabled": True}
+
+
 def test_second_deploy_is_idempotent(stack: LocalStack, deployed: Deployment) -> None:
     """Same outputs, no duplicate resources, the generated secret is not regenerated."""
     secret_arn = deployed.functions["IngressFunction"].environment["CARD_FINGERPRINT_SECRET_ARN"]
@@ -137,7 +156,8 @@ def test_second_deploy_is_idempotent(stack: LocalStack, deployed: Deployment) ->
     again = stack.deploy(TEMPLATE, api_base_url=API_URL)
 
     assert again.outputs == deployed.outputs
-    assert len(stack.client("sqs").list_queues()["QueueUrls"]) == 2
+    queues = TEMPLATE.read_text(encoding="utf-8").count("Type: AWS::SQS::Queue")
+    assert len(stack.client("sqs").list_queues()["QueueUrls"]) == queues == 3
     assert len(stack.client("dynamodb").list_tables()["TableNames"]) == 4
     assert len(stack.client("stepfunctions").list_state_machines()["stateMachines"]) == 1
     assert len(stack.client("lambda").list_functions()["Functions"]) == len(deployed.functions)
@@ -275,3 +295,72 @@ def test_a_running_stack_sets_the_gil_switch_interval_and_stop_restores_it() -> 
     finally:
         local.stop()
     assert sys.getswitchinterval() == pytest.approx(before)
+
+
+# ------------------------------------------------------------- what AWS would refuse
+# The local stack refuses what AWS would refuse at deploy time, in AWS's own words, before it
+# creates anything: the twin is never more permissive than AWS where the deploy rules can know.
+
+
+def broken_copy(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of stack/ whose template has one edit (written back as JSON, which is YAML)."""
+    target = tmp_path / "stack"
+    shutil.copytree(ROOT / "stack", target, ignore=shutil.ignore_patterns("__pycache__"))
+    path = target / "template.yaml"
+    template = yaml_parse(path.read_text(encoding="utf-8"))
+    edit(template)
+    path.write_text(json.dumps(template, indent=1), encoding="utf-8")
+    return path
+
+
+def sibling_variable(template: dict[str, Any]) -> None:
+    events = template["Resources"]["IngressFunction"]["Properties"]["Events"]
+    events["Refund"] = {
+        "Type": "Api",
+        "Properties": {
+            "RestApiId": {"Ref": "PaymentsApi"},
+            "Path": "/payments/{refund_id}",
+            "Method": "delete",
+        },
+    }
+
+
+def request_response_pipe(template: dict[str, Any]) -> None:
+    parameters = template["Resources"]["PaymentPipe"]["Properties"]["TargetParameters"]
+    parameters["StepFunctionStateMachineParameters"]["InvocationType"] = "REQUEST_RESPONSE"
+
+
+@pytest.mark.parametrize(
+    ("edit", "aws_error"),
+    [
+        (
+            sibling_variable,
+            # Which of the two variables AWS names depends on its creation order.
+            r"BadRequestException: A sibling \(\{(refund|payment)_id\}\) of this resource "
+            r"already has a variable path part -- only one is allowed",
+        ),
+        (
+            request_response_pipe,
+            r"ValidationException: REQUEST_RESPONSE is not supported for STANDARD state machine "
+            r"workflows",
+        ),
+    ],
+    ids=["E9001", "E9030"],
+)
+def test_a_template_aws_would_refuse_is_refused_before_anything_is_created(
+    stack: LocalStack, tmp_path: Path, edit: Callable[[dict[str, Any]], None], aws_error: str
+) -> None:
+    """The deploy fails with the service's error text and the rule id; no queue exists."""
+    template = broken_copy(tmp_path, edit)
+    with pytest.raises(TemplateError) as refused:
+        stack.deploy(template, api_base_url=API_URL)
+    assert re.match(f"AWS would refuse this template: {aws_error} \\[E90", refused.value.message)
+    assert refused.value.hint is not None
+    assert "paycli validate" in refused.value.hint
+    assert stack.client("sqs").list_queues().get("QueueUrls", []) == []
+
+
+def test_the_real_template_is_not_refused(stack: LocalStack) -> None:
+    """The same check lets the real template through (it breaks no error rule)."""
+    deployment = stack.deploy(TEMPLATE, api_base_url=API_URL)
+    assert deployment.outputs["ApiUrl"] == f"{API_URL}/v1"

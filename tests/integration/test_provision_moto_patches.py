@@ -1,4 +1,4 @@
-"""Each moto patch in paycli/local/patches.py, proven on the behaviour it fixes (MOTO_NOTES):
+"""Each moto patch in paycli/local/patches/, proven on the behaviour it fixes (MOTO_NOTES):
 serialised DynamoDB/SQS, long polls that do not hold the lock, item-level transaction
 rollback, no instance tracking, the parse cache, scaled ASL waits and the Lambda seam."""
 
@@ -211,11 +211,14 @@ def test_asl_parse_is_cached() -> None:
         AmazonStateLanguageParser,
     )
 
-    patches.apply()
     definition = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
-    assert AmazonStateLanguageParser.parse(definition) is AmazonStateLanguageParser.parse(
+    with patches.applied():
+        assert AmazonStateLanguageParser.parse(definition) is AmazonStateLanguageParser.parse(
+            definition
+        )
+    assert AmazonStateLanguageParser.parse(definition) is not AmazonStateLanguageParser.parse(
         definition
-    )
+    ), "restore() puts moto's own parser back"
 
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"

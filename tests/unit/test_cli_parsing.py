@@ -88,11 +88,14 @@ def test_non_botocore_errors_are_not_mapped() -> None:
 
 
 def test_payment_id_from_a_pipe_batch() -> None:
-    batch = [{"messageId": "m", "body": json.dumps({"payment_id": "pay_1"})}]
-    assert payment_id_from_input(json.dumps(batch)) == "pay_1"
-    assert payment_id_from_input(json.dumps({"payment_id": "pay_2"})) == "pay_2"
+    """Only a well-formed id is read out of an input: a poison message may carry anything."""
+    one, two = "pay_" + "1" * 32, "pay_" + "2" * 32
+    batch = [{"messageId": "m", "body": json.dumps({"payment_id": one})}]
+    assert payment_id_from_input(json.dumps(batch)) == one
+    assert payment_id_from_input(json.dumps({"payment_id": two})) == two
     assert payment_id_from_input("not json") is None
     assert payment_id_from_input(json.dumps([{"body": "{}"}])) is None
+    assert payment_id_from_input(json.dumps({"payment_id": "4111111111111111"})) is None
 
 
 def _event(kind: str, **details: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from paycli.cli.app import app
 
 REFERENCE = Path(__file__).resolve().parents[2] / "README.md"
-ROW = re.compile(r"^\| `paycli ([a-z ]+)` \| `(paycli [^`]+)` \|$", re.MULTILINE)
+ROW = re.compile(r"^\| `paycli ([a-z -]+)` \| `(paycli [^`]+)` \|$", re.MULTILINE)
 
 
 def _real_commands(group: typer.core.TyperGroup, prefix: str = "") -> set[str]:

@@ -12,6 +12,7 @@ from paystack.domain.payment import (
     SETTLED,
     Payment,
     Status,
+    WalletDetails,
     payment_from_attributes,
     payment_to_attributes,
     payment_view,
@@ -28,7 +29,7 @@ BASE = Payment(
     created_at="2026-11-26T12:00:00.000Z",
     updated_at="2026-11-26T12:00:00.000Z",
     idempotency_key="key-1",
-    card=CARD,
+    details=CARD,
 )
 
 
@@ -37,8 +38,8 @@ BASE = Payment(
     [
         BASE,
         replace(BASE, status=Status.DECLINED, reason="generic_decline", execution_arn="arn:x"),
-        replace(BASE, method="bank", card=None, bank=BankDetails("DE", "3000", "e" * 64)),
-        replace(BASE, method="wallet", card=None, wallet_id="wal_abcdEFGH"),
+        replace(BASE, method="bank", details=BankDetails("DE", "3000", "e" * 64)),
+        replace(BASE, method="wallet", details=WalletDetails("wal_abcdEFGH")),
     ],
 )
 def test_item_round_trip(payment: Payment) -> None:

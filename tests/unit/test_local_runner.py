@@ -283,18 +283,24 @@ def test_log_lines_are_captured_per_function_and_payment(
     runner.register(make_spec("chatty", attr="chatty"))
     runner.register(make_spec("quiet"))
     runner.invoke("chatty", b"{}")
-    runner.invoke("chatty", json.dumps({"payment_id": "pay_event"}).encode())
-    runner.invoke("quiet", json.dumps({"payment_id": "pay_other"}).encode())
+    runner.invoke(
+        "chatty", json.dumps({"payment_id": "pay_eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"}).encode()
+    )
+    runner.invoke(
+        "quiet", json.dumps({"payment_id": "pay_00000000000000000000000000000000"}).encode()
+    )
 
     chatty = runner.logs(function="chatty")
     lines = [r for r in chatty if r["stream"] == "stdout"]
     assert [(r["message"], r["payment_id"]) for r in lines] == [
         ("json line", "pay_from_log"),
         ("plain line", None),
-        ("json line", "pay_event"),
-        ("plain line", "pay_event"),
+        ("json line", "pay_eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"),
+        ("plain line", "pay_eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"),
     ]
-    assert [r["stream"] for r in runner.logs(payment_id="pay_other")] == ["report"]
+    assert [
+        r["stream"] for r in runner.logs(payment_id="pay_00000000000000000000000000000000")
+    ] == ["report"]
     assert runner.logs(function="chattyFunction") == chatty  # by logical id too
     on_disk = read_log_file(tmp_path / "logs" / "handler-logs.jsonl", function="chatty")
     assert [r["message"] for r in on_disk] == [r["message"] for r in chatty]

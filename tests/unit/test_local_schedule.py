@@ -114,6 +114,7 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       Handler: a.b
+      Runtime: python3.12
       CodeUri: .
       Events:
         OnUpload: {EVENT_RULES[kind]}
@@ -133,7 +134,7 @@ RAW_RULE = """
 Resources:
   Fn:
     Type: AWS::Serverless::Function
-    Properties: {Handler: a.b, CodeUri: .}
+    Properties: {Handler: a.b, Runtime: python3.12, CodeUri: .}
   Sweep:
     Type: AWS::Events::Rule
     Properties:

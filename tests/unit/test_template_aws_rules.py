@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from paystack.domain.payment import METHODS
 
-from paycli.core.validate import load_template, translate
+from paycli.lint.cfn import load_template
+from paycli.lint.cfn import translate_template as translate
 
 STACK = Path(__file__).resolve().parents[2] / "stack"
 #: CloudFormation's longest stack name.

@@ -12,15 +12,12 @@ from typing import Any
 
 import pytest
 
-from paycli.core.validate import (
-    ValidationReport,
-    check_functions,
-    check_state_machines,
-    find_stack_dir,
-    load_template,
-    translate,
-    validate_stack,
-)
+from paycli.lint.asl import check_state_machines
+from paycli.lint.cfn import load_template
+from paycli.lint.cfn import translate_template as translate
+from paycli.lint.code import check_functions
+from paycli.lint.findings import ValidationReport
+from paycli.lint.validate import find_stack_dir, validate_stack
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "stack"

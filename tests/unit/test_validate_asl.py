@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from paycli.core.validate import (
-    Finding,
-    Severity,
+from paycli.lint.asl import (
     check_asl,
     check_moto_parses,
     check_state_graph,
     check_substitutions,
     substitute,
 )
+from paycli.lint.findings import Finding, Severity
 
 WHERE = "machine.asl.json"
 

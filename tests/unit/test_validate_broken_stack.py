@@ -14,17 +14,12 @@ from typing import Any
 
 import pytest
 
-from paycli.core.validate import (
-    Finding,
-    Severity,
-    check_functions,
-    check_state_machines,
-    lint_sam,
-    lint_translated,
-    load_template,
-    translate,
-    validate_stack,
-)
+from paycli.lint.asl import check_state_machines
+from paycli.lint.cfn import lint_sam, lint_translated, load_template
+from paycli.lint.cfn import translate_template as translate
+from paycli.lint.code import check_functions
+from paycli.lint.findings import Finding, Severity
+from paycli.lint.validate import validate_stack
 
 STACK = Path(__file__).resolve().parents[2] / "stack"
 ASL = "statemachine/payment.asl.json"

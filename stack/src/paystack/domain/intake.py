@@ -14,9 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import random
 import re
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import ClientError
 
 from paystack.domain.accounts import ACCOUNT_ID_RE
+from paystack.domain.backoff import Backoff
 from paystack.domain.dynamo import (
     TableNames,
     cancellation_reasons,
@@ -43,10 +42,19 @@ from paystack.domain.errors import (
     IdempotencyKeyReusedError,
     InvalidInputError,
 )
-from paystack.domain.methods import BankDetails, CardDetails, check_card, check_iban, check_wallet
 from paystack.domain.money import AmountTooLargeError, check_minor_units
-from paystack.domain.payment import METHODS, Payment, Status, payment_to_attributes, payment_view
-from paystack.domain.redact import field_names_text
+from paystack.domain.payment import (
+    METHOD_TABLE,
+    METHODS,
+    Details,
+    Method,
+    Payment,
+    Status,
+    WalletDetails,
+    payment_to_attributes,
+    payment_view,
+)
+from paystack.domain.redact import field_names_text, find_pans
 from paystack.domain.store import find_payment
 
 if TYPE_CHECKING:
@@ -58,11 +66,7 @@ IDEMPOTENCY_KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,255}")
 _ALLOWED_FIELDS = frozenset({"amount_minor", "currency", "account_id", *METHODS})
 #: The fields of each method's object: one rule for the whole body, so an unknown field is
 #: refused at any depth (stack/openapi.yaml says additionalProperties: false everywhere).
-METHOD_FIELDS: Final = {
-    "card": frozenset({"number", "exp_month", "exp_year", "cvc"}),
-    "bank": frozenset({"iban"}),
-    "wallet": frozenset({"wallet_id"}),
-}
+METHOD_FIELDS: Final = {str(method): spec.request_fields for method, spec in METHOD_TABLE.items()}
 
 # The intake transaction's items, which are also the indexes of its CancellationReasons. The
 # record stays first: _existing_record reads reasons[RECORD] for the stored 202.
@@ -74,7 +78,7 @@ ACCOUNT: Final = 2  # ConditionCheck of the account: it exists, in the payment's
 # ACCOUNT: a settlement debiting it), with full-jitter backoff between them (ceilings 10, 20, 40,
 # 80 ms); then AccountBusyError (503), which the CLI's ApiClient retries with the same key.
 ACCOUNT_CONFLICT_ATTEMPTS: Final = 5
-ACCOUNT_CONFLICT_BACKOFF_BASE_SECONDS: Final = 0.01
+ACCOUNT_CONFLICT_BACKOFF: Final = Backoff(base_seconds=0.01)
 
 # Reasons on the record that mean "this key is taken": handled by replay/422/409 before anything
 # the account check says.
@@ -98,9 +102,7 @@ class PaymentRequest:
     amount_minor: int
     currency: str
     account_id: str
-    card: CardDetails | None = None
-    bank: BankDetails | None = None
-    wallet_id: str | None = None
+    details: Details | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,11 @@ def check_idempotency_key(value: str | None) -> str:
     if not IDEMPOTENCY_KEY_RE.fullmatch(value):
         raise InvalidInputError(
             "the Idempotency-Key header must be 1-255 letters, digits or _.:-",
+            code="invalid_idempotency_key",
+        )
+    if find_pans(value):  # the key is stored: a card number must never be (convention 14)
+        raise InvalidInputError(
+            "the Idempotency-Key header must not contain a card number",
             code="invalid_idempotency_key",
         )
     return value
@@ -171,8 +178,13 @@ def parse_request(
             f"a {method} payment needs a {method!r} object", code="invalid_request"
         )
     _refuse_unknown(details, METHOD_FIELDS[method], f"{method}.")
-    request = PaymentRequest(method, amount, currency, account_id)
-    return _with_details(request, details, settings, now)
+    checked = METHOD_TABLE[Method(method)].check(details, settings.fingerprint_key, now)
+    if isinstance(checked, WalletDetails) and find_pans(checked.wallet_id):
+        # The wallet id is stored as sent: a card number must never be.
+        raise InvalidInputError(
+            "wallet_id must not contain a card number", code="invalid_wallet_id"
+        )
+    return PaymentRequest(method, amount, currency, account_id, checked)
 
 
 def _refuse_unknown(obj: Mapping[str, Any], allowed: frozenset[str], prefix: str) -> None:
@@ -182,23 +194,6 @@ def _refuse_unknown(obj: Mapping[str, Any], allowed: frozenset[str], prefix: str
     if unknown:
         names = field_names_text(unknown, prefix)
         raise InvalidInputError(f"unknown field(s): {names}", code="invalid_request")
-
-
-def _with_details(
-    request: PaymentRequest, details: Mapping[str, Any], settings: IntakeSettings, now: datetime
-) -> PaymentRequest:
-    """Attach the method's validated, storable details."""
-    key = settings.fingerprint_key
-    if request.method == "card":
-        return _replace(request, card=check_card(details, key, now))
-    if request.method == "bank":
-        return _replace(request, bank=check_iban(details, key))
-    return _replace(request, wallet_id=check_wallet(details))
-
-
-def _replace(request: PaymentRequest, **changes: Any) -> PaymentRequest:
-    fields = {name: getattr(request, name) for name in PaymentRequest.__slots__}
-    return PaymentRequest(**(fields | changes))
 
 
 def new_payment_id() -> str:
@@ -218,6 +213,7 @@ def accept_payment(
     status_url: Callable[[str], str],
     settings: IntakeSettings,
     now: datetime,
+    backoff: Backoff = ACCOUNT_CONFLICT_BACKOFF,
 ) -> Accepted:
     """Record the payment PENDING with its idempotency record, then enqueue it.
 
@@ -239,7 +235,7 @@ def accept_payment(
         now=now,
     )
     items = _intake_items(tables, payment, record, int(now.timestamp()))
-    cancelled = _write_payment_and_record(ddb, items, request)
+    cancelled = _write_payment_and_record(ddb, items, request, backoff)
     if cancelled is not None:
         existing = _existing_record(ddb, tables, idempotency_key, cancelled, now)
         return _replay(ddb, sqs, tables, queue_url, record=existing, fingerprint=fingerprint)
@@ -259,9 +255,7 @@ def _pending_payment(request: PaymentRequest, idempotency_key: str, now: datetim
         created_at=stamp,
         updated_at=stamp,
         idempotency_key=idempotency_key,
-        card=request.card,
-        bank=request.bank,
-        wallet_id=request.wallet_id,
+        details=request.details,
     )
 
 
@@ -330,7 +324,10 @@ def _intake_items(
 
 
 def _write_payment_and_record(
-    ddb: DynamoDBClient, items: list[TransactWriteItemTypeDef], request: PaymentRequest
+    ddb: DynamoDBClient,
+    items: list[TransactWriteItemTypeDef],
+    request: PaymentRequest,
+    backoff: Backoff,
 ) -> ClientError | None:
     """Send the intake transaction: None once written, or the cancellation for
     _existing_record to answer (the key is taken, or an unexpected reason).
@@ -341,8 +338,7 @@ def _write_payment_and_record(
     """
     for attempt in range(ACCOUNT_CONFLICT_ATTEMPTS):
         if attempt:
-            ceiling = ACCOUNT_CONFLICT_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)
-            time.sleep(random.uniform(0, ceiling))  # noqa: S311 (jitter, not crypto)
+            backoff.pause(attempt)
         try:
             ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:

@@ -1,17 +1,22 @@
-"""The payment record: statuses, the item stored in PaymentsTable, and the public view.
+"""The payment: statuses, methods, the record, the item stored in PaymentsTable, and the view.
 
-The public view (docs/design.md, "Payment view") is what the API returns, what `paycli pay
---json` and `payments get --json` print: its field names are a contract.
+One definition each (CONVENTIONS 11): the record's fields map to item attributes of the same
+name; each method's details map to prefixed attributes (one row of METHOD_TABLE per method);
+the public view (docs/design.md, "Payment view") is derived from both. The API returns it, and
+`paycli pay --json` and `payments get --json` print it plus the documented operator fields.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
-from paystack.domain.methods import BankDetails, CardDetails
+from paystack.domain.methods import BankDetails, CardDetails, check_card, check_iban, check_wallet
+from paystack.domain.timestamps import normalize_timestamp
 
 
 class Status(StrEnum):
@@ -26,13 +31,79 @@ class Status(StrEnum):
 
 # Settled payments never change again: every later write carries a condition against these.
 SETTLED: frozenset[str] = frozenset({Status.SUCCEEDED, Status.DECLINED})
+#: Statuses whose `reason` the public view shows (a reason on any other is stale).
+WITH_REASON: frozenset[str] = frozenset({Status.DECLINED, Status.FAILED})
 
-METHODS: tuple[str, ...] = ("card", "bank", "wallet")
+
+class Method(StrEnum):
+    """The payment methods: POST /payments/{method}, the `pay` command's argument."""
+
+    CARD = "card"
+    BANK = "bank"
+    WALLET = "wallet"
+
+
+@dataclass(frozen=True, slots=True)
+class WalletDetails:
+    """What is stored about a wallet: its id."""
+
+    wallet_id: str
+
+
+Details = CardDetails | BankDetails | WalletDetails
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One method's row: its details type and how it is read, stored and shown."""
+
+    details: type[CardDetails] | type[BankDetails] | type[WalletDetails]
+    #: Each details field is stored as item attribute `item_prefix + name`.
+    item_prefix: str
+    #: The details fields the public view shows, under the method's name.
+    public: tuple[str, ...]
+    #: The request object's fields (stack/openapi.yaml; anything else is refused).
+    request_fields: frozenset[str]
+    #: Validates the request object into storable details: (object, fingerprint key, now).
+    check: Callable[[Mapping[str, Any], bytes, datetime], Details]
+    #: A test instrument the simulated issuer approves (demos, `pay` without one).
+    test_instrument: Mapping[str, Any]
+
+
+METHOD_TABLE: Final[Mapping[Method, MethodSpec]] = MappingProxyType(
+    {
+        Method.CARD: MethodSpec(
+            CardDetails,
+            "card_",
+            ("brand", "last4"),
+            frozenset({"number", "exp_month", "exp_year", "cvc"}),
+            check_card,
+            {"number": "4242424242424242", "cvc": "123"},
+        ),
+        Method.BANK: MethodSpec(
+            BankDetails,
+            "iban_",
+            ("country", "last4"),
+            frozenset({"iban"}),
+            lambda raw, key, _now: check_iban(raw, key),
+            {"iban": "DE89370400440532013000"},
+        ),
+        Method.WALLET: MethodSpec(
+            WalletDetails,
+            "",
+            ("wallet_id",),
+            frozenset({"wallet_id"}),
+            lambda raw, _key, _now: WalletDetails(check_wallet(raw)),
+            {"wallet_id": "wal_demo0001"},
+        ),
+    }
+)
+METHODS: tuple[str, ...] = tuple(Method)
 
 
 @dataclass(frozen=True, slots=True)
 class Payment:
-    """One payment as stored. Exactly one of card / bank / wallet_id is set, per `method`."""
+    """One payment as stored; `details` are its method's (None only on a malformed item)."""
 
     payment_id: str
     status: str
@@ -47,109 +118,89 @@ class Payment:
     error: str | None = None
     cause: str | None = None
     execution_arn: str | None = None
-    card: CardDetails | None = None
-    bank: BankDetails | None = None
-    wallet_id: str | None = None
+    details: Details | None = None
 
     @property
     def settled(self) -> bool:
         """SUCCEEDED or DECLINED: final, whatever retries or redrives come later."""
         return self.status in SETTLED
 
+    @property
+    def card(self) -> CardDetails | None:
+        """The card's storable details, on a card payment."""
+        return self.details if isinstance(self.details, CardDetails) else None
+
+    @property
+    def bank(self) -> BankDetails | None:
+        """The bank account's storable details, on a bank payment."""
+        return self.details if isinstance(self.details, BankDetails) else None
+
+    @property
+    def wallet_id(self) -> str | None:
+        """The wallet id, on a wallet payment."""
+        return self.details.wallet_id if isinstance(self.details, WalletDetails) else None
+
+
+#: The record's own fields, stored under the same attribute names.
+RECORD_FIELDS: Final = tuple(f.name for f in fields(Payment) if f.name != "details")
+_REQUIRED: Final = tuple(f.name for f in fields(Payment) if f.default is not None)
+#: The public view's fields (docs/design.md, "Payment view"), then the method's object.
+VIEW_FIELDS: Final = (
+    "payment_id",
+    "status",
+    "method",
+    "account_id",
+    "amount_minor",
+    "currency",
+    "created_at",
+    "updated_at",
+    "reason",
+)
+
+
+def method_spec(method: str) -> MethodSpec | None:
+    """The method's row, or None for a name that is not a method."""
+    return METHOD_TABLE.get(Method(method)) if method in METHODS else None
+
 
 def payment_to_attributes(payment: Payment) -> dict[str, Any]:
     """The PaymentsTable attributes (plain values; None means absent)."""
-    attrs: dict[str, Any] = {
-        "payment_id": payment.payment_id,
-        "status": payment.status,
-        "method": payment.method,
-        "account_id": payment.account_id,
-        "amount_minor": payment.amount_minor,
-        "currency": payment.currency,
-        "created_at": payment.created_at,
-        "updated_at": payment.updated_at,
-        "idempotency_key": payment.idempotency_key,
-        "reason": payment.reason,
-        "error": payment.error,
-        "cause": payment.cause,
-        "execution_arn": payment.execution_arn,
-        "wallet_id": payment.wallet_id,
-    }
-    if payment.card is not None:
+    attrs = {name: getattr(payment, name) for name in RECORD_FIELDS}
+    spec = method_spec(payment.method)
+    if spec is not None and payment.details is not None:
         attrs |= {
-            "card_brand": payment.card.brand,
-            "card_bin": payment.card.bin,
-            "card_last4": payment.card.last4,
-            "card_fingerprint": payment.card.fingerprint,
-            "card_exp_month": payment.card.exp_month,
-            "card_exp_year": payment.card.exp_year,
-        }
-    if payment.bank is not None:
-        attrs |= {
-            "iban_country": payment.bank.country,
-            "iban_last4": payment.bank.last4,
-            "iban_fingerprint": payment.bank.fingerprint,
+            spec.item_prefix + f.name: getattr(payment.details, f.name)
+            for f in fields(payment.details)
         }
     return attrs
 
 
 def payment_from_attributes(attrs: Mapping[str, Any]) -> Payment:
     """Inverse of payment_to_attributes (numbers already converted to int)."""
-    card = None
-    if "card_last4" in attrs:
-        card = CardDetails(
-            brand=attrs["card_brand"],
-            bin=attrs["card_bin"],
-            last4=attrs["card_last4"],
-            exp_month=attrs["card_exp_month"],
-            exp_year=attrs["card_exp_year"],
-            fingerprint=attrs["card_fingerprint"],
-        )
-    bank = None
-    if "iban_last4" in attrs:
-        bank = BankDetails(
-            country=attrs["iban_country"],
-            last4=attrs["iban_last4"],
-            fingerprint=attrs["iban_fingerprint"],
-        )
-    return Payment(
-        payment_id=attrs["payment_id"],
-        status=attrs["status"],
-        method=attrs["method"],
-        account_id=attrs["account_id"],
-        amount_minor=attrs["amount_minor"],
-        currency=attrs["currency"],
-        created_at=attrs["created_at"],
-        updated_at=attrs["updated_at"],
-        idempotency_key=attrs.get("idempotency_key"),
-        reason=attrs.get("reason"),
-        error=attrs.get("error"),
-        cause=attrs.get("cause"),
-        execution_arn=attrs.get("execution_arn"),
-        card=card,
-        bank=bank,
-        wallet_id=attrs.get("wallet_id"),
-    )
+    values = {name: attrs[name] for name in _REQUIRED}
+    values |= {name: attrs.get(name) for name in RECORD_FIELDS if name not in _REQUIRED}
+    values["updated_at"] = normalize_timestamp(values["updated_at"])  # MarkFailed: EnteredTime
+    return Payment(**values, details=_details(attrs))
+
+
+def _details(attrs: Mapping[str, Any]) -> Details | None:
+    spec = method_spec(str(attrs.get("method")))
+    if spec is None:
+        return None
+    names = [f.name for f in fields(spec.details)]
+    if not all(spec.item_prefix + name in attrs for name in names):
+        return None
+    return spec.details(**{name: attrs[spec.item_prefix + name] for name in names})
 
 
 def payment_view(payment: Payment) -> dict[str, Any]:
     """The public JSON shape of a payment (docs/design.md). `reason` is null unless the
-    payment was declined or failed; method details show only brand/country and last four."""
-    view: dict[str, Any] = {
-        "payment_id": payment.payment_id,
-        "status": payment.status,
-        "method": payment.method,
-        "account_id": payment.account_id,
-        "amount_minor": payment.amount_minor,
-        "currency": payment.currency,
-        "created_at": payment.created_at,
-        "updated_at": payment.updated_at,
-        "reason": payment.reason if payment.status in (Status.DECLINED, Status.FAILED) else None,
-    }
-    if payment.card is not None:
-        view["card"] = {"brand": payment.card.brand, "last4": payment.card.last4}
-    if payment.bank is not None:
-        view["bank"] = {"country": payment.bank.country, "last4": payment.bank.last4}
-    if payment.wallet_id is not None:
-        view["wallet"] = {"wallet_id": payment.wallet_id}
+    payment was declined or failed; method details show only what METHOD_TABLE makes public
+    (brand/country and last four, or the wallet id)."""
+    view = {name: getattr(payment, name) for name in VIEW_FIELDS}
+    if payment.status not in WITH_REASON:
+        view["reason"] = None
+    spec = method_spec(payment.method)
+    if spec is not None and payment.details is not None:
+        view[payment.method] = {name: getattr(payment.details, name) for name in spec.public}
     return view

@@ -36,6 +36,7 @@ from paystack.domain.intake import (
     request_hash,
 )
 from paystack.domain.payment import METHODS, payment_view
+from paystack.domain.redact import mask_pans
 from paystack.domain.store import get_payment
 from paystack.handlers._runtime import (
     bind_payment_id,
@@ -71,7 +72,8 @@ def _error_response(
 ) -> Response[str]:
     """{"error": {"code", "message"}}; messages never contain card data."""
     logger.info("request rejected", extra={"status": status, "code": error.code})
-    body = {"error": {"code": error.code, "message": error.message}}
+    # Messages may quote what was sent (an account id, an amount): never a card number.
+    body = {"error": {"code": error.code, "message": mask_pans(error.message)}}
     return _json_response(status, body, headers)
 
 

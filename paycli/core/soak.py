@@ -1,0 +1,393 @@
+"""`paycli soak`: a Jepsen-style run in one command.
+
+1. Set the fault plan (local stack; on AWS only `none`: inject faults there with the FIS
+   experiment `paycli local faults export-fis` writes).
+2. Open accounts and send the payments through the shared load driver (paycli.core.load): a
+   mix of test cards (succeeding, declined, one that always fails technically), methods,
+   same-key resends and a hot account, all drawn from the seed. A client retries a request
+   that failed (5xx, throttled) with the same Idempotency-Key, as a real client would.
+3. Clear the faults and recover as an operator would, in rounds: `payments reconcile`
+   (--older-than 0s), `dlq redrive`, `executions redrive` of the run's failed executions, then
+   wait until the pipeline is quiet (no payment PENDING/PROCESSING, both queues' main queue
+   empty, no running execution). Done when every payment is terminal and the only FAILED ones
+   are those whose card always fails (they stay FAILED, parked in the DLQ, and are counted).
+4. Audit (paycli.core.audit, with --stale-after 0: nothing may be left in flight) and report.
+
+Every violation (the audit's, plus payments that never settled, FAILED payments that should
+have recovered, accepted payments missing from the table, same-key resends answered with
+another payment) is listed; `ok` is False when there is any.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from paycli.core.audit import AuditReport, AuditService, Violation
+from paycli.core.errors import PaycliError, UsageError
+from paycli.core.faultplan import FaultPlan
+from paycli.core.load import LoadDriver, LoadPlan, LoadProgress, LoadReport, read_payments
+from paycli.core.payments import PayRequest, PayResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from paycli.core.accounts import AccountsService
+    from paycli.core.dlq import DlqService
+    from paycli.core.executions import ExecutionsService
+    from paycli.core.reconcile import ReconcileService
+
+#: The test card that always fails technically (processing_error): FAILED and parked.
+ALWAYS_FAILS: Final = "4000000000000119"
+#: The soak's card mix (README's test cards), by weight.
+CARDS: Final = {
+    "4242424242424242": 80,
+    "4000000000000002": 5,  # declined: generic_decline
+    "4000000000009995": 3,  # declined: insufficient_funds
+    "4000000000000069": 2,  # declined: expired_card
+    ALWAYS_FAILS: 5,
+}
+SAME_KEY_SHARE: Final = 0.1
+HOT_SHARE: Final = 0.2
+#: Extra attempts (same Idempotency-Key) after the API client's own retries gave up.
+CLIENT_RETRIES: Final = 3
+IN_FLIGHT: Final = ("PENDING", "PROCESSING")
+NOT_ON_AWS: Final = "fault plans are injected by the local stack only"
+NOT_ON_AWS_HINT: Final = (
+    "on AWS run with --faults none, and inject Lambda faults with the FIS experiment"
+    " `paycli local faults export-fis PLAN` writes"
+)
+
+Progress = Callable[[str], None]
+
+
+class FaultControl(Protocol):
+    """Where a plan is set and its counts read (the local stack's control surface)."""
+
+    def set_plan(self, plan: dict[str, Any] | None) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class SoakPlan:
+    """What to run. `quiesce_timeout`: seconds the recovery may take before the soak gives
+    up (and reports the payments still open as violations)."""
+
+    payments: int
+    accounts: int = 20
+    concurrency: int = 16
+    seed: int = 0
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    send_timeout: float = 60.0
+    quiesce_timeout: float = 600.0
+    poll_interval: float = 1.0
+
+    def check(self) -> None:
+        """Impossible settings as one UsageError, before anything is sent."""
+        problems = []
+        if self.payments < 1:
+            problems.append("--payments must be at least 1")
+        if self.accounts < 1:
+            problems.append("--accounts must be at least 1")
+        if self.concurrency < 1:
+            problems.append("--concurrency must be at least 1")
+        if self.quiesce_timeout <= 0:
+            problems.append("--quiesce-timeout must be positive")
+        if problems:
+            raise UsageError("; ".join(problems))
+
+
+@dataclass
+class Redriven:
+    """What the recovery rounds sent back into the pipeline."""
+
+    rounds: int = 0
+    reconciled: int = 0
+    dlq_moved: int = 0
+    executions_restarted: int = 0
+
+    def view(self) -> dict[str, int]:
+        """Stable JSON fields."""
+        return {
+            "rounds": self.rounds,
+            "reconciled": self.reconciled,
+            "dlq_moved": self.dlq_moved,
+            "executions_restarted": self.executions_restarted,
+        }
+
+
+@dataclass
+class SoakReport:
+    """The run's figures and every violation found."""
+
+    plan: SoakPlan
+    load: LoadReport
+    faults_fired: dict[str, int]
+    redriven: Redriven
+    outcomes: dict[str, int]
+    parked_failed: int
+    send_s: float
+    quiesce_s: float
+    audit: AuditReport
+    violations: list[Violation]
+
+    @property
+    def ok(self) -> bool:
+        """No violation."""
+        return not self.violations
+
+    def view(self) -> dict[str, Any]:
+        """Stable JSON fields (README: Output)."""
+        return {
+            "ok": self.ok,
+            "payments": self.plan.payments,
+            "accounts": self.plan.accounts,
+            "concurrency": self.plan.concurrency,
+            "seed": self.plan.seed,
+            "fault_plan": self.plan.faults.name,
+            "accepted": self.load.accepted,
+            "refused": dict(self.load.errors),
+            "same_key_resends": self.load.same_key_resends,
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "parked_failed": self.parked_failed,
+            "faults_fired": dict(sorted(self.faults_fired.items())),
+            "faults_fired_total": sum(self.faults_fired.values()),
+            "redriven": self.redriven.view(),
+            "send_s": round(self.send_s, 1),
+            "quiesce_s": round(self.quiesce_s, 1),
+            "accepted_per_s": self.load.accepted_per_s,
+            "violations": [v.view() for v in self.violations],
+        }
+
+
+@dataclass
+class SoakServices:
+    """The services one soak uses (built by paycli.core.services for a target)."""
+
+    accounts: AccountsService
+    pay: Callable[[PayRequest], PayResult]
+    dynamodb: DynamoDBClient
+    payments_table: str
+    reconcile: ReconcileService
+    dlq: DlqService
+    executions: ExecutionsService
+    audit: AuditService
+    faults: FaultControl | None
+
+
+class Soak:
+    """Runs one soak on a target."""
+
+    def __init__(
+        self,
+        services: SoakServices,
+        *,
+        progress: Progress | None = None,
+        on_load: Callable[[LoadProgress], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._s = services
+        self._progress = progress or (lambda _text: None)
+        self._on_load = on_load
+        self._clock, self._sleep = clock, sleep
+
+    def run(self, plan: SoakPlan) -> SoakReport:
+        """The four steps of the module docstring."""
+        plan.check()
+        if self._s.faults is None and not plan.faults.empty:
+            raise UsageError(NOT_ON_AWS, hint=NOT_ON_AWS_HINT)
+        started_at = datetime.now(UTC)
+        fired = self._set_faults(plan.faults.to_json() if not plan.faults.empty else None)
+        began = self._clock()
+        self._progress(
+            f"sending {plan.payments} payments over {plan.accounts} accounts,"
+            f" {plan.concurrency} at a time, fault plan {plan.faults.name}"
+        )
+        load = self._send(plan)
+        send_s = self._clock() - began
+        fired = self._set_faults(None) if self._s.faults is not None else fired
+        self._progress(f"faults cleared ({sum(fired.values())} fired); recovering")
+        began = self._clock()
+        redriven = self._recover(plan, started_at)
+        quiesce_s = self._clock() - began
+        self._progress(f"quiet after {quiesce_s:.1f} s; auditing")
+        audit = self._s.audit.run(timedelta(0))
+        return self._report(
+            plan,
+            load=load,
+            fired=fired,
+            redriven=redriven,
+            send_s=send_s,
+            quiesce_s=quiesce_s,
+            audit=audit,
+        )
+
+    # ------------------------------------------------------------------ faults
+    def _set_faults(self, plan: dict[str, Any] | None) -> dict[str, int]:
+        if self._s.faults is None:
+            return {}
+        state = self._s.faults.set_plan(plan)
+        return {str(k): int(v) for k, v in state.get("fired", {}).items()}
+
+    # ------------------------------------------------------------------ sending
+    def _send(self, plan: SoakPlan) -> LoadReport:
+        load_plan = LoadPlan(
+            count=plan.payments,
+            concurrency=plan.concurrency,
+            accounts=plan.accounts,
+            cards=CARDS,
+            same_key_share=SAME_KEY_SHARE,
+            hot_share=HOT_SHARE,
+            seed=plan.seed,
+            timeout=plan.send_timeout,
+        )
+        driver = LoadDriver(
+            self._retrying_pay,
+            self._s.dynamodb,
+            self._s.payments_table,
+            self._s.accounts,
+        )
+        return driver.run(load_plan, on_progress=self._on_load)
+
+    def _retrying_pay(self, request: PayRequest) -> PayResult:
+        """A client that retries a failed request with the same Idempotency-Key: whatever
+        the API did the first time, the retry gets the same payment."""
+        for attempt in range(CLIENT_RETRIES + 1):
+            try:
+                return self._s.pay(request)
+            except PaycliError as exc:
+                if attempt == CLIENT_RETRIES or int(exc.exit_code) not in (1, 4):
+                    raise
+                self._sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------------ recovery
+    def _recover(self, plan: SoakPlan, started_at: datetime) -> Redriven:
+        redriven = Redriven()
+        deadline = self._clock() + plan.quiesce_timeout
+        while True:
+            redriven.rounds += 1
+            self._wait_quiet(plan, deadline)
+            failed = self._failed_payments()
+            open_count = self._count(IN_FLIGHT)
+            recoverable = [p for p in failed if not _always_fails(p)]
+            self._progress(
+                f"round {redriven.rounds}: {open_count} in flight,"
+                f" {len(recoverable)} FAILED to recover, {len(failed) - len(recoverable)} parked"
+            )
+            if (not open_count and not recoverable) or self._clock() > deadline:
+                return redriven
+            self._redrive(redriven, started_at)
+
+    def _redrive(self, redriven: Redriven, started_at: datetime) -> None:
+        redriven.reconciled += self._s.reconcile.run("0s").result.requeued
+        redriven.dlq_moved += self._s.dlq.redrive().moved
+        failed = self._s.executions.failed_since(started_at)
+        if failed:
+            results = self._s.executions.redrive(failed)
+            redriven.executions_restarted += sum(r.method != "skipped" for r in results)
+
+    def _wait_quiet(self, plan: SoakPlan, deadline: float) -> None:
+        """Until no payment is in flight, the payment queue is empty and nothing runs."""
+        while self._clock() < deadline:
+            stats = self._s.dlq.stats()
+            busy = stats.queue_messages + stats.queue_in_flight
+            running = len(self._s.executions.list_executions("RUNNING", 1))
+            if not busy and not running and not self._count(IN_FLIGHT):
+                return
+            self._sleep(plan.poll_interval)
+
+    def _count(self, statuses: tuple[str, ...]) -> int:
+        paginator = self._s.dynamodb.get_paginator("query")
+        total = 0
+        for status in statuses:
+            for page in paginator.paginate(
+                TableName=self._s.payments_table,
+                IndexName="ByStatus",
+                KeyConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":s": {"S": status}},
+                Select="COUNT",
+            ):
+                total += int(page["Count"])
+        return total
+
+    def _failed_payments(self) -> list[dict[str, Any]]:
+        paginator = self._s.dynamodb.get_paginator("query")
+        found: list[dict[str, Any]] = []
+        for page in paginator.paginate(
+            TableName=self._s.payments_table,
+            IndexName="ByStatus",
+            KeyConditionExpression="#s = :s",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": "FAILED"}},
+        ):
+            found.extend({k: next(iter(v.values())) for k, v in i.items()} for i in page["Items"])
+        return found
+
+    # ------------------------------------------------------------------ report
+    def _report(
+        self,
+        plan: SoakPlan,
+        *,
+        load: LoadReport,
+        fired: dict[str, int],
+        redriven: Redriven,
+        send_s: float,
+        quiesce_s: float,
+        audit: AuditReport,
+    ) -> SoakReport:
+        failed = self._failed_payments()
+        parked = [p for p in failed if _always_fails(p)]
+        violations = list(audit.violations)
+        violations += [
+            Violation(
+                "not_recovered",
+                str(p["payment_id"]),
+                "FAILED after the redrives, though its card does not always fail",
+            )
+            for p in failed
+            if not _always_fails(p)
+        ]
+        for status, count in audit.statuses.items():
+            if status in IN_FLIGHT and count:
+                violations.append(
+                    Violation("not_quiesced", status, f"{count} payment(s) still {status}")
+                )
+        accepted = [o.payment_id for o in load.payments]
+        seen = {
+            p.payment_id for p in read_payments(self._s.dynamodb, self._s.payments_table, accepted)
+        }
+        violations += [
+            Violation("lost_payment", pid, "accepted (202) but not in the payments table")
+            for pid in accepted
+            if pid not in seen
+        ]
+        if load.same_key_mismatches:
+            violations.append(
+                Violation(
+                    "same_key_mismatch",
+                    "load",
+                    f"{load.same_key_mismatches} same-key resend(s) got another payment",
+                )
+            )
+        return SoakReport(
+            plan=plan,
+            load=load,
+            faults_fired=fired,
+            redriven=redriven,
+            outcomes=dict(audit.statuses),
+            parked_failed=len(parked),
+            send_s=send_s,
+            quiesce_s=quiesce_s,
+            audit=audit,
+            violations=violations,
+        )
+
+
+def _always_fails(payment: dict[str, Any]) -> bool:
+    """Paid with the card whose issuer always fails (BIN 400000, last4 0119)."""
+    return payment.get("method") == "card" and payment.get("card_last4") == ALWAYS_FAILS[-4:]
