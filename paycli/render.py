@@ -412,9 +412,9 @@ class Renderer:
         """`paycli local faults ...`: the plan in force (or none) and the counts by kind."""
         plan = view.get("plan")
         head = (
-            Text(f"Fault plan {plan['name']} (seed {plan['seed']})")
+            Text(f"Fault plan {plan['name']} (seed {plan['seed']}); fired since it was set:")
             if plan
-            else Text("No fault plan in force.")
+            else Text("No fault plan in force; fired since the last `set`:")
         )
         table = Table(title="Faults", show_header=True)
         for column in ("kind", "rate", "fired"):
