@@ -424,7 +424,7 @@ class Renderer:
             spec = (plan or {}).get("faults", {}).get(kind)
             rate = f"{spec['rate']:g}" if spec else "-"
             table.add_row(kind, rate, str(view.get("fired", {}).get(kind, 0)))
-        return Group(head, table) if kinds else head
+        return Group(head, table) if kinds else Text("No fault plan in force; none fired.")
 
     # ------------------------------------------------------------------ validate
     def findings_table(self, view: Mapping[str, Any]) -> RenderableType:
