@@ -91,6 +91,16 @@ class Services:
             SoakServices(
                 accounts=self.accounts(),
                 pay=self.payments(with_api=True).pay,
+                pay_once=PaymentsService(
+                    ApiClient(
+                        self.outputs.ApiUrl,
+                        self.target.credentials(),
+                        self.target.region,
+                        attempts=1,
+                    ),
+                    self.target.dynamodb(),
+                    self.outputs.PaymentsTableName,
+                ).pay,
                 dynamodb=self.target.dynamodb(),
                 payments_table=self.outputs.PaymentsTableName,
                 reconcile=self.reconcile(),

