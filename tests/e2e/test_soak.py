@@ -99,7 +99,9 @@ def test_audit_after_the_soak_is_clean_and_catches_a_broken_balance(
     moved behind the ledger's back: exit 1 naming it."""
     clean = cli("audit", "--stale-after", "0s", "--json")
     assert clean.exit_code == 0, clean.output
-    assert json.loads(clean.stdout)["payments"] >= 500
+    view = json.loads(clean.stdout)
+    assert view["payments"] >= 450  # the soak's, less the impatient clients' lost requests
+    assert set(view["statuses"]) <= {"SUCCEEDED", "DECLINED", "FAILED"}
 
     ddb = soak_stack.client("dynamodb")
     table = soak_stack.outputs["AccountsTableName"]
