@@ -9,7 +9,6 @@ their commands: rich costs ~45 ms of start-up that `--help` should not pay.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -137,8 +136,7 @@ class Renderer:
         instant = _parse_time(stamp)
         if instant is None:
             return _cell(stamp)
-        if self.local_time:
-            instant = instant.astimezone()
+        instant = instant.astimezone() if self.local_time else instant.astimezone(UTC)
         return instant.strftime("%Y-%m-%d %H:%M:%S")
 
     @property
@@ -154,10 +152,16 @@ class Renderer:
     def emit(self, data: Any, human: Callable[[Any], RenderableType]) -> None:
         """JSON on stdout with --json, else the human rendering of the same data."""
         if self.json_output:
-            sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-            sys.stdout.flush()
+            self.json_line(data, indent=2)
         else:  # never crop: a whole column (an id, a URL) may make a line wider than the console
             self.out.print(human(data), crop=False)
+
+    def json_line(self, data: Any, *, indent: int | None = None) -> None:
+        """`data` as JSON on the output console's file (stdout unless a test injected another
+        console): one object per line for streams (`--follow`), indented for `emit`."""
+        stream = self.out.file
+        stream.write(json.dumps(data, indent=indent, default=str) + "\n")
+        stream.flush()
 
     def note(self, text: str) -> None:
         """A remark for people, on stderr (never mixed into data)."""
@@ -206,8 +210,8 @@ class Renderer:
             else:
                 when = view.get("stop_date") or view.get("start_date") or "-"
                 line = f"{when}  {view['name']}  {view['status']}  {_cell(view.get('error'))}"
-            sys.stdout.write(line + "\n")
-        sys.stdout.flush()
+            self.out.file.write(line + "\n")
+        self.out.file.flush()
 
     # ------------------------------------------------------------------ payments
     def payment_panel(self, view: Mapping[str, Any]) -> RenderableType:
@@ -481,6 +485,46 @@ class Renderer:
         self.emit(view, self.rehearsal_view)
         if not self.json_output:
             self.out.print(Text(str(view["command_line"])), soft_wrap=True)
+
+    # ------------------------------------------------------------------ cost
+    def cost_view(self, view: Mapping[str, Any]) -> RenderableType:
+        """`paycli cost`: the bill as a table, the Express alternative and the capacity model."""
+        bill = Table(
+            title=f"AWS cost, {view['payments_per_month']:,} payments/month "
+            f"({view['profile']}, {view['prices']['region']} prices of {view['prices']['checked']})"
+        )
+        for column in ("component", "monthly USD", "per million USD", "usage"):
+            bill.add_column(column, justify="right" if "USD" in column else "left")
+        for part in view["components"]:
+            bill.add_row(
+                part["name"],
+                f"{part['monthly_usd']:,.2f}",
+                f"{part['per_million_usd']:,.2f}",
+                part["usage"],
+            )
+        bill.add_row(
+            "total",
+            f"{view['monthly_usd']:,.2f}",
+            f"{view['per_million_usd']:,.2f}",
+            "",
+            style="bold",
+        )
+        express = view["express"]
+        lines = [
+            f"Dominant: {view['dominant']}.",
+            f"Express workflow: {express['monthly_usd']:,.2f} USD/month "
+            f"({express['per_million_usd']:,.2f} per million; dominant {express['dominant']}). "
+            "An operator would lose: " + "; ".join(express["operator_loses"]) + ".",
+        ]
+        capacity = view["capacity"]
+        limits = Table(title="What binds first (default quotas)")
+        for column in ("limit", "binds at /s", "used", "design answer"):
+            limits.add_column(column, overflow="fold")
+        for limit in capacity["limits"]:
+            binds = "-" if limit["binds_at_per_s"] is None else f"{limit['binds_at_per_s']:,.0f}"
+            used = "-" if limit["utilisation"] is None else f"{limit['utilisation']:.0%}"
+            limits.add_row(limit["name"], binds, used, limit["answer"])
+        return Group(bill, *lines, limits)
 
     # ------------------------------------------------------------------ audit
     def audit_text(self, view: Mapping[str, Any]) -> RenderableType:
