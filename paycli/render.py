@@ -9,12 +9,14 @@ their commands: rich costs ~45 ms of start-up that `--help` should not pay.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from paystack.domain.money import format_amount
+from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
@@ -54,6 +56,28 @@ def _cell(value: Any) -> str:
     return "-" if value in (None, "") else str(value)
 
 
+Justify = Literal["left", "right"]
+Cell = str | Text
+
+
+@dataclass(frozen=True)
+class Col:
+    """A table column. `whole` columns (ids, statuses, amounts: what people read or copy) are
+    never folded or cut, even when that makes a line wider than the terminal; the others are
+    shortened with an ellipsis down to `shortest`. When the table is still too wide, columns
+    with a `drop` rank are dropped, 1 first; drop 0 is never dropped."""
+
+    name: str
+    whole: bool = False
+    drop: int = 0
+    justify: Justify = "left"
+    shortest: int = 8  # cells it may be shortened to (with an ellipsis) before it is dropped
+
+
+#: Borders and padding of a rich Table with the default box: 3 cells per column plus 1.
+_TABLE_FRAME_PER_COLUMN = 3
+
+
 class Renderer:
     """Prints one command's result for people or for machines, and its progress on stderr."""
 
@@ -64,21 +88,80 @@ class Renderer:
         where: str = "",
         out: Console | None = None,
         err: Console | None = None,
+        local_time: bool = False,
     ) -> None:
-        """`where` names the target in human output ("local stack", "AWS stack ...")."""
+        """`where` names the target in human output ("local stack", "AWS stack ...");
+        `local_time` shows table times in this machine's zone instead of UTC (JSON is UTC)."""
         self.json_output = json_output
         self.where = where
         self.out = out or Console(highlight=False)
         self.err = err or Console(stderr=True, highlight=False)
+        self.local_time = local_time
+
+    # ------------------------------------------------------------------ tables
+    def fit_table(
+        self, title: str, columns: Sequence[Col], rows: Sequence[Sequence[Cell]], **kw: Any
+    ) -> Table:
+        """A table that fits the output's width without folding what people copy.
+
+        Columns that are not `whole` are shortened first; if the table is still wider than the
+        console, they are dropped in `drop` order and the caption says which. Widths are set
+        here, not left to rich, so a whole column is never squeezed.
+        """
+        natural = [
+            max([cell_len(col.name), *(_cell_len(row[i]) for row in rows)])
+            for i, col in enumerate(columns)
+        ]
+        width = _fit_widths(columns, natural, self.out.width)
+        hidden = [col.name for col, w in zip(columns, width, strict=True) if w is None]
+        if hidden:
+            note = f"{', '.join(hidden)} hidden at {self.out.width} columns; --json has all"
+            kw["caption"] = f"{kw['caption']}; {note}" if kw.get("caption") else note
+        shown = [i for i, w in enumerate(width) if w is not None]
+        needed = _table_width([width[i] or 0 for i in shown])
+        if needed > self.out.width:  # whole columns alone are wider: overflow, never squeeze
+            kw["width"] = needed
+        table = Table(title=title, **kw)
+        for i in shown:
+            col = columns[i]
+            table.add_column(
+                col.name, justify=col.justify, no_wrap=True, overflow="ellipsis", width=width[i]
+            )
+        for row in rows:
+            table.add_row(*(row[i] for i in shown))
+        return table
+
+    def time(self, stamp: Any) -> str:
+        """A timestamp for a table cell, in the table's one zone (see `zone`)."""
+        instant = _parse_time(stamp)
+        if instant is None:
+            return _cell(stamp)
+        instant = instant.astimezone() if self.local_time else instant.astimezone(UTC)
+        return instant.strftime("%Y-%m-%d %H:%M:%S")
+
+    @property
+    def zone(self) -> str:
+        """The label of the tables' time zone: UTC, or the local zone's name."""
+        return str(datetime.now().astimezone().tzname()) if self.local_time else "UTC"
+
+    def time_col(self, name: str, drop: int = 0) -> Col:
+        """A time column whose header names the zone (shown whole, or not at all)."""
+        return Col(f"{name} ({self.zone})", drop=drop, shortest=19)
 
     # ------------------------------------------------------------------ plumbing
     def emit(self, data: Any, human: Callable[[Any], RenderableType]) -> None:
         """JSON on stdout with --json, else the human rendering of the same data."""
         if self.json_output:
-            sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-            sys.stdout.flush()
-        else:
-            self.out.print(human(data))
+            self.json_line(data, indent=2)
+        else:  # never crop: a whole column (an id, a URL) may make a line wider than the console
+            self.out.print(human(data), crop=False)
+
+    def json_line(self, data: Any, *, indent: int | None = None) -> None:
+        """`data` as JSON on the output console's file (stdout unless a test injected another
+        console): one object per line for streams (`--follow`), indented for `emit`."""
+        stream = self.out.file
+        stream.write(json.dumps(data, indent=indent, default=str) + "\n")
+        stream.flush()
 
     def note(self, text: str) -> None:
         """A remark for people, on stderr (never mixed into data)."""
@@ -109,13 +192,26 @@ class Renderer:
             yield lambda done, new_total: bar.update(task, completed=done, total=new_total)
 
     @contextmanager
-    def live(self) -> Iterator[Callable[[RenderableType], None]]:
-        """A display that updates in place (on stdout: it is the data), or plain prints."""
+    def live(self) -> Iterator[Callable[[RenderableType], None] | None]:
+        """A display that updates in place on a terminal (on stdout: it is the data); None
+        with --json or off a terminal, where the caller streams lines instead (`stream`)."""
         if self.json_output or not self.out.is_terminal:
-            yield lambda renderable: None
+            yield None
             return
         with Live(console=self.out, refresh_per_second=4) as live:
             yield live.update
+
+    def stream(self, views: Sequence[Mapping[str, Any]]) -> None:
+        """Changes as they happen, one line each, flushed at once: a JSON object per line with
+        --json, else `time  name  status  error` (time ISO 8601 UTC: a line is data)."""
+        for view in views:
+            if self.json_output:
+                line = json.dumps(view, default=str)
+            else:
+                when = view.get("stop_date") or view.get("start_date") or "-"
+                line = f"{when}  {view['name']}  {view['status']}  {_cell(view.get('error'))}"
+            self.out.file.write(line + "\n")
+        self.out.file.flush()
 
     # ------------------------------------------------------------------ payments
     def payment_panel(self, view: Mapping[str, Any]) -> RenderableType:
@@ -137,38 +233,46 @@ class Renderer:
 
     def payments_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
         """Payments, one row each."""
-        table = Table(title=self.title(f"Payments ({len(views)})"))
-        table.add_column("payment", overflow="fold")
-        table.add_column("status", no_wrap=True)
-        table.add_column("amount", justify="right", no_wrap=True)
-        for column in ("method", "account", "reason", "created"):
-            table.add_column(column, overflow="fold")
-        for view in views:
-            table.add_row(
+        columns = [
+            Col("payment", whole=True),
+            Col("status", whole=True),
+            Col("amount", whole=True, justify="right"),
+            Col("method", drop=1),
+            Col("account", whole=True, drop=4),
+            Col("reason", drop=3),
+            self.time_col("created", drop=2),
+        ]
+        rows: list[list[Cell]] = [
+            [
                 str(view["payment_id"]),
                 status_text(view.get("status")),
                 money(view.get("amount_minor"), view.get("currency")),
                 _method_text(view),
                 _cell(view.get("account_id")),
                 _cell(view.get("reason")),
-                _short_time(view.get("created_at")),
-            )
-        return table
+                self.time(view.get("created_at")),
+            ]
+            for view in views
+        ]
+        return self.fit_table(self.title(f"Payments ({len(views)})"), columns, rows)
 
     # ------------------------------------------------------------------ accounts
     def accounts_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
         """Accounts and balances."""
-        table = Table(title=self.title(f"Accounts ({len(views)})"))
-        table.add_column("account")
-        table.add_column("balance", justify="right")
-        table.add_column("created")
-        for view in views:
-            table.add_row(
+        columns = [
+            Col("account", whole=True),
+            Col("balance", whole=True, justify="right"),
+            self.time_col("created", drop=1),
+        ]
+        rows = [
+            [
                 str(view["account_id"]),
                 money(view.get("balance_minor"), view.get("currency")),
-                _cell(view.get("created_at")),
-            )
-        return table
+                self.time(view.get("created_at")),
+            ]
+            for view in views
+        ]
+        return self.fit_table(self.title(f"Accounts ({len(views)})"), columns, rows)
 
     def account_panel(self, view: Mapping[str, Any]) -> RenderableType:
         """One account."""
@@ -192,19 +296,27 @@ class Renderer:
 
     def dlq_messages_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
         """DLQ messages seen by peek."""
-        table = Table(title=self.title(f"Dead-letter messages ({len(views)}, left in place)"))
-        table.add_column("payment", overflow="fold")
-        table.add_column("error", overflow="fold")
-        table.add_column("sent", overflow="fold")
-        table.add_column("receives", justify="right")
-        for view in views:
-            table.add_row(
+        columns = [
+            Col("payment", whole=True),
+            Col("error", drop=3),
+            self.time_col("sent", drop=2),
+            Col("receives", drop=1, justify="right"),
+        ]
+        rows = [
+            [
                 _cell(view.get("payment_id")),
                 _cell(view.get("error")),
-                _short_time(view.get("sent_at")),
+                self.time(view.get("sent_at")),
                 _cell(view.get("receive_count")),
-            )
-        return table
+            ]
+            for view in views
+        ]
+        return self.fit_table(
+            self.title(f"Dead-letter messages ({len(views)}, left in place)"),
+            columns,
+            rows,
+            caption="receives counts this look too: SQS counts every receive",
+        )
 
     def redrive_text(self, view: Mapping[str, Any]) -> RenderableType:
         """What a DLQ redrive did, and where."""
@@ -240,21 +352,22 @@ class Renderer:
     # ------------------------------------------------------------------ executions
     def executions_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
         """Executions, newest first."""
-        table = Table(title=self.title(f"Executions ({len(views)})"))
-        table.add_column("name", overflow="fold")
-        table.add_column("status", no_wrap=True)
-        table.add_column("started", overflow="fold")
-        table.add_column("stopped", overflow="fold")
-        table.add_column("error", overflow="fold")
-        for view in views:
-            table.add_row(
+        columns = [
+            Col("name", whole=True),
+            Col("status", whole=True),
+            self.time_col("started", drop=2),
+            self.time_col("stopped", drop=1),
+        ]
+        rows: list[list[Cell]] = [
+            [
                 str(view["name"]),
                 status_text(view.get("status")),
-                _short_time(view.get("start_date")),
-                _short_time(view.get("stop_date")),
-                _cell(view.get("error")),
-            )
-        return table
+                self.time(view.get("start_date")),
+                self.time(view.get("stop_date")),
+            ]
+            for view in views
+        ]
+        return self.fit_table(self.title(f"Executions ({len(views)})"), columns, rows)
 
     def execution_detail(self, view: Mapping[str, Any]) -> RenderableType:
         """The timeline of one execution; the failing state in red with error and cause."""
@@ -262,7 +375,7 @@ class Renderer:
             title=self.title(f"Execution {view['name']}"),
             caption=_execution_caption(view),
         )
-        for column in ("state", "type", "entered", "attempts", "result"):
+        for column in ("state", "type", f"entered ({self.zone})", "attempts", "result"):
             table.add_column(column, overflow="fold")
         for step in view["steps"]:
             failing = step["state"] == view.get("failed_state")
@@ -272,7 +385,7 @@ class Renderer:
             table.add_row(
                 Text(step["state"], style="bold red" if failing else ""),
                 step["type"],
-                _short_time(step["entered"]),
+                self.time(step["entered"]),
                 _cell(step["attempts"] or ""),
                 result,
             )
@@ -288,28 +401,26 @@ class Renderer:
 
     def redrive_results_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
         """Executions redriven and how."""
-        table = Table(title=self.title(f"Redriven executions ({len(views)})"))
-        table.add_column("execution")
-        table.add_column("method")
-        table.add_column("now running as")
-        for view in views:
-            new_arn = view["new_execution_arn"]
-            table.add_row(
+        columns = [Col("execution", whole=True), Col("method", drop=1)]
+        columns.append(Col("now running as", whole=True))
+        rows = [
+            [
                 view["execution_arn"].rsplit(":", 1)[-1],
                 view["method"],
-                new_arn.rsplit(":", 1)[-1] if new_arn else f"- ({view.get('reason')})",
-            )
-        return table
+                view["new_execution_arn"].rsplit(":", 1)[-1]
+                if view["new_execution_arn"]
+                else f"- ({view.get('reason')})",
+            ]
+            for view in views
+        ]
+        return self.fit_table(self.title(f"Redriven executions ({len(views)})"), columns, rows)
 
     # ------------------------------------------------------------------ stack
     def outputs_table(self, outputs: Mapping[str, str]) -> RenderableType:
         """Stack outputs, as CloudFormation lists them."""
-        table = Table(title=self.title("Stack outputs"))
-        table.add_column("output")
-        table.add_column("value", overflow="fold")
-        for key, value in outputs.items():
-            table.add_row(key, value)
-        return table
+        rows = [[key, value] for key, value in outputs.items()]
+        columns = [Col("output", whole=True), Col("value", whole=True)]
+        return self.fit_table(self.title("Stack outputs"), columns, rows)
 
     def status_view(self, view: Mapping[str, Any]) -> RenderableType:
         """Outputs, queue depths and execution counts."""
@@ -321,31 +432,25 @@ class Renderer:
         counts.add_row("dead-letter messages", str(view["dlq_messages"]))
         counts.add_row("executions running", f"{view['executions_running']}{capped}")
         counts.add_row("executions failed", f"{view['executions_failed']}{capped}")
-        grid = Table.grid()
-        grid.add_row(self.outputs_table(view["outputs"]))
-        grid.add_row(counts)
-        return grid
+        return Group(self.outputs_table(view["outputs"]), counts)
 
     def logs_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
         """Log lines, oldest first."""
         table = Table(title=self.title(f"Logs ({len(views)})"), show_lines=False)
-        table.add_column("time", no_wrap=True)
+        table.add_column(f"time ({self.zone})", no_wrap=True)
         table.add_column("function")
         table.add_column("message", overflow="fold")
         for view in views:
             table.add_row(
-                _cell(view.get("timestamp")), _cell(view.get("function")), view["message"]
+                self.time(view.get("timestamp")), _cell(view.get("function")), view["message"]
             )
         return table
 
     def key_values(self, title: str, data: Mapping[str, Any]) -> RenderableType:
         """A small two-column table (demo summary, deploy results)."""
-        table = Table(title=self.title(title), show_header=False)
-        table.add_column("key")
-        table.add_column("value", overflow="fold")
-        for key, value in data.items():
-            table.add_row(str(key), _cell(value))
-        return table
+        rows = [[str(key), _cell(value)] for key, value in data.items()]
+        columns = [Col("key", whole=True), Col("value", whole=True)]
+        return self.fit_table(self.title(title), columns, rows, show_header=False)
 
     def checks_table(self, view: Mapping[str, Any]) -> RenderableType:
         """`paycli local doctor`: one row per check, then the verdict (Text: details quote
@@ -380,6 +485,46 @@ class Renderer:
         self.emit(view, self.rehearsal_view)
         if not self.json_output:
             self.out.print(Text(str(view["command_line"])), soft_wrap=True)
+
+    # ------------------------------------------------------------------ cost
+    def cost_view(self, view: Mapping[str, Any]) -> RenderableType:
+        """`paycli cost`: the bill as a table, the Express alternative and the capacity model."""
+        bill = Table(
+            title=f"AWS cost, {view['payments_per_month']:,} payments/month "
+            f"({view['profile']}, {view['prices']['region']} prices of {view['prices']['checked']})"
+        )
+        for column in ("component", "monthly USD", "per million USD", "usage"):
+            bill.add_column(column, justify="right" if "USD" in column else "left")
+        for part in view["components"]:
+            bill.add_row(
+                part["name"],
+                f"{part['monthly_usd']:,.2f}",
+                f"{part['per_million_usd']:,.2f}",
+                part["usage"],
+            )
+        bill.add_row(
+            "total",
+            f"{view['monthly_usd']:,.2f}",
+            f"{view['per_million_usd']:,.2f}",
+            "",
+            style="bold",
+        )
+        express = view["express"]
+        lines = [
+            f"Dominant: {view['dominant']}.",
+            f"Express workflow: {express['monthly_usd']:,.2f} USD/month "
+            f"({express['per_million_usd']:,.2f} per million; dominant {express['dominant']}). "
+            "An operator would lose: " + "; ".join(express["operator_loses"]) + ".",
+        ]
+        capacity = view["capacity"]
+        limits = Table(title="What binds first (default quotas)")
+        for column in ("limit", "binds at /s", "used", "design answer"):
+            limits.add_column(column, overflow="fold")
+        for limit in capacity["limits"]:
+            binds = "-" if limit["binds_at_per_s"] is None else f"{limit['binds_at_per_s']:,.0f}"
+            used = "-" if limit["utilisation"] is None else f"{limit['utilisation']:.0%}"
+            limits.add_row(limit["name"], binds, used, limit["answer"])
+        return Group(bill, *lines, limits)
 
     # ------------------------------------------------------------------ audit
     def audit_text(self, view: Mapping[str, Any]) -> RenderableType:
@@ -494,10 +639,51 @@ def _cause_text(cause: Any) -> str:
     return text
 
 
-def _short_time(stamp: Any) -> str:
-    """ "2026-11-26T17:19:59.975Z" -> "11-26 17:19:59": the part a list needs, in fewer columns."""
-    text = str(stamp or "")
-    return f"{text[5:10]} {text[11:19]}" if len(text) >= 19 else _cell(stamp)
+def _parse_time(stamp: Any) -> datetime | None:
+    """A view's timestamp (ISO 8601, `Z` or an offset) as an aware instant; None if not one."""
+    if isinstance(stamp, datetime):
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    if not isinstance(stamp, str) or len(stamp) < 19:
+        return None
+    try:
+        instant = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
+def _cell_len(value: Cell) -> int:
+    return value.cell_len if isinstance(value, Text) else cell_len(value)
+
+
+def _fit_widths(columns: Sequence[Col], natural: Sequence[int], room: int) -> list[int | None]:
+    """Each column's content width, None for a dropped one (see Renderer.fit_table)."""
+    least = [n if c.whole else min(n, c.shortest) for n, c in zip(natural, columns, strict=True)]
+    shown = set(range(len(columns)))
+    droppable = [i for i, c in enumerate(columns) if c.drop]
+    for index in sorted(droppable, key=_drop_order(columns)):
+        if _table_width([least[i] for i in shown]) <= room:
+            break
+        shown.discard(index)
+    for index in sorted(set(droppable) - shown, key=_drop_order(columns), reverse=True):
+        if _table_width([least[i] for i in shown | {index}]) <= room:  # room after a wide drop
+            shown.add(index)
+    width: list[int | None] = [least[i] if i in shown else None for i in range(len(columns))]
+    spare = room - _table_width([least[i] for i in shown])
+    # Give the spare cells back to shortened columns, the most important (last dropped) first.
+    for index in sorted(shown, key=_drop_order(columns), reverse=True):
+        grow = min(max(spare, 0), natural[index] - least[index])
+        width[index] = least[index] + grow
+        spare -= grow
+    return width
+
+
+def _drop_order(columns: Sequence[Col]) -> Callable[[int], int]:
+    return lambda index: columns[index].drop
+
+
+def _table_width(sizes: Sequence[int]) -> int:
+    return sum(sizes) + _TABLE_FRAME_PER_COLUMN * len(sizes) + 1
 
 
 def _method_text(view: Mapping[str, Any]) -> str:

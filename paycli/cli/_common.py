@@ -5,6 +5,7 @@ No boto3, moto or rich here: those load inside the commands that need them.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -39,8 +40,17 @@ StackNameOpt = Annotated[
 ]
 
 
+TimeZoneOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--time-zone",
+        metavar="utc|local",
+        help="Zone of the times in tables (JSON is always UTC). Env: PAYCLI_TIME_ZONE.",
+    ),
+]
+
 #: The root's string options: plain strings, no validation to do.
-GLOBAL_STRING_OPTIONS = frozenset({"target", "profile", "region", "stack_name"})
+GLOBAL_STRING_OPTIONS = frozenset({"target", "profile", "region", "stack_name", "time_zone"})
 
 
 class PlainGroup(TyperGroup):
@@ -81,6 +91,25 @@ def _plain_coercion(params: list[Any]) -> None:
         param._runtime_param = PassThroughRuntimeParam(parameter_info=info, annotation=plain)
 
 
+def confirm(question: str) -> None:
+    """Ask `question` (y/N) on stderr; no answer aborts (exit 1). With no terminal on stdin
+    there is nobody to ask: refuse at once (exit 2) and say how to confirm instead."""
+    can_ask(question)
+    typer.confirm(question, abort=True, err=True)
+
+
+def can_ask(what: str) -> None:
+    """Refuse (exit 2, with the --yes hint) when a prompt would have no terminal to ask on:
+    call it before any lookup, so a script without --yes fails at once."""
+    if not sys.stdin.isatty():
+        from paycli.core.errors import UsageError  # noqa: PLC0415
+
+        raise UsageError(
+            f"not confirmed: {what} (no terminal on stdin to ask)",
+            hint="pass --yes to confirm without a prompt",
+        )
+
+
 def app_context(ctx: typer.Context) -> AppContext:
     """The AppContext the root callback stored (or a test injected)."""
     obj = ctx.find_root().obj
@@ -111,6 +140,7 @@ def override_target(
     if not any(flags.values()):
         return base
     merged = {k: v or getattr(base.settings, k) for k, v in flags.items()}
+    merged["time_zone"] = base.settings.time_zone
     settings: Settings = resolve_settings(
         flags=merged, app_dir=base.settings.config_path.parent, debug=base.settings.debug
     )
@@ -129,4 +159,6 @@ def renderer(ctx: typer.Context | AppContext, json_output: bool = False) -> Rend
     from paycli.render import Renderer  # noqa: PLC0415 - rich loads only when printing
 
     app = ctx if isinstance(ctx, AppContext) else app_context(ctx)
-    return Renderer(json_output=json_output, where=app.settings.describe())
+    settings = app.settings
+    local_time = settings.time_zone == "local"
+    return Renderer(json_output=json_output, where=settings.describe(), local_time=local_time)

@@ -36,7 +36,7 @@ def create(
     from paycli.core import inputs  # noqa: PLC0415 - keep --help fast
 
     if account_id is not None:
-        inputs.account_id(account_id)
+        inputs.account_id(account_id, hint="omit --id to have one generated")
     out = renderer(ctx, json_output)
     account = services(ctx).accounts().create(balance, currency, account_id)
     out.emit(account.view(), out.account_panel)
@@ -46,7 +46,7 @@ def create(
 def get(
     ctx: typer.Context,
     *,
-    account_id: Annotated[str, typer.Argument(help="The account id.")],
+    account_id: Annotated[str, typer.Argument(metavar="ACCOUNT_ID", help="The account id.")],
     json_output: JsonOpt = False,
 ) -> None:
     """Show one account and its balance.

@@ -36,6 +36,7 @@ from paycli.cli._common import (
     RegionOpt,
     StackNameOpt,
     TargetOpt,
+    TimeZoneOpt,
     app_dir,
 )
 from paycli.core.context import AppContext
@@ -108,6 +109,7 @@ def root(
     profile: ProfileOpt = None,
     region: RegionOpt = None,
     stack_name: StackNameOpt = None,
+    time_zone: TimeZoneOpt = None,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")
     ] = False,
@@ -124,6 +126,7 @@ def root(
     if isinstance(ctx.obj, AppContext):  # injected by a test: keep it
         return
     flags = {"target": target, "profile": profile, "region": region, "stack_name": stack_name}
+    flags["time_zone"] = time_zone
     ctx.obj = AppContext(resolve_settings(flags=flags, app_dir=app_dir(), debug=debug))
 
 

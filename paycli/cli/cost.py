@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from paycli.cli._common import JsonOpt, renderer
-
-if TYPE_CHECKING:
-    from rich.console import RenderableType
-
-    from paycli.render import Renderer
 
 app = typer.Typer()
 
@@ -73,43 +68,4 @@ def cost(
 
         raise UsageError("--payments-per-month must be at least 1")
     report = cost_report(payments_per_month, profile.value, template_path(), per_s)
-    out.emit(report, lambda view: _human(out, view))
-
-
-def _human(out: Renderer, view: dict[str, Any]) -> RenderableType:
-    """The bill as a table, the Express alternative and the capacity model."""
-    from rich.console import Group  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
-
-    bill = Table(
-        title=f"AWS cost, {view['payments_per_month']:,} payments/month "
-        f"({view['profile']}, {view['prices']['region']} prices of {view['prices']['checked']})"
-    )
-    for column in ("component", "monthly USD", "per million USD", "usage"):
-        bill.add_column(column, justify="right" if "USD" in column else "left")
-    for part in view["components"]:
-        bill.add_row(
-            part["name"],
-            f"{part['monthly_usd']:,.2f}",
-            f"{part['per_million_usd']:,.2f}",
-            part["usage"],
-        )
-    bill.add_row(
-        "total", f"{view['monthly_usd']:,.2f}", f"{view['per_million_usd']:,.2f}", "", style="bold"
-    )
-    express = view["express"]
-    lines = [
-        f"Dominant: {view['dominant']}.",
-        f"Express workflow: {express['monthly_usd']:,.2f} USD/month "
-        f"({express['per_million_usd']:,.2f} per million; dominant {express['dominant']}). "
-        "An operator would lose: " + "; ".join(express["operator_loses"]) + ".",
-    ]
-    capacity = view["capacity"]
-    limits = Table(title="What binds first (default quotas)")
-    for column in ("limit", "binds at /s", "used", "design answer"):
-        limits.add_column(column, overflow="fold")
-    for limit in capacity["limits"]:
-        binds = "-" if limit["binds_at_per_s"] is None else f"{limit['binds_at_per_s']:,.0f}"
-        used = "-" if limit["utilisation"] is None else f"{limit['utilisation']:.0%}"
-        limits.add_row(limit["name"], binds, used, limit["answer"])
-    return Group(bill, *lines, limits)
+    out.emit(report, out.cost_view)

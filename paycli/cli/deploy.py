@@ -13,6 +13,8 @@ from paycli.cli._common import (
     StackNameOpt,
     TargetOpt,
     YesOpt,
+    can_ask,
+    confirm,
     override_target,
     renderer,
 )
@@ -84,6 +86,8 @@ def deploy(
             raise typer.Exit(int(ExitCode.FAILURE))
         return
     else:
+        if not yes:  # sam would ask to confirm the change set: it needs a terminal
+            can_ask("deploy the change set that `sam deploy` shows?")
         command = svc.prepare_aws_deploy(overrides=overrides, tags=tag_list, confirm=not yes)
         out.note(f"Deploying to {app_ctx.settings.describe()} with `sam deploy`...")
         outputs = svc.run_aws_deploy(command)
@@ -111,7 +115,7 @@ def destroy(
     app_ctx = override_target(ctx, target, profile, region, stack_name)
     where = app_ctx.settings.describe()
     if not yes:
-        typer.confirm(f"Destroy the {where}?", abort=True, err=True)
+        confirm(f"Destroy the {where}?")
     result = app_ctx.services().destroy()
     renderer(app_ctx).note(f"{where}: {result}")
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from paycli.cli._common import JsonOpt, PlainGroup, YesOpt, renderer, services
+from paycli.cli._common import JsonOpt, PlainGroup, YesOpt, confirm, renderer, services
 
 app = typer.Typer(
     cls=PlainGroup,
@@ -34,6 +34,10 @@ def peek(
     json_output: JsonOpt = False,
 ) -> None:
     """Show DLQ messages without consuming them (they stay in the DLQ).
+
+    SQS has no read without a receive: each look raises the messages' receive count
+    (`receives`, ApproximateReceiveCount) by one, and hides them for a moment while they are
+    read. The DLQ has no redrive policy of its own, so the count only informs.
 
     Example: paycli dlq peek --limit 5
     """
@@ -73,6 +77,6 @@ def purge(ctx: typer.Context, yes: YesOpt = False, json_output: JsonOpt = False)
     """
     out = renderer(ctx, json_output)
     if not yes:
-        typer.confirm("Delete every message in the dead-letter queue?", abort=True, err=True)
+        confirm("Delete every message in the dead-letter queue?")
     purged = services(ctx).dlq().purge()
     out.emit({"purged": purged}, out.purged_text)

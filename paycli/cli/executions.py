@@ -6,12 +6,21 @@ from typing import Annotated
 
 import typer
 
-from paycli.cli._common import JsonOpt, PlainGroup, YesOpt, app_context, renderer, services
+from paycli.cli._common import (
+    JsonOpt,
+    PlainGroup,
+    YesOpt,
+    app_context,
+    can_ask,
+    confirm,
+    renderer,
+    services,
+)
 
 app = typer.Typer(
     cls=PlainGroup,
     help="Step Functions executions: list, explain, watch, redrive.\n\n"
-    "Example: paycli executions show PAYMENT_ID",
+    "Example: paycli executions show pay_5d638bc724f84a378a99cb2d3072dcc7",
     no_args_is_help=True,
 )
 
@@ -42,12 +51,14 @@ def list_(
 def show(
     ctx: typer.Context,
     *,
-    ref: Annotated[str, typer.Argument(help="Execution ARN or name, or a payment id.")],
+    ref: Annotated[
+        str, typer.Argument(metavar="REF", help="Execution ARN or name, or a payment id.")
+    ],
     json_output: JsonOpt = False,
 ) -> None:
     """The state-by-state timeline; for a failure, the failing state, its error and cause.
 
-    Example: paycli executions show pay_01HXYZ
+    Example: paycli executions show pay_5d638bc724f84a378a99cb2d3072dcc7
     """
     from paycli.core import inputs  # noqa: PLC0415
 
@@ -73,25 +84,23 @@ def watch(
 ) -> None:
     """A live table of executions that updates in place (one ListExecutions per interval).
 
-    With --json, prints one JSON line per changed execution instead (for scripts).
+    Off a terminal (a pipe, tee, CI) each change is one line as it happens: time, name,
+    status. With --json, one JSON object per changed execution (for scripts).
 
     Example: paycli executions watch --until-idle
     """
-    import json  # noqa: PLC0415
+    from paycli.core import inputs  # noqa: PLC0415
 
+    inputs.positive_seconds(interval, "--interval")  # nan slipped past the >= 1 s check
     out = renderer(ctx, json_output)
     svc = services(ctx).executions()
-    rows: list[dict[str, object]] = []
     with out.live() as show:
         for update in svc.watch(status, interval=interval, until_idle=until_idle, limit=limit):
-            rows = [e.view() for e in sorted(update.rows.values(), key=_started, reverse=True)]
-            if json_output:
-                for arn in update.changed:
-                    typer.echo(json.dumps(update.rows[arn].view(), default=str))
-            elif out.out.is_terminal:
-                show(out.executions_table(rows[:limit]))
-    if not json_output and not out.out.is_terminal:
-        out.emit(rows[:limit], out.executions_table)
+            if show is None:  # not a terminal: a stream of changes, line by line
+                out.stream([update.rows[arn].view(details=True) for arn in update.changed])
+                continue
+            newest = sorted(update.rows.values(), key=_started, reverse=True)
+            show(out.executions_table([e.view() for e in newest[:limit]]))
 
 
 def _started(execution: object) -> str:
@@ -103,7 +112,8 @@ def redrive(
     ctx: typer.Context,
     *,
     refs: Annotated[
-        list[str] | None, typer.Argument(help="Execution ARNs/names or payment ids.")
+        list[str] | None,
+        typer.Argument(metavar="REF", help="Execution ARNs/names or payment ids."),
     ] = None,
     failed: Annotated[bool, typer.Option("--failed", help="Every FAILED execution.")] = False,
     since: Annotated[
@@ -126,12 +136,14 @@ def redrive(
         raise UsageError("give execution ids/payment ids, or --failed (not both)")
     for ref in refs or []:
         inputs.execution_ref(ref)
+    if not yes:
+        can_ask("Redrive the execution(s)?")
     out = renderer(ctx, json_output)
     svc = services(ctx).executions()
     targets = list(refs or []) or svc.failed_since(parse_since(since) if since else None)
     if not targets:
         out.note(f"Nothing to redrive on {app_context(ctx).settings.describe()}.")
     elif not yes:
-        typer.confirm(f"Redrive {len(targets)} execution(s)?", abort=True, err=True)
+        confirm(f"Redrive {len(targets)} execution(s)?")
     if targets or json_output:
         out.emit([result.view() for result in svc.redrive(targets)], out.redrive_results_table)

@@ -20,7 +20,8 @@ app = typer.Typer(
 )
 
 PlanArg = Annotated[
-    str, typer.Argument(help="A YAML/JSON plan file, or a built-in plan: all, none.")
+    str,
+    typer.Argument(metavar="PLAN", help="A YAML/JSON plan file, or a built-in plan: all, none."),
 ]
 SeedOpt = Annotated[
     int | None, typer.Option("--seed", help="Use this seed instead of the plan's own.")

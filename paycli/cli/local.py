@@ -63,6 +63,11 @@ def up(
 
     plan = load_plan(faults).to_json() if faults else None  # bad plan: refused before starting
     out = _renderer(json_output)
+    running = control.status()
+    if running.running and not foreground:
+        out.note(f"The local stack was already running (pid {running.pid}); nothing started.")
+        out.emit(asdict(running), lambda data: out.key_values("Local stack", data))
+        return
     if foreground:
         out.note("Running the local stack in the foreground; Ctrl-C stops it.")
         status = control.up(port=port, foreground=True, time_scale=time_scale, fault_plan=plan)

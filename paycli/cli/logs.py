@@ -29,13 +29,17 @@ def logs(
 
     With --json, one JSON object per line.
 
-    Example: paycli logs --payment pay_01HXYZ --function validate
+    Example: paycli logs --payment pay_5d638bc724f84a378a99cb2d3072dcc7 --function validate
     """
-    import json  # noqa: PLC0415
     import time  # noqa: PLC0415
 
+    from paycli.core import inputs  # noqa: PLC0415
     from paycli.core.logs import LogFollower  # noqa: PLC0415
 
+    if payment is not None:
+        inputs.payment_id(payment)
+    if follow:
+        inputs.positive_seconds(interval, "--interval")
     out = renderer(ctx, json_output)
     svc = services(ctx)
     follower = LogFollower()
@@ -43,7 +47,7 @@ def logs(
         fresh = [record.view() for record in follower.fresh(svc.logs(function, payment))]
         if json_output:
             for view in fresh:
-                typer.echo(json.dumps(view, default=str))
+                out.json_line(view)
         elif fresh or not follow:
             out.emit(fresh, out.logs_table)
         if not follow:

@@ -16,7 +16,7 @@ app = typer.Typer()
 def pay(
     ctx: typer.Context,
     *,
-    method: Annotated[Method, typer.Argument(help="card, bank or wallet.")],
+    method: Annotated[Method, typer.Argument(metavar="METHOD", help="card, bank or wallet.")],
     amount: Annotated[str, typer.Option("--amount", help="Amount in major units, e.g. 12.50.")],
     account: Annotated[str, typer.Option("--account", help="Account to debit.")],
     currency: Annotated[str, typer.Option("--currency", help="ISO 4217 code.")] = "USD",

@@ -21,12 +21,14 @@ app = typer.Typer(
 def get(
     ctx: typer.Context,
     *,
-    payment_id: Annotated[str, typer.Argument(help="The payment id (pay_...).")],
+    payment_id: Annotated[
+        str, typer.Argument(metavar="PAYMENT_ID", help="The payment id: pay_ and 32 hex digits.")
+    ],
     json_output: JsonOpt = False,
 ) -> None:
     """Show one payment.
 
-    Example: paycli payments get pay_01HXYZ --json
+    Example: paycli payments get pay_5d638bc724f84a378a99cb2d3072dcc7 --json
     """
     from paycli.core import inputs  # noqa: PLC0415
 
@@ -71,10 +73,15 @@ def list_(
         method=method.value if method else None,
         account_id=account,
         since=parse_since(since) if since else None,
-        limit=limit,
+        limit=limit + 1,  # one more than shown: tells whether there are more
     )
     found = services(ctx).payments().list_payments(filters)
-    out.emit([payment.view() for payment in found], out.payments_table)
+    out.emit([payment.view() for payment in found[:limit]], out.payments_table)
+    if len(found) > limit:
+        out.note(
+            f"Showing the newest {limit} payments; there are more: raise --limit "
+            f"(e.g. --limit {limit * 2}) or narrow with --status, --account, --since."
+        )
 
 
 @app.command()

@@ -7,6 +7,7 @@ usage errors never import boto3. Tests inject an AppContext whose target has pre
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from paycli.core.settings import Settings
@@ -16,18 +17,23 @@ if TYPE_CHECKING:
     from paycli.core.services import Services
 
 
-@dataclass
+@dataclass(frozen=True)
 class AppContext:
-    """Settings plus the lazily built target (AWS session/clients/outputs)."""
+    """Settings plus the target (AWS session/clients/outputs): injected, or built on first use.
+    Frozen: a command reads it, never changes it."""
 
     settings: Settings
     target: AwsTarget | None = None
 
-    def services(self) -> Services:
-        """The service factory for the settings' target (built once per invocation)."""
+    @cached_property
+    def resolved_target(self) -> AwsTarget:
+        """The injected target, else one for the settings (built once per invocation)."""
         from paycli.core.aws import AwsTarget  # noqa: PLC0415 - boto3 loads only when needed
+
+        return self.target if self.target is not None else AwsTarget(self.settings)
+
+    def services(self) -> Services:
+        """The service factory for the settings' target."""
         from paycli.core.services import Services  # noqa: PLC0415
 
-        if self.target is None:
-            self.target = AwsTarget(self.settings)
-        return Services(self.target)
+        return Services(self.resolved_target)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Final
 
+from paystack.domain.redact import mask_pans
+
 
 class ExitCode(IntEnum):
     """Stable process exit codes (documented in README.md)."""
@@ -311,7 +313,8 @@ def naming(subject: str) -> Iterator[None]:
     except PaycliError:
         raise
     except Exception as exc:
-        mapped = from_botocore(exc, subject=subject)
+        # what the user typed is quoted back, but never a card number typed in the wrong place
+        mapped = from_botocore(exc, subject=mask_pans(subject))
         if mapped is None:
             raise
         raise mapped from exc

@@ -38,6 +38,7 @@ from paystack.domain.store import PAYMENT_ID_RE
 
 from paycli.core.errors import ConflictError, NotFoundError, UsageError, naming
 from paycli.core.payments import Payment, PaymentsService
+from paycli.core.timeparse import timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -60,18 +61,20 @@ class Execution:
     cause: str | None = None
     payment_id: str | None = None
 
-    def view(self) -> dict[str, Any]:
-        """Stable JSON fields."""
-        return {
+    def view(self, *, details: bool = False) -> dict[str, Any]:
+        """Stable JSON fields: ListExecutions' summary (`executions list`); with `details`,
+        also payment_id, error and cause (`executions watch` lines, where a new failure is
+        described once, and `executions show`)."""
+        summary = {
             "execution_arn": self.execution_arn,
             "name": self.name,
             "status": self.status,
-            "start_date": self.start_date.isoformat() if self.start_date else None,
-            "stop_date": self.stop_date.isoformat() if self.stop_date else None,
-            "payment_id": self.payment_id,
-            "error": self.error,
-            "cause": self.cause,
+            "start_date": timestamp(self.start_date),
+            "stop_date": timestamp(self.stop_date),
         }
+        if not details:
+            return summary
+        return {**summary, "payment_id": self.payment_id, "error": self.error, "cause": self.cause}
 
 
 @dataclass
@@ -92,8 +95,8 @@ class Step:
         return {
             "state": self.state,
             "type": self.state_type,
-            "entered": self.entered.isoformat() if self.entered else None,
-            "exited": self.exited.isoformat() if self.exited else None,
+            "entered": timestamp(self.entered),
+            "exited": timestamp(self.exited),
             "attempts": self.attempts,
             "failed": self.failed,
             "error": self.error,
@@ -115,7 +118,7 @@ class ExecutionDetail:
     def view(self) -> dict[str, Any]:
         """Stable JSON fields."""
         return {
-            **self.execution.view(),
+            **self.execution.view(details=True),
             "payment_status": self.payment_status,
             "failed_state": self.failed_state,
             "error": self.error,

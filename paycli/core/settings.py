@@ -30,8 +30,11 @@ ENV_VARS: Final[Mapping[str, str]] = {
     "AWS_REGION": "region",
     "AWS_DEFAULT_REGION": "region",
     "PAYCLI_STACK_NAME": "stack_name",
+    "PAYCLI_TIME_ZONE": "time_zone",
 }
-_CONFIG_KEYS: Final = ("target", "profile", "region", "stack_name")
+_DEPLOY_KEYS: Final = ("target", "profile", "region", "stack_name")  # what deploy remembers
+_CONFIG_KEYS: Final = (*_DEPLOY_KEYS, "time_zone")  # time_zone: the user writes it
+TIME_ZONES: Final = ("utc", "local")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Settings:
     region: str | None = None
     stack_name: str = DEFAULT_STACK_NAME
     debug: bool = False
+    time_zone: Literal["utc", "local"] = "utc"  # of table times; JSON is always UTC
     config_path: Path = field(default_factory=lambda: config_dir() / CONFIG_FILE_NAME)
 
     def describe(self) -> str:
@@ -85,7 +89,10 @@ def read_config(path: Path) -> dict[str, str]:
 def write_config(settings: Settings) -> Path:
     """Remember target, profile, region and stack name (what `deploy --target aws` used)."""
     lines = ["# Written by `paycli deploy`; flags and environment variables override it."]
-    for key in _CONFIG_KEYS:
+    kept = {k: v for k, v in read_config(settings.config_path).items() if k not in _DEPLOY_KEYS}
+    for key, value in kept.items():  # the user's own settings (time_zone) survive a deploy
+        lines.append(f"{key} = {json.dumps(value)}")
+    for key in _DEPLOY_KEYS:
         value = getattr(settings, key)
         if value:
             # A JSON string is a valid TOML basic string (same escapes for what names contain).
@@ -113,12 +120,16 @@ def resolve_settings(
     target = values.get("target", "local").lower()
     if target not in TARGETS:
         raise UsageError(f"unknown target {target!r}", hint="use --target local or --target aws")
+    zone = values.get("time_zone", "utc").lower()
+    if zone not in TIME_ZONES:
+        raise UsageError(f"unknown time zone setting {zone!r}", hint="use utc or local")
     return Settings(
         target=cast(Target, target),
         profile=values.get("profile"),
         region=values.get("region"),
         stack_name=values.get("stack_name", DEFAULT_STACK_NAME),
         debug=debug,
+        time_zone=cast(Literal["utc", "local"], zone),
         config_path=path,
     )
 

@@ -10,6 +10,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from paystack.domain.timestamps import normalize_timestamp
+
 from paycli.core.errors import UsageError
 
 _RELATIVE: Final = re.compile(r"(\d+)\s*([smhdw])")
@@ -33,6 +35,18 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     if instant.tzinfo is None:  # a bare time is read as UTC, the tables' zone
         instant = instant.replace(tzinfo=UTC)
     return instant.astimezone(UTC)
+
+
+def timestamp(value: datetime | str | None) -> str | None:
+    """Any timestamp a view shows, in the one JSON form (ISO 8601 UTC, milliseconds, `Z`).
+
+    botocore's datetimes (in the machine's zone), `+00:00` strings (the local emulator's
+    `$$.State.EnteredTime`, isoformat) and naive values (read as UTC) all come out alike;
+    text that is not a timestamp is returned unchanged.
+    """
+    if value is None or value == "":
+        return None
+    return normalize_timestamp(value)
 
 
 def iso_z(instant: datetime) -> str:

@@ -12,7 +12,9 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import signal
+import socket
 import sys
 import time
 import urllib.error
@@ -179,10 +181,25 @@ def up(
         return _up_foreground(port=port, time_scale=time_scale, fault_plan=fault_plan)
     with _start_lock():
         if _running_state() is None:
+            if port:
+                _check_port(port)
             _spawn(port=port or 0, time_scale=time_scale)
     if fault_plan is not None:
         set_fault_plan(fault_plan)
     return status()
+
+
+def _check_port(port: int) -> None:
+    """A taken --port is one clear line before anything starts (the daemon checks it again)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise errors.ConfigError(
+                f"port {port} on 127.0.0.1 is not available ({exc.strerror})",
+                hint=f"choose another with --port, or omit it for a free one; log: "
+                f"{st.local_dir() / st.LOG_FILE}",
+            ) from None
 
 
 def _up_foreground(
@@ -214,6 +231,7 @@ def _spawn(*, port: int, time_scale: float) -> None:
     when this process is the one that later stops it.
     """
     log_path = st.local_dir() / st.LOG_FILE
+    start = log_path.stat().st_size if log_path.exists() else 0  # this run's lines begin here
     argv = [
         sys.executable,
         "-m",
@@ -241,10 +259,11 @@ def _spawn(*, port: int, time_scale: float) -> None:
             code = os.waitstatus_to_exitcode(status)
             if code == EXIT_PATCH_MISMATCH:
                 _refuse(log_path)
-            _fail_start(f"the local stack exited during start-up (code {code})", log_path)
+            _fail_start(f"the local stack exited during start-up (code {code})", log_path, start)
         time.sleep(0.1)
     _terminate(pid)
-    _fail_start(f"the local stack did not become ready within {START_TIMEOUT:.0f} s", log_path)
+    timeout = f"the local stack did not become ready within {START_TIMEOUT:.0f} s"
+    _fail_start(timeout, log_path, start)
 
 
 def _refuse(log_path: Path) -> None:
@@ -253,10 +272,20 @@ def _refuse(log_path: Path) -> None:
     raise errors.ConfigError(lines[-1] if lines else "refusing to start", hint=DOCTOR_HINT)
 
 
-def _fail_start(message: str, log_path: Path) -> None:
-    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
-    tail = "\n".join(lines)
-    raise errors.ConfigError(f"{message}. Last log lines:\n{tail}", hint=f"Full log: {log_path}")
+#: The last line of a Python exception in the daemon's log: "SomeError: what went wrong".
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_.]*(?:Error|Exception): .+")
+
+
+def _fail_start(message: str, log_path: Path, start: int = 0) -> None:
+    """One line: the cause the daemon logged in this run (its exception's message), not the
+    log's tail, which may hold earlier runs' multi-KB dumps; the log's path as the hint."""
+    with log_path.open("rb") as log:
+        log.seek(start)
+        lines = log.read().decode("utf-8", errors="replace").splitlines()
+    causes = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    cause = causes[-1].split(": ", 1)[1] if causes else None
+    text = f"{message}: {cause}" if cause else message
+    raise errors.ConfigError(text, hint=f"full log: {log_path}")
 
 
 def down() -> bool:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from paycli.core.timeparse import iso_z
 from paycli.local import doctor
 from paycli.local import state as st
 from paycli.local.api import ControlSurface, Gateway, LocalApi
@@ -83,7 +84,7 @@ class Daemon:
             api_port=self._api.port,
             api_url=self._api.base_url,
             token=token,
-            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            started_at=iso_z(datetime.now(UTC)),
             log_file=str(st.local_dir(self.home) / st.LOG_FILE),
             time_scale=self.time_scale,
         )
@@ -294,6 +295,29 @@ def configure_logging() -> None:
         format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s",
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto HTTP call
+    # "Found credentials in environment variables." at INFO, from inside handler threads: it
+    # showed up in `paycli logs` as a function's line. Lambda's own log level hides it too.
+    logging.getLogger("botocore.credentials").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(ExpectedFailureFilter())
+
+
+class ExpectedFailureFilter(logging.Filter):
+    """moto's ASL interpreter logs every execution that ends in a Fail state as an ERROR with
+    a multi-KB dump of the state's object tree. A payment that fails for a technical reason
+    ends exactly so (PaymentFailed, by design): one INFO line with the error and cause."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Shorten moto's FailureEventException records; pass everything else unchanged."""
+        if not record.name.startswith("moto.stepfunctions.parser"):
+            return True
+        message = record.getMessage()
+        if "Exception=FailureEventException" not in message:
+            return True
+        record.msg = "execution ended in a Fail state: " + message.split(" at '(", 1)[0]
+        record.args = ()
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

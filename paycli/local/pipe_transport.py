@@ -6,7 +6,8 @@ calls did nothing for the pipe but cost about 1.5 ms a call (serialise, sign, ro
 serialise, parse), and at 25 payments/s the queue rarely holds more than one message, so the
 pipe pays a receive, a start and a delete per payment. These classes call the same backend
 methods moto's request handlers call, under the same backend lock, and answer in boto3's
-response shapes; `tests/unit/test_local_pipe.py` runs every pipe behaviour on both transports.
+response shapes; `tests/integration/test_local_pipe.py` runs every pipe behaviour on both
+transports.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from paycli.local.pipe import PipePoller
 from paycli.local.pipe_transport import InProcessSqs, InProcessStepFunctions
 from paycli.local.provision import Provisioner
 from paycli.local.runner import LambdaRunner
+from paycli.local.state import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY
 from paycli.local.template import ACCOUNT_ID, load_template
 
 __all__ = [
@@ -61,9 +62,6 @@ MOTO_CONFIG: DefaultConfig = {
 # per payment 39.1 ms at 0.005 s, 31.9 ms at 0.02 s. A longer interval only delays which
 # thread runs next by up to 20 ms, far below the latencies that matter here (seconds).
 SWITCH_INTERVAL_SECONDS = 0.02
-# mock_aws sets these credentials; clients built here use the same ones.
-_ACCESS_KEY = "FOOBARKEY"
-_SECRET_KEY = "FOOBARSECRET"  # noqa: S105 - moto's fixed fake credentials, not a secret
 
 
 class LocalStack:
@@ -193,8 +191,8 @@ class LocalStack:
     def _new_client(self, service: str) -> Any:
         if self._session is None:
             self._session = boto3.session.Session(
-                aws_access_key_id=_ACCESS_KEY,
-                aws_secret_access_key=_SECRET_KEY,
+                aws_access_key_id=LOCAL_ACCESS_KEY,  # the local stack's credentials, as other
+                aws_secret_access_key=LOCAL_SECRET_KEY,  # processes sign with (state.py)
                 region_name=self.region,
             )
         # A host AWS_ENDPOINT_URL (set for other processes) must not send these over HTTP.

@@ -57,7 +57,7 @@ def test_cli_reconcile_picks_up_a_payment_ingress_never_enqueued(
     state machine then settle it SUCCEEDED with the account debited once."""
     account = local_stack.create_account(10_000)
     payment_id = write_stranded_payment(local_stack, account, 2_500)
-    time.sleep(0.5)  # a stranded payment stays PENDING: nothing is queued for it
+    # Stranded: stored PENDING with nothing queued for it (read back, no waiting).
     assert local_stack.wait_for_payment(payment_id, {"PENDING"})["status"] == "PENDING"
     result = CliRunner().invoke(
         app, ["payments", "reconcile", "--older-than", "0s", "--json"], catch_exceptions=False

@@ -12,10 +12,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from contention_support import account_keeps_changing
 from handler_harness import Stack, pay
 from paystack.domain.accounts import ledger_entries
+from paystack.domain.backoff import Backoff
+from paystack.domain.dynamo import utc_now
 from paystack.domain.errors import PaymentNotFoundError
-from paystack.domain.settlement import AccountMismatchError
+from paystack.domain.settlement import (
+    MAX_ATTEMPTS,
+    AccountMismatchError,
+    SettlementConflictError,
+    settle_payment,
+)
 
 Deduct = Callable[[str], dict[str, Any]]
 
@@ -199,3 +207,38 @@ def test_malformed_payload_is_an_error(demo: Stack) -> None:
     with pytest.raises(ValueError, match="account_id"):
         demo.invoke("DeductAmountFunction", {"payment_id": payment_id, "account_id": 7})
     assert demo.balance("acc_demo") == 10_000
+
+
+def test_settlement_gives_up_after_max_attempts_on_a_hot_account(
+    demo: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The account changes before every settlement transaction: after MAX_ATTEMPTS tries
+    settle_payment raises SettlementConflictError (the state machine retries it), having
+    backed off with full jitter between tries (injected: no real sleeping) and written
+    nothing: balance, ledger and payment status are as before."""
+    payment_id = approved(demo)
+    waits: list[float] = []
+    backoff = Backoff(base_seconds=0.005, sleep=waits.append, uniform=lambda _low, high: high)
+    with (
+        account_keeps_changing(
+            monkeypatch, demo.ddb, demo.tables.accounts, "acc_demo", times=MAX_ATTEMPTS
+        ) as bumps,
+        pytest.raises(SettlementConflictError),
+    ):
+        settle_payment(
+            demo.ddb, demo.tables, payment_id, utc_now(), account_id="acc_demo", backoff=backoff
+        )
+    assert len(bumps) == MAX_ATTEMPTS
+    assert waits == [0.005 * 2**n for n in range(MAX_ATTEMPTS - 1)]
+    assert demo.balance("acc_demo") == 10_000
+    assert [e.entry_id for e in ledger_entries(demo.ddb, demo.tables, "acc_demo")] == ["opening"]
+    assert demo.payment_item(payment_id)["status"]["S"] == "PROCESSING"
+    # One competing write fewer than the attempts: the last attempt settles it.
+    with account_keeps_changing(
+        monkeypatch, demo.ddb, demo.tables.accounts, "acc_demo", times=MAX_ATTEMPTS - 1
+    ):
+        result = settle_payment(
+            demo.ddb, demo.tables, payment_id, utc_now(), account_id="acc_demo", backoff=backoff
+        )
+    assert result["outcome"] == "SUCCEEDED"
+    assert demo.balance("acc_demo") == 8_750

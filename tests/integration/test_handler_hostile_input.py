@@ -162,3 +162,4 @@ def test_find_and_mask_pans() -> None:
     assert find_pans(text) == [PAN, "378282246310005"]
     assert mask_pans(text).count("digits]") == 2
     assert PAN in mask_pans(f"x{PAN}")  # glued to letters: part of another token, kept
+    assert find_pans("SentTimestamp 1796193485333") == []  # epoch ms (Luhn-valid by chance)

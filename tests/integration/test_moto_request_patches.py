@@ -24,6 +24,7 @@ from moto.dynamodb.responses import DynamoHandler
 
 from paycli.local import patches, sigv4
 from paycli.local.stack import LocalStack
+from paycli.local.state import LOCAL_ACCESS_KEY
 
 TABLE = "patched-requests"
 
@@ -232,7 +233,7 @@ def test_in_process_requests_carry_the_credential_scope_and_each_its_own_request
     authorization = headers[-1]["Authorization"]
     if isinstance(authorization, bytes):  # botocore's prepared headers hold bytes
         authorization = authorization.decode()
-    assert "Credential=FOOBARKEY/" in authorization
+    assert f"Credential={LOCAL_ACCESS_KEY}/" in authorization
     assert "/us-east-1/dynamodb/aws4_request" in authorization
 
 

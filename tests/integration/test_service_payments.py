@@ -327,3 +327,73 @@ def test_accounts_errors_map_to_exit_codes(accounts: AccountsService) -> None:
     with pytest.raises(UsageError):
         accounts.create("-1", "USD", "acc_bad")
     assert accounts.find("acc_bad") is None
+
+
+# ------------------------------------------------------------------------------ the CLI on top
+
+
+def _cli(stack: Any, api_url: str, monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
+    """`paycli ARGS` on an injected AWS target: these tables, the fake gateway, its keys."""
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from paycli.cli.app import app  # noqa: PLC0415
+    from paycli.core.aws import AwsTarget, StackOutputs  # noqa: PLC0415
+    from paycli.core.context import AppContext  # noqa: PLC0415
+    from paycli.core.settings import Settings  # noqa: PLC0415
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    outputs = StackOutputs(
+        ApiUrl=api_url, QueueUrl=stack.queue_url, DeadLetterQueueUrl=stack.dlq_url,
+        StateMachineArn="arn:aws:states:us-east-1:123456789012:stateMachine:sm",
+        PaymentsTableName=stack.tables.payments, AccountsTableName=stack.tables.accounts,
+        LedgerTableName=stack.tables.ledger, IdempotencyTableName=stack.tables.idempotency,
+    )  # fmt: skip
+    settings = Settings(target="aws", region=REGION, stack_name="pay")
+    context = AppContext(settings, AwsTarget(settings, outputs=outputs))
+    return CliRunner().invoke(app, list(args), obj=context)
+
+
+def test_pay_wait_out_of_time_prints_the_payment_and_exits_6(
+    stack: Any, api_url: str, account_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody processes payments here: the wait runs out, yet stdout has the payment."""
+    result = _cli(stack, api_url, monkeypatch,
+                  "pay", "card", "--amount", "1", "--account", account_id,
+                  "--wait", "--timeout", "0.2", "--json")  # fmt: skip
+    assert result.exit_code == 6, result.output
+    # The handler runs in this process here and its logger may write a line to (captured)
+    # stdout before it: the CLI's document is the indented one.
+    view = json.loads(result.stdout[result.stdout.index("{\n") :])
+    assert view["status"] == "PENDING"
+    assert view["payment_id"].startswith("pay_")
+    assert f"Error: payment {view['payment_id']} is still PENDING" in result.stderr
+
+
+def test_payments_list_says_when_it_stopped_at_the_limit(
+    payments: PaymentsService, stack: Any, api_url: str, account_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    for _ in range(3):
+        _pay(payments, account_id, amount="1")
+    capped = _cli(stack, api_url, monkeypatch, "payments", "list", "--limit", "2", "--json")
+    assert capped.exit_code == 0, capped.output
+    assert len(json.loads(capped.stdout)) == 2
+    assert "Showing the newest 2 payments; there are more: raise --limit" in capped.stderr
+    whole = _cli(stack, api_url, monkeypatch, "payments", "list", "--limit", "3", "--json")
+    assert len(json.loads(whole.stdout)) == 3
+    assert "there are more" not in whole.stderr
+
+
+def test_a_failed_payment_reads_back_with_one_timestamp_form(
+    payments: PaymentsService, stack: Any, account_id: str
+) -> None:
+    """MarkFailed writes `$$.State.EnteredTime`: the emulator's `+00:00` microseconds come out
+    as milliseconds and Z, like every other timestamp."""
+    payment_id = _pay(payments, account_id).payment.payment_id
+    stack.ddb.update_item(
+        TableName=stack.tables.payments, Key={"payment_id": {"S": payment_id}},
+        UpdateExpression="SET updated_at = :t",
+        ExpressionAttributeValues={":t": {"S": "2026-12-02T05:51:29.683827+00:00"}},
+    )  # fmt: skip
+    assert payments.get(payment_id).view()["updated_at"] == "2026-12-02T05:51:29.683Z"

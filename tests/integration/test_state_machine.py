@@ -13,6 +13,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from contention_support import account_keeps_changing
+from paystack.domain.settlement import MAX_ATTEMPTS
 from state_machine_support import (
     CARD_DECLINED,
     CARD_OK,
@@ -120,3 +122,28 @@ def test_handler_logs_are_captured_per_function_and_payment(env: Env) -> None:
     messages = [r["message"] for r in records if r["stream"] == "stdout"]
     assert "payment settled" in messages
     assert CARD_OK not in json.dumps(records)
+
+
+def test_settlement_conflict_is_retried_by_the_state_machine(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a hot account DeductAmount runs out of attempts and raises SettlementConflictError;
+    the ASL's Retry on that error invokes it again, which settles: SUCCEEDED, debited once."""
+    account_id = create_account(env, 10_000)
+    payment_id = post_card_payment(env, account_id, CARD_OK, 1_250)
+    accounts = env.output("AccountsTableName")
+    ddb = env.stack.client("dynamodb")
+
+    with account_keeps_changing(monkeypatch, ddb, accounts, account_id, times=MAX_ATTEMPTS):
+        execution = wait_terminal(env, start_from_queue(env, payment_id))
+
+    assert execution["status"] == "SUCCEEDED", execution
+    reports = [
+        r
+        for r in env.stack.runner.logs(function="DeductAmountFunction", payment_id=payment_id)
+        if r["stream"] == "report"
+    ]
+    assert [r.get("error_type") for r in reports] == ["SettlementConflictError", None]
+    assert payment(env, payment_id)["status"] == "SUCCEEDED"
+    assert balance(env, account_id) == 8_750
+    assert len(ledger_debits(env, account_id)) == 1

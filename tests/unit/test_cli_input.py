@@ -54,6 +54,16 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ([*PAY, "--wait", "--timeout", "nan"], "--timeout must be"),
         ([*PAY, "--wait", "--timeout", "inf"], "--timeout must be"),
         (["pay", "card", "--amount", TOO_MUCH, "--account", "a"], f"{TOO_MUCH} USD exceeds"),
+        ([*PAY_WALLET, "--wallet", "bad"], "--wallet must be wal_ followed by 8-32"),
+        (["executions", "watch", "--interval", "nan"], "--interval must be a number of seconds"),
+        (["logs", "--follow", "--interval", "nan"], "--interval must be"),
+        (["logs", "--follow", "--interval", "0"], "--interval must be"),
+        (["logs", "--payment", "pay_x"], "a payment id must be"),
+        (["demo", "--timeout", "nan"], "--timeout must be"),
+        (["demo", "--timeout", "-1"], "--timeout must be"),
+        (["load", "--count", "1", "--rate", "nan"], "--rate must be 0"),
+        (["load", "--count", "1", "--timeout", "nan"], "the timeout and poll interval"),
+        (["accounts", "create", "--balance", "1", "--id", "acc op"], "not 'acc op'"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_clear_line_and_exit_2(args: list[str], needle: str) -> None:
@@ -64,6 +74,12 @@ def test_bad_input_is_one_clear_line_and_exit_2(args: list[str], needle: str) ->
     assert LONG not in result.stderr
     assert result.stdout == ""
     assert "Traceback" not in result.output
+    assert "internal error" not in result.stderr
+
+
+def test_an_id_for_a_new_account_hints_at_generating_one() -> None:
+    result = runner.invoke(app, ["accounts", "create", "--balance", "1", "--id", "acc op"])
+    assert "Hint: omit --id to have one generated" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -111,3 +127,18 @@ def test_a_known_brand_with_the_wrong_length_is_called_wrong_length(
     with pytest.raises(InvalidInputError) as caught:
         check_card(raw, b"k", datetime(2026, 1, 1, tzinfo=UTC))
     assert caught.value.message == message
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["dlq", "purge"], ["destroy"], ["executions", "redrive", "--failed"],
+     ["executions", "redrive", "pay_00000000000000000000000000000000"]],
+)  # fmt: skip
+def test_a_prompt_without_a_terminal_refuses_at_once_with_the_yes_hint(args: list[str]) -> None:
+    """No `[y/N]:Aborted!` and no stray byte on stdout: exit 2, one line, the fix."""
+    result = runner.invoke(app, args)  # CliRunner's stdin is not a terminal
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.startswith("Error: not confirmed: ")
+    assert "Hint: pass --yes" in result.stderr
+    assert result.stdout == ""
+    assert "Aborted" not in result.output

@@ -263,3 +263,13 @@ def test_the_deploy_dry_run_checks_names_under_the_deploys_stack_name(stack_copy
     assert not refused.ok
     assert "E9010" in refused.detail
     assert validate_step("paycli").ok
+
+
+def test_a_layer_mapping_without_the_regions_partition_fails_as_cloudformation_would() -> None:
+    """The real template maps the Powertools account per partition; GovCloud is not mapped, so
+    CloudFormation would fail the FindInMap (E9040 says so with its error text)."""
+    found = problems(load(), region="us-gov-west-1")
+    assert "Template error: Unable to get mapping for PowertoolsLayer::aws-us-gov::Account" in {
+        p.error for p in found["E9040"]
+    }
+    assert "E9040" not in problems(load(), region="cn-north-1")

@@ -50,14 +50,17 @@ def test_money_uses_the_currency_exponent(minor: int | None, currency: str, text
     assert money(minor, currency) == text
 
 
-def test_json_goes_to_stdout_only(capsys: pytest.CaptureFixture[str]) -> None:
-    """--json prints exactly the data on stdout; nothing else appears there."""
-    renderer, out, _err = _renderer(json_output=True)
+def test_json_goes_through_the_output_console_only(capsys: pytest.CaptureFixture[str]) -> None:
+    """--json prints exactly the data on the (injected) output console, notes on the error
+    console, nothing on the process's own stdout; streams get one object per line."""
+    renderer, out, err = _renderer(json_output=True)
     renderer.note("a remark")
     renderer.emit([PAYMENT], renderer.payments_table)
-    captured = capsys.readouterr()
-    assert json.loads(captured.out) == [PAYMENT]
-    assert out.getvalue() == ""
+    assert json.loads(out.getvalue()) == [PAYMENT]
+    assert "a remark" in err.getvalue()
+    renderer.json_line(PAYMENT)
+    assert out.getvalue().splitlines()[-1] == json.dumps(PAYMENT)
+    assert capsys.readouterr().out == ""
 
 
 def test_human_table_names_the_target_and_formats_money() -> None:

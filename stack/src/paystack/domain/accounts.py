@@ -21,6 +21,7 @@ from paystack.domain.dynamo import (
     cancellation_reasons,
     error_code,
     from_item,
+    get_consistent,
     iso_timestamp,
     to_item,
     utc_now,
@@ -161,10 +162,8 @@ def find_account(ddb: DynamoDBClient, tables: TableNames, account_id: str) -> Ac
     """The account (strongly consistent read), or None."""
     if not ACCOUNT_ID_RE.fullmatch(account_id):
         return None
-    item = ddb.get_item(
-        TableName=tables.accounts, Key=to_item({"account_id": account_id}), ConsistentRead=True
-    ).get("Item")
-    return None if item is None else account_from_attributes(from_item(item))
+    attrs = get_consistent(ddb, tables.accounts, {"account_id": account_id})
+    return None if attrs is None else account_from_attributes(attrs)
 
 
 def get_account(ddb: DynamoDBClient, tables: TableNames, account_id: str) -> Account:

@@ -8,8 +8,6 @@ which is what we want: a float amount is a bug.
 from __future__ import annotations
 
 import os
-import random
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+
+from paystack.domain.backoff import Backoff
+
+# Re-exported: the domain imports them from here (they live apart, free of boto3).
+from paystack.domain.timestamps import iso_timestamp as iso_timestamp  # noqa: PLC0414
+from paystack.domain.timestamps import normalize_timestamp as normalize_timestamp  # noqa: PLC0414
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -31,8 +35,7 @@ _DESERIALIZER = TypeDeserializer()
 # BatchGetItem requests sent before giving up on keys DynamoDB keeps leaving unprocessed, and
 # the full-jitter backoff between them: the base doubles per retry (20, 40, 80 ms), capped.
 BATCH_GET_ATTEMPTS = 4
-BATCH_GET_BACKOFF_BASE_SECONDS = 0.02
-BATCH_GET_BACKOFF_CAP_SECONDS = 0.2
+BATCH_GET_BACKOFF = Backoff(base_seconds=0.02, cap_seconds=0.2)
 
 
 class BatchReadIncompleteError(Exception):
@@ -69,13 +72,6 @@ class TableNames:
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
-
-
-def iso_timestamp(moment: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and Z, the format of every *_at attribute; it sorts
-    lexically in time order, which the ByStatus/ByAccount indexes rely on."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def to_item(values: Mapping[str, Any]) -> Item:
@@ -132,8 +128,17 @@ def condition_failure_item(error: ClientError) -> Item | None:
     return dict(item) if item else None
 
 
+def get_consistent(
+    ddb: DynamoDBClient, table: str, key: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The item under `key` ({attribute: plain value}), read strongly consistently and
+    deserialised, or None."""
+    item = ddb.get_item(TableName=table, Key=to_item(key), ConsistentRead=True).get("Item")
+    return None if item is None else from_item(item)
+
+
 def batch_get_consistent(
-    ddb: DynamoDBClient, keys: Mapping[str, list[Item]]
+    ddb: DynamoDBClient, keys: Mapping[str, list[Item]], *, backoff: Backoff = BATCH_GET_BACKOFF
 ) -> dict[str, list[Item]]:
     """The items found under `keys` ({table: [key, ...]}), read strongly consistently in one
     BatchGetItem: {table: [item, ...]}, missing items simply absent, in no particular order.
@@ -153,9 +158,7 @@ def batch_get_consistent(
         if not pending:
             break
         if attempt:
-            backoff = BATCH_GET_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)
-            ceiling = min(BATCH_GET_BACKOFF_CAP_SECONDS, backoff)
-            time.sleep(random.uniform(0, ceiling))  # noqa: S311 (jitter, not crypto)
+            backoff.pause(attempt)
         response = ddb.batch_get_item(RequestItems=pending)
         for table, items in response.get("Responses", {}).items():
             found.setdefault(table, []).extend(items)

@@ -14,9 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import random
 import re
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import ClientError
 
 from paystack.domain.accounts import ACCOUNT_ID_RE
+from paystack.domain.backoff import Backoff
 from paystack.domain.dynamo import (
     TableNames,
     cancellation_reasons,
@@ -79,7 +78,7 @@ ACCOUNT: Final = 2  # ConditionCheck of the account: it exists, in the payment's
 # ACCOUNT: a settlement debiting it), with full-jitter backoff between them (ceilings 10, 20, 40,
 # 80 ms); then AccountBusyError (503), which the CLI's ApiClient retries with the same key.
 ACCOUNT_CONFLICT_ATTEMPTS: Final = 5
-ACCOUNT_CONFLICT_BACKOFF_BASE_SECONDS: Final = 0.01
+ACCOUNT_CONFLICT_BACKOFF: Final = Backoff(base_seconds=0.01)
 
 # Reasons on the record that mean "this key is taken": handled by replay/422/409 before anything
 # the account check says.
@@ -214,6 +213,7 @@ def accept_payment(
     status_url: Callable[[str], str],
     settings: IntakeSettings,
     now: datetime,
+    backoff: Backoff = ACCOUNT_CONFLICT_BACKOFF,
 ) -> Accepted:
     """Record the payment PENDING with its idempotency record, then enqueue it.
 
@@ -235,7 +235,7 @@ def accept_payment(
         now=now,
     )
     items = _intake_items(tables, payment, record, int(now.timestamp()))
-    cancelled = _write_payment_and_record(ddb, items, request)
+    cancelled = _write_payment_and_record(ddb, items, request, backoff)
     if cancelled is not None:
         existing = _existing_record(ddb, tables, idempotency_key, cancelled, now)
         return _replay(ddb, sqs, tables, queue_url, record=existing, fingerprint=fingerprint)
@@ -324,7 +324,10 @@ def _intake_items(
 
 
 def _write_payment_and_record(
-    ddb: DynamoDBClient, items: list[TransactWriteItemTypeDef], request: PaymentRequest
+    ddb: DynamoDBClient,
+    items: list[TransactWriteItemTypeDef],
+    request: PaymentRequest,
+    backoff: Backoff,
 ) -> ClientError | None:
     """Send the intake transaction: None once written, or the cancellation for
     _existing_record to answer (the key is taken, or an unexpected reason).
@@ -335,8 +338,7 @@ def _write_payment_and_record(
     """
     for attempt in range(ACCOUNT_CONFLICT_ATTEMPTS):
         if attempt:
-            ceiling = ACCOUNT_CONFLICT_BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)
-            time.sleep(random.uniform(0, ceiling))  # noqa: S311 (jitter, not crypto)
+            backoff.pause(attempt)
         try:
             ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from paystack.domain.methods import BankDetails, CardDetails, check_card, check_iban, check_wallet
+from paystack.domain.timestamps import normalize_timestamp
 
 
 class Status(StrEnum):
@@ -178,6 +179,7 @@ def payment_from_attributes(attrs: Mapping[str, Any]) -> Payment:
     """Inverse of payment_to_attributes (numbers already converted to int)."""
     values = {name: attrs[name] for name in _REQUIRED}
     values |= {name: attrs.get(name) for name in RECORD_FIELDS if name not in _REQUIRED}
+    values["updated_at"] = normalize_timestamp(values["updated_at"])  # MarkFailed: EnteredTime
     return Payment(**values, details=_details(attrs))
 
 

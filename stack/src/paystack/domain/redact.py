@@ -38,13 +38,21 @@ def field_names_text(names: list[str], prefix: str = "") -> str:
 _PAN_RUN: Final = re.compile(r"(?<![A-Za-z0-9])[0-9]{13,19}(?![A-Za-z0-9])")
 
 
+def _is_pan(run: str) -> bool:
+    """A digit run that is a card number: Luhn-valid, and not an epoch-milliseconds timestamp
+    (13 digits starting with 1: years 2001-2286; no card network issues such numbers), which
+    SQS attributes and clients' keys carry and which is Luhn-valid one time in ten."""
+    return luhn_valid(run) and not (len(run) == 13 and run.startswith("1"))
+
+
 def find_pans(text: str) -> list[str]:
-    """Every Luhn-valid 13-19 digit run in `text`: what the PAN rule forbids to store or log."""
-    return [match for match in _PAN_RUN.findall(text) if luhn_valid(match)]
+    """Every card-number-like run in `text` (13-19 digits standing alone, Luhn-valid): what the
+    PAN rule forbids to store or log."""
+    return [match for match in _PAN_RUN.findall(text) if _is_pan(match)]
 
 
 def mask_pans(text: str) -> str:
     """`text` with each card-number-like run replaced by its length, e.g. "[16 digits]"."""
     return _PAN_RUN.sub(
-        lambda m: f"[{len(m.group())} digits]" if luhn_valid(m.group()) else m.group(), text
+        lambda m: f"[{len(m.group())} digits]" if _is_pan(m.group()) else m.group(), text
     )

@@ -8,14 +8,13 @@ written together or not at all, and each carries a condition.
 
 from __future__ import annotations
 
-import random
-import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from paystack.domain.accounts import Account, debit_entry_id, find_account
+from paystack.domain.backoff import Backoff
 from paystack.domain.dynamo import (
     TableNames,
     cancellation_reasons,
@@ -44,7 +43,7 @@ if TYPE_CHECKING:
 # Optimistic-concurrency attempts when other payments debit the same account meanwhile, with
 # full-jitter exponential backoff between them (base doubles per attempt: 5 ms .. 640 ms).
 MAX_ATTEMPTS = 8
-BACKOFF_BASE_SECONDS = 0.005
+BACKOFF = Backoff(base_seconds=0.005)
 
 
 class SettlementConflictError(Exception):
@@ -65,6 +64,7 @@ def settle_payment(
     now: datetime,
     *,
     account_id: str | None = None,
+    backoff: Backoff = BACKOFF,
 ) -> dict[str, Any]:
     """{"payment_id", "outcome": SUCCEEDED|DECLINED, "reason", "balance_after_minor"}.
 
@@ -81,8 +81,8 @@ def settle_payment(
         if result is not None:
             return result
         account_id = payment.account_id
-        # Jitter spreads the retries of payments racing for one hot account.
-        time.sleep(random.uniform(0, BACKOFF_BASE_SECONDS * 2**attempt))  # noqa: S311 (not crypto)
+        if attempt + 1 < MAX_ATTEMPTS:  # jitter spreads payments racing for one hot account
+            backoff.pause(attempt + 1)
     raise SettlementConflictError(f"account of payment {payment_id} kept changing; try again")
 
 

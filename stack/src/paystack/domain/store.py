@@ -20,6 +20,7 @@ from paystack.domain.dynamo import (
     condition_failure_item,
     error_code,
     from_item,
+    get_consistent,
     iso_timestamp,
     to_value,
 )
@@ -47,10 +48,8 @@ def find_payment(ddb: DynamoDBClient, tables: TableNames, payment_id: str) -> Pa
     None. Ids that cannot be ours are answered without a call."""
     if not PAYMENT_ID_RE.fullmatch(payment_id):
         return None
-    item = ddb.get_item(
-        TableName=tables.payments, Key={"payment_id": {"S": payment_id}}, ConsistentRead=True
-    ).get("Item")
-    return None if item is None else payment_from_attributes(from_item(item))
+    attrs = get_consistent(ddb, tables.payments, {"payment_id": payment_id})
+    return None if attrs is None else payment_from_attributes(attrs)
 
 
 def get_payment(ddb: DynamoDBClient, tables: TableNames, payment_id: str) -> Payment:

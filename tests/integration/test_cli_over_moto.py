@@ -1,0 +1,162 @@
+"""Every operator command through Typer's CliRunner, in process, over moto: a deployed local
+stack (the real template, handlers, state machine and pipe poller) and its local API, reached
+through an injected, frozen AppContext on the AWS target (moto answers the boto3 clients).
+Each test asserts the exit code and the JSON on stdout (CONVENTIONS 9)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from state_machine_support import CARD_PROCESSING_ERROR, TEMPLATE, TIME_SCALE
+from typer.testing import CliRunner
+
+from paycli.cli.app import app
+from paycli.core.aws import AwsTarget, StackOutputs
+from paycli.core.context import AppContext
+from paycli.core.settings import Settings
+from paycli.local.api import Gateway, LocalApi
+from paycli.local.stack import LocalStack
+from paycli.local.state import LOCAL_ACCESS_KEY, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOCAL_SECRET_KEY
+
+
+@dataclass(frozen=True)
+class Cli:
+    """Runs `paycli ARGS --json` with the injected context; returns the parsed stdout."""
+
+    context: AppContext
+
+    def __call__(self, *args: str, code: int = 0) -> Any:
+        result = CliRunner().invoke(app, [*args, "--json"], obj=self.context)
+        assert result.exit_code == code, (args, result.output, result.exception)
+        return json.loads(result.stdout) if code == 0 else result
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The deployed stack with its API on a local port and the pipe polling."""
+    local = LocalStack(time_scale=TIME_SCALE, log_dir=tmp_path_factory.mktemp("logs"))
+    local.start()
+    gateway = Gateway(
+        local.runner, LOCAL_REGION, LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, LOCAL_ACCOUNT_ID
+    )
+    api = LocalApi(gateway)
+    api.start()
+    pollers = []
+    try:
+        deployment = local.deploy(TEMPLATE, api_base_url=api.base_url)
+        api.set_routes(deployment.routes)
+        pollers = [local.pipe_poller(spec) for spec in deployment.pipes]
+        for poller in pollers:
+            poller.start()
+        yield local
+    finally:
+        for poller in pollers:
+            poller.stop()
+        api.stop()
+        local.stop()
+
+
+@pytest.fixture
+def cli(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """A frozen AppContext on the AWS target, signing with the local stack's credentials."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", LOCAL_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", LOCAL_SECRET_KEY)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert stack.deployment is not None
+    outputs = StackOutputs.from_mapping(dict(stack.deployment.outputs), where="local stack")
+    settings = Settings(target="aws", region=LOCAL_REGION, stack_name="paycli")
+    context = AppContext(settings, AwsTarget(settings, outputs=outputs))
+    with pytest.raises(AttributeError):  # frozen: a command cannot swap the target
+        context.target = None  # type: ignore[misc]
+    return Cli(context)
+
+
+def _account(cli: Cli, balance: str = "100.00") -> str:
+    account_id = f"acc_{uuid.uuid4().hex[:10]}"
+    created = cli(
+        "accounts", "create", "--id", account_id, "--balance", balance, "--currency", "USD"
+    )
+    assert created["account_id"] == account_id
+    return account_id
+
+
+def test_accounts_create_get_list(cli: Cli) -> None:
+    account_id = _account(cli, "12.34")
+    assert cli("accounts", "get", account_id)["balance_minor"] == 1234
+    assert account_id in {a["account_id"] for a in cli("accounts", "list")}
+    assert cli("accounts", "get", "acc_nobody", code=3).exit_code == 3
+
+
+def test_pay_wait_then_payments_get_and_list(cli: Cli) -> None:
+    account_id = _account(cli)
+    paid = cli("pay", "card", "--amount", "12.50", "--account", account_id, "--wait")
+    assert (paid["status"], paid["amount_minor"], paid["card"]["last4"]) == (
+        "SUCCEEDED",
+        1250,
+        "4242",
+    )
+    shown = cli("payments", "get", paid["payment_id"])
+    assert shown["status"] == "SUCCEEDED"
+    assert shown["execution_arn"]
+    listed = cli("payments", "list", "--account", account_id)
+    assert [p["payment_id"] for p in listed] == [paid["payment_id"]]
+    assert cli("accounts", "get", account_id)["balance_minor"] == 8750
+
+
+def test_bad_pay_input_is_a_usage_error_before_any_lookup(cli: Cli) -> None:
+    result = cli("pay", "card", "--amount", "12.505", "--account", "acc_x", code=2)
+    assert "Traceback" not in result.output
+
+
+def test_executions_list_show_and_watch(cli: Cli) -> None:
+    account_id = _account(cli)
+    paid = cli("pay", "card", "--amount", "1.00", "--account", account_id, "--wait")
+    arn = cli("payments", "get", paid["payment_id"])["execution_arn"]
+    executions = cli("executions", "list", "--status", "SUCCEEDED")
+    assert arn in {e["execution_arn"] for e in executions}
+    detail = cli("executions", "show", paid["payment_id"])
+    assert (detail["execution_arn"], detail["status"]) == (arn, "SUCCEEDED")
+    assert detail["payment_status"] == "SUCCEEDED"
+    result = CliRunner().invoke(
+        app, ["executions", "watch", "--until-idle", "--interval", "1", "--json"], obj=cli.context
+    )
+    assert result.exit_code == 0, result.output
+    assert all(json.loads(line)["execution_arn"] for line in result.stdout.splitlines())
+
+
+def test_failed_payment_in_dlq_then_stats_peek_redrive_purge(cli: Cli) -> None:
+    account_id = _account(cli)
+    card = ["--card", CARD_PROCESSING_ERROR]
+    failed = cli("pay", "card", "--amount", "1.00", "--account", account_id, *card, "--wait")
+    assert failed["status"] == "FAILED"
+    assert failed["error"] == "IssuerUnavailableError"
+    assert cli("dlq", "stats")["dlq_messages"] >= 1
+    assert failed["payment_id"] in {m["payment_id"] for m in cli("dlq", "peek")}
+    dry = cli("dlq", "redrive", "--dry-run")
+    assert (dry["dry_run"], dry["moved"]) == (True, 0)
+    assert dry["candidates"] >= 1
+    purged = cli("dlq", "purge", "--yes")
+    assert "purged" in json.dumps(purged)
+
+
+def test_payments_reconcile_audit_and_status(cli: Cli) -> None:
+    report = cli("payments", "reconcile", "--dry-run")
+    assert report["dry_run"] is True
+    assert {"ok", "violations"} <= set(cli("audit"))
+    status = cli("status")
+    assert status["target"] == "aws"
+    assert status["outputs"]["PaymentsTableName"]
+
+
+def test_an_injected_context_is_never_replaced(cli: Cli) -> None:
+    """Commands read the injected target; the settings a command sees are the injected ones."""
+    before = cli.context.resolved_target
+    cli("accounts", "list")
+    assert cli.context.resolved_target is before
+    assert replace(cli.context.settings) == cli.context.settings

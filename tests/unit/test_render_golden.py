@@ -1,0 +1,170 @@
+"""Golden output of the tables at 80 and 120 columns, plain (NO_COLOR) and in colour.
+
+Ids and other values people copy are never folded or cut; narrow tables drop or shorten the
+columns that matter least and say so; times carry one labelled zone. Regenerate after an
+intended change with `PAYCLI_UPDATE_GOLDEN=1 pytest tests/unit/test_render_golden.py` and
+read the diff.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from paycli.render import Renderer
+
+GOLDEN = Path(__file__).parent / "golden"
+PAY_IDS = ["pay_5d638bc724f84a378a99cb2d3072dcc7", "pay_2701284165014815aac0d0d9bc35768a"]
+EXEC_NAME = "44e60bde-b7f8-44b7-88bd-5793ef11da8f-b6f965cc7bfd"
+ARN = f"arn:aws:states:us-east-1:123456789012:execution:paycli-PaymentStateMachine:{EXEC_NAME}"
+
+
+def _payment(payment_id: str, status: str, reason: str | None, last4: str) -> dict[str, Any]:
+    return {
+        "payment_id": payment_id,
+        "status": status,
+        "method": "card",
+        "account_id": "acc_cli_4f2a9c",
+        "amount_minor": 123456,
+        "currency": "USD",
+        "created_at": "2026-12-02T05:51:24.771Z",
+        "reason": reason,
+        "card": {"brand": "visa", "last4": last4},
+    }
+
+
+PAYMENTS = [
+    _payment(PAY_IDS[0], "SUCCEEDED", None, "4242"),
+    _payment(PAY_IDS[1], "FAILED", "processing_error", "0119"),
+]
+EXECUTIONS = [
+    {
+        "execution_arn": ARN,
+        "name": EXEC_NAME,
+        "status": "FAILED",
+        "start_date": "2026-12-02T05:51:26.649Z",
+        "stop_date": "2026-12-02T05:51:29.707Z",
+    }
+]
+DLQ = [
+    {
+        "payment_id": PAY_IDS[1],
+        "error": "IssuerUnavailableError",
+        "sent_at": "2026-12-02T05:51:29.705Z",
+        "receive_count": 2,
+    }
+]
+ACCOUNTS = [
+    {"account_id": "acc_cli_4f2a9c", "balance_minor": 10000, "currency": "USD",
+     "created_at": "2026-12-02T05:51:23.941Z"},
+]  # fmt: skip
+OUTPUTS = {
+    "DeadLetterQueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/paycli-PaymentDLQ",
+    "StateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:paycli-Payments",
+}
+REDRIVEN = [{"execution_arn": ARN, "method": "restart", "new_execution_arn": ARN + "-rd-1a2b3c4d"}]
+
+TABLES: dict[str, Callable[[Renderer], Any]] = {
+    "payments": lambda r: r.payments_table(PAYMENTS),
+    "executions": lambda r: r.executions_table(EXECUTIONS),
+    "dlq_peek": lambda r: r.dlq_messages_table(DLQ),
+    "accounts": lambda r: r.accounts_table(ACCOUNTS),
+    "outputs": lambda r: r.outputs_table(OUTPUTS),
+    "redrive": lambda r: r.redrive_results_table(REDRIVEN),
+}
+
+
+def render(name: str, width: int, colour: bool) -> str:
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        force_terminal=colour,
+        color_system="standard" if colour else None,
+        no_color=not colour,
+        highlight=False,
+    )
+    renderer = Renderer(where="local stack", out=console)
+    console.print(TABLES[name](renderer), crop=False)
+    return buffer.getvalue()
+
+
+CASES = [(n, w, c) for n in TABLES for w in (80, 120) for c in (False, True)]
+
+
+@pytest.mark.parametrize(
+    ("name", "width", "colour"),
+    CASES,
+    ids=[f"{n}-{w}-{'colour' if c else 'plain'}" for n, w, c in CASES],
+)
+def test_table_matches_its_golden_output(name: str, width: int, colour: bool) -> None:
+    path = GOLDEN / f"{name}-{width}-{'colour' if colour else 'plain'}.txt"
+    text = render(name, width, colour)
+    if os.environ.get("PAYCLI_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("name", "width"), [(n, w) for n in TABLES for w in (80, 120)])
+def test_ids_are_whole_on_one_line_at_any_width(name: str, width: int) -> None:
+    """`... | grep -o 'pay_[0-9a-f]*'` finds every id whole; the same for execution names."""
+    text = render(name, width, colour=False)
+    wanted = {
+        "payments": PAY_IDS,
+        "executions": [EXEC_NAME],
+        "dlq_peek": [PAY_IDS[1]],
+        "accounts": ["acc_cli_4f2a9c"],
+        "outputs": list(OUTPUTS.values()),
+        "redrive": [EXEC_NAME, f"{EXEC_NAME}-rd-1a2b3c4d"],
+    }[name]
+    for value in wanted:
+        assert value in text
+    if name == "payments":
+        assert sorted(re.findall(r"pay_[0-9a-f]+", text)) == sorted(PAY_IDS)
+
+
+def test_narrow_tables_say_which_columns_they_hide() -> None:
+    text = render("payments", 80, colour=False)
+    assert "hidden at 80 columns; --json has all" in text
+    assert "created (UTC)" in render("payments", 120, colour=False)
+
+
+def test_plain_output_has_no_escape_codes_and_colour_output_has() -> None:
+    assert "\x1b[" not in render("payments", 80, colour=False)
+    assert "\x1b[" in render("payments", 80, colour=True)
+
+
+def test_table_times_use_one_labelled_zone_and_local_is_a_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """UTC by default, named in the header; `--time-zone local` (or PAYCLI_TIME_ZONE) shows
+    this machine's zone, named too. Mixed inputs (Z, +00:00, -05:00) land in the one zone."""
+    import time  # noqa: PLC0415
+
+    from paycli.core.errors import UsageError  # noqa: PLC0415
+    from paycli.core.settings import resolve_settings  # noqa: PLC0415
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        utc = Renderer(out=Console(file=io.StringIO(), width=120))
+        local = Renderer(out=Console(file=io.StringIO(), width=120), local_time=True)
+        for stamp in ("2026-12-02T05:51:24.771Z", "2026-12-02T00:51:24.771-05:00"):
+            assert utc.time(stamp) == "2026-12-02 05:51:24"
+            assert local.time(stamp) == "2026-12-02 00:51:24"
+        assert (utc.zone, local.zone) == ("UTC", "EST")
+        env = {"PAYCLI_HOME": str(tmp_path), "PAYCLI_TIME_ZONE": "local"}
+        assert resolve_settings(flags={}, env=env).time_zone == "local"
+        assert resolve_settings(flags={"time_zone": "UTC"}, env=env).time_zone == "utc"
+        with pytest.raises(UsageError, match="time zone"):
+            resolve_settings(flags={"time_zone": "mars"}, env=env)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
