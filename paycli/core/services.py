@@ -27,7 +27,7 @@ from paycli.core.deploy import (
     stack_dir,
     template_path,
 )
-from paycli.core.dlq import DlqService, settled_payments
+from paycli.core.dlq import MOVE_WORKERS, DlqService, settled_payments
 from paycli.core.errors import ConfigError, PaycliError, from_botocore
 from paycli.core.executions import ExecutionsService
 from paycli.core.load import LoadDriver, LoadProgress
@@ -138,6 +138,7 @@ class Services:
             out.DeadLetterQueueUrl,
             move_task_supported=not self.target.is_local,
             settled=lambda ids: settled_payments(ddb, table, ids),
+            workers=MOVE_WORKERS,
         )
 
     def audit(self, progress: Progress | None = None) -> AuditService:
