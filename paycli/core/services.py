@@ -25,14 +25,21 @@ from paycli.core.deploy import (
     stack_dir,
     template_path,
 )
-from paycli.core.dlq import DlqService, settled_payments
+from paycli.core.dlq import MOVE_WORKERS, DlqService, settled_payments
 from paycli.core.errors import ConfigError, from_botocore
 from paycli.core.executions import ExecutionsService
 from paycli.core.load import LoadDriver, LoadProgress
 from paycli.core.logs import CloudWatchLogs, LogRecord, from_local, logical_function
 from paycli.core.payments import PaymentsService
 from paycli.core.reconcile import ReconcileService
-from paycli.core.rehearsal import Rehearsal, load_stack, rehearse, require_region
+from paycli.core.rehearsal import (
+    Rehearsal,
+    account_problems,
+    load_stack,
+    rehearse,
+    require_region,
+    reserved_concurrency,
+)
 from paycli.core.settings import write_config
 from paycli.core.soak import Soak, SoakServices
 from paycli.core.status import StatusReport
@@ -129,6 +136,7 @@ class Services:
             out.DeadLetterQueueUrl,
             move_task_supported=not self.target.is_local,
             settled=lambda ids: settled_payments(ddb, table, ids),
+            workers=MOVE_WORKERS,
         )
 
     def audit(self, progress: Progress | None = None) -> AuditService:
@@ -224,6 +232,19 @@ class Services:
         require_region(stack, self.target.region)
         options = deploy_options(stack.template, overrides, tags)
         prereq = self.aws_prerequisites()
+        problems = account_problems(
+            logging_role=self.target.apigateway().get_account().get("cloudwatchRoleArn"),
+            concurrency_limit=int(
+                self.target.lambda_().get_account_settings()["AccountLimit"]["ConcurrentExecutions"]
+            ),
+            reserved=reserved_concurrency(stack.template, options.parameter_overrides),
+            region=prereq.region,
+        )
+        if problems:
+            raise ConfigError(
+                "; ".join(p.message for p in problems),
+                hint="; ".join(p.hint for p in problems if p.hint),
+            )
         return sam_deploy_command(
             prereq.sam,
             stack.template_path,

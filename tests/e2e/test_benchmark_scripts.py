@@ -69,5 +69,7 @@ def test_moto_call_costs_print_for_each_operation() -> None:
         "dynamodb.UpdateItem",
         "dynamodb.TransactWriteItems",
         "sqs.SendMessage",
+        "sqs.ReceiveMessage(200 queued)",
+        "stepfunctions.execution",
     }
     assert all(value > 0 for value in figures.values())
