@@ -113,6 +113,10 @@ TRANSACT_WRITE_ITEMS = Patch(
         "moto.dynamodb.models.table:Table.get_item": "22ca95e44e025f7e",
     },
     install=_install_transact_write_items,
+    saves=(
+        "TransactWriteItems, 1,000 items: 24.85 -> 1.51 ms CPU per call (94% saved), "
+        "moto_calls.py --each --calls 400 --rounds 2"
+    ),
 )
 
 
@@ -164,6 +168,10 @@ DYNAMODB_JSON_RESULTS = Patch(
     "wire form.",
     targets={"moto.core.responses:BaseResponse.serialized": "13346b9dcf82b22c"},
     install=_install_dynamodb_json_results,
+    saves=(
+        "GetItem: 1.041 -> 0.688 ms CPU per call (34% saved), "
+        "moto_calls.py --each --calls 400 --rounds 2"
+    ),
 )
 
 
