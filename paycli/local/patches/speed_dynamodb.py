@@ -195,62 +195,6 @@ UPDATE_EXPRESSION_CACHE = Patch(
 )
 
 
-def _install_expression_traversal(patcher: Patcher) -> None:
-    """The node types are the same for the whole walk, so they are asked for once per walk;
-    the walk is unchanged (children first, in order; a processed node replaces itself in its
-    parent). Node classes are ABCs, whose isinstance checks are slow, so class membership is
-    kept per class."""
-    # ast_nodes.py starts with "# type: ignore", so mypy sees none of its names.
-    ast_nodes: Any = importlib.import_module("moto.dynamodb.parsing.ast_nodes")
-    node_type = ast_nodes.Node
-    is_node_class: dict[type, bool] = {}
-
-    def traverse(self: Any, root: Any) -> Any:
-        kinds = self.nodes_to_be_processed()
-        handled: dict[type, bool] = {}
-        pre_processing_of_child = self.pre_processing_of_child
-        process = self.process
-
-        def visit(node: Any, child_id: int) -> Any:
-            cls = type(node)
-            is_node = is_node_class.get(cls)
-            if is_node is None:
-                is_node = is_node_class[cls] = issubclass(cls, node_type)
-            if is_node:
-                parent_node = node.parent
-                if node.children is not None:
-                    for index, child in enumerate(node.children):
-                        pre_processing_of_child(node, index)
-                        visit(child, index)
-                hit = handled.get(cls)
-                if hit is None:
-                    hit = handled[cls] = issubclass(cls, kinds)
-                if hit:
-                    node = process(node)
-                    node.parent = parent_node
-                    if parent_node:
-                        parent_node.children[child_id] = node
-            return node
-
-        return visit(root, -1)
-
-    patcher.set(ast_nodes.DepthFirstTraverser, "traverse", traverse)
-
-
-EXPRESSION_TRAVERSAL = Patch(
-    name="expression_traversal",
-    purpose=Purpose.SPEED,
-    fixes="Validator.validate runs ten processors over each update's expression tree and "
-    "DepthFirstTraverser asks each processor for its node types at every node visited (135 "
-    "times per update).",
-    targets={
-        "moto.dynamodb.parsing.ast_nodes:DepthFirstTraverser": "7891adb36657a6f2",
-        "moto.dynamodb.parsing.validators:Validator.validate": "a4499db4ce189baf",
-    },
-    install=_install_expression_traversal,
-)
-
-
 def _copy_tree(node: Any, parent: Any, node_type: type) -> Any:
     """A copy of a parsed expression tree whose attributes are only nodes, lists of them,
     strings, numbers and None; anything else raises TypeError (the caller deep-copies)."""
@@ -349,7 +293,6 @@ PATCHES = (
     TRANSACT_WRITE_ITEMS,
     DYNAMODB_JSON_RESULTS,
     UPDATE_EXPRESSION_CACHE,
-    EXPRESSION_TRAVERSAL,
     EXPRESSION_TREE_COPY,
     CONDITION_LEXER_CACHE,
 )
