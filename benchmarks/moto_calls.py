@@ -156,8 +156,6 @@ PATCH_OPERATION = {
     "transact_write_items": "dynamodb.TransactWriteItems",
     "dynamodb_json_results": "dynamodb.GetItem",
     "update_expression_cache": "dynamodb.UpdateItem",
-    "expression_tree_copy": "dynamodb.UpdateItem",
-    "condition_lexer_cache": "dynamodb.UpdateItem",
     "method_names_cache": "dynamodb.GetItem",
     "request_ids": "dynamodb.GetItem",
     "in_process_signing": "dynamodb.GetItem",

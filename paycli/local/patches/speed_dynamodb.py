@@ -6,7 +6,6 @@ Same answers, less CPU. `apply(speed=False)` leaves these off.
 # ruff: noqa: PLC0415 - each patch imports the moto module it changes next to the change
 from __future__ import annotations
 
-import collections
 import copy
 import functools
 import importlib
@@ -195,104 +194,8 @@ UPDATE_EXPRESSION_CACHE = Patch(
 )
 
 
-def _copy_tree(node: Any, parent: Any, node_type: type) -> Any:
-    """A copy of a parsed expression tree whose attributes are only nodes, lists of them,
-    strings, numbers and None; anything else raises TypeError (the caller deep-copies)."""
-    clone = object.__new__(type(node))
-    for name, value in vars(node).items():
-        if name == "parent":
-            copied: Any = parent
-        elif isinstance(value, node_type):
-            copied = _copy_tree(value, clone, node_type)
-        elif type(value) is list:
-            copied = [
-                _copy_tree(item, clone, node_type) if isinstance(item, node_type) else _leaf(item)
-                for item in value
-            ]
-        else:
-            copied = _leaf(value)
-        setattr(clone, name, copied)
-    return clone
-
-
-def _leaf(value: Any) -> Any:
-    if value is None or type(value) in {str, int, bool}:
-        return value
-    raise TypeError(type(value))
-
-
-def _install_expression_tree_copy(patcher: Patcher) -> None:
-    """A freshly parsed tree holds only nodes, their child lists and strings (values are bound
-    later, on the copy), so it is copied node by node; anything else still goes to
-    copy.deepcopy. The copy is what the validator mutates, so a shared parsed tree is never
-    changed."""
-    node_type = importlib.import_module("moto.dynamodb.parsing.ast_nodes").Node
-    validators: Any = importlib.import_module("moto.dynamodb.parsing.validators")
-
-    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
-        if memo is None and isinstance(value, node_type) and value.parent is None:
-            try:
-                return _copy_tree(value, None, node_type)
-            except TypeError:
-                pass
-        return copy.deepcopy(value, memo)
-
-    patcher.set(validators, "deepcopy", deepcopy)
-
-
-EXPRESSION_TREE_COPY = Patch(
-    name="expression_tree_copy",
-    purpose=Purpose.SPEED,
-    fixes="Validator.__init__ deep-copies the parsed UpdateExpression through copy.deepcopy's "
-    "generic machinery (about 0.3 ms).",
-    targets={
-        "moto.dynamodb.parsing.validators:Validator.__init__": "e2193bb74cac256e",
-        "moto.dynamodb.parsing.validators:deepcopy": "483e927a310d78f8",
-    },
-    install=_install_expression_tree_copy,
-)
-
-_CONDITION_CACHE_SIZE = 512
-
-
-def _install_condition_lexer_cache(patcher: Patcher) -> None:
-    """The tokens depend only on the expression string; they are cached per string and handed
-    out as fresh tokens (`children` is the only mutable field, and a lexed token's is empty)."""
-    from moto.dynamodb.comparisons import ConditionExpressionParser
-
-    lex = ConditionExpressionParser._lex_condition_expression
-    cache: dict[str, tuple[Any, ...]] = {}
-
-    @wraps(lex)
-    def lex_condition_expression(self: Any) -> Any:
-        expression = self.condition_expression
-        tokens = cache.get(expression)
-        if tokens is None:
-            lexed = lex(self)
-            if len(cache) >= _CONDITION_CACHE_SIZE or any(token.children for token in lexed):
-                return lexed
-            tokens = cache.setdefault(expression, tuple(lexed))
-        return collections.deque(token._replace(children=[]) for token in tokens)
-
-    patcher.set(ConditionExpressionParser, "_lex_condition_expression", lex_condition_expression)
-
-
-CONDITION_LEXER_CACHE = Patch(
-    name="condition_lexer_cache",
-    purpose=Purpose.SPEED,
-    fixes="ConditionExpressionParser lexes each ConditionExpression from scratch, compiling "
-    "its token regexes for every token (about 0.1 ms per condition).",
-    targets={
-        "moto.dynamodb.comparisons"
-        ":ConditionExpressionParser._lex_condition_expression": "df99105f034470ac",
-    },
-    install=_install_condition_lexer_cache,
-)
-
 PATCHES = (
     TRANSACT_WRITE_ITEMS,
     DYNAMODB_JSON_RESULTS,
     UPDATE_EXPRESSION_CACHE,
-    EXPRESSION_TREE_COPY,
-    CONDITION_LEXER_CACHE,
 )
