@@ -191,6 +191,10 @@ UPDATE_EXPRESSION_CACHE = Patch(
         "moto.dynamodb.parsing.validators:Validator.__init__": "e2193bb74cac256e",
     },
     install=_install_update_expression_cache,
+    saves=(
+        "UpdateItem: 3.032 -> 2.373 ms CPU per call (22% saved), "
+        "moto_calls.py --each --calls 2000 --rounds 3"
+    ),
 )
 
 
