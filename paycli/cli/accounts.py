@@ -36,7 +36,7 @@ def create(
     from paycli.core import inputs  # noqa: PLC0415 - keep --help fast
 
     if account_id is not None:
-        inputs.account_id(account_id)
+        inputs.account_id(account_id, hint="omit --id to have one generated")
     out = renderer(ctx, json_output)
     account = services(ctx).accounts().create(balance, currency, account_id)
     out.emit(account.view(), out.account_panel)

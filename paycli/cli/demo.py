@@ -26,8 +26,10 @@ def demo(
 
     Example: paycli demo
     """
+    from paycli.core import inputs  # noqa: PLC0415
     from paycli.core.demo import run_demo  # noqa: PLC0415 - boto3/moto load only here
 
+    inputs.positive_seconds(timeout, "--timeout")
     app_ctx = app_context(ctx)
     out = renderer(app_ctx, json_output)
     out.where = "local stack"

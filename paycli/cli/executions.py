@@ -89,6 +89,9 @@ def watch(
 
     Example: paycli executions watch --until-idle
     """
+    from paycli.core import inputs  # noqa: PLC0415
+
+    inputs.positive_seconds(interval, "--interval")  # nan slipped past the >= 1 s check
     out = renderer(ctx, json_output)
     svc = services(ctx).executions()
     with out.live() as show:

@@ -33,8 +33,13 @@ def logs(
     """
     import time  # noqa: PLC0415
 
+    from paycli.core import inputs  # noqa: PLC0415
     from paycli.core.logs import LogFollower  # noqa: PLC0415
 
+    if payment is not None:
+        inputs.payment_id(payment)
+    if follow:
+        inputs.positive_seconds(interval, "--interval")
     out = renderer(ctx, json_output)
     svc = services(ctx)
     follower = LogFollower()

@@ -167,6 +167,14 @@ class AwsTarget:
         """STS client, for the credentials check before a deploy."""
         return self._client("sts")  # type: ignore[no-any-return]
 
+    def apigateway(self) -> Any:
+        """API Gateway client, for the account's CloudWatch Logs role before a deploy."""
+        return self._client("apigateway")
+
+    def lambda_(self) -> Any:
+        """Lambda client, for the account's concurrency limit before a deploy."""
+        return self._client("lambda")
+
     def outputs(self) -> StackOutputs:
         """The stack's outputs, looked up once; a clear error when nothing is deployed."""
         if self._outputs is None:

@@ -18,6 +18,7 @@ crash, or two runs at once, end with the DLQ empty.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 BATCH: Final = 10  # SQS's receive/send/delete batch limit
+#: Receive-send-delete loops `paycli dlq redrive` runs at once (each waits on SQS round trips);
+#: a DlqService built without `workers` runs one.
+MOVE_WORKERS: Final = 4
 #: How long a message moved by the loop stays hidden in the DLQ between its receive and its
 #: delete; if the send fails it is made visible again at once.
 MOVE_VISIBILITY_SECONDS: Final = 60
@@ -131,6 +135,47 @@ class RedriveReport:
         }
 
 
+@dataclass
+class _LoopState:
+    """What the redrive loops share (under `lock`): the count fixed at the start, how much of
+    it the loops have reserved (received or about to be), the payments claimed (being sent)
+    and sent by this run, the report, the first error."""
+
+    report: RedriveReport
+    total: int
+    progress: Progress | None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    reserved: int = 0
+    claimed: set[str] = field(default_factory=set)
+    sent: set[str] = field(default_factory=set)
+    stopped: bool = False
+    error: BaseException | None = None
+
+    def reserve(self) -> int:
+        """Up to a batch of what is left to handle (0: the run is done)."""
+        with self.lock:
+            if self.stopped:
+                return 0
+            wanted = max(0, min(BATCH, self.total - self.reserved))
+            self.reserved += wanted
+            return wanted
+
+    def unreserve(self, count: int) -> None:
+        """Give back what was reserved but not finished (not received, or released)."""
+        with self.lock:
+            self.reserved -= count
+
+    def give_up(self) -> None:
+        """Nothing left to receive: the other loops stop after their batch."""
+        with self.lock:
+            self.stopped = True
+
+    def fail(self, error: BaseException) -> None:
+        with self.lock:
+            self.stopped = True
+            self.error = self.error or error
+
+
 class DlqService:
     """The payment queue and its DLQ on one target."""
 
@@ -144,10 +189,11 @@ class DlqService:
         settled: SettledLookup | None = None,
         move_visibility: int = MOVE_VISIBILITY_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        workers: int = 1,
     ) -> None:
         """`move_task_supported` is False on the local stack (moto lacks StartMessageMoveTask);
         `settled` tells which payments need no redrive; `move_visibility` is how long a
-        message stays hidden between its receive and its delete."""
+        message stays hidden between its receive and its delete; `workers` loops move at once."""
         self._sqs = sqs
         self._queue = queue_url
         self._dlq = dlq_url
@@ -155,6 +201,7 @@ class DlqService:
         self._settled = settled
         self._move_visibility = move_visibility
         self._sleep = sleep
+        self.workers = workers
 
     def _counts(self, url: str) -> tuple[int, int]:
         attrs = self._sqs.get_queue_attributes(
@@ -278,58 +325,88 @@ class DlqService:
         self, report: RedriveReport, total: int, progress: Progress | None
     ) -> RedriveReport:
         """receive -> send to the source queue -> delete from the DLQ what was sent (or needs
-        no sending); wait for messages other runs hold."""
-        sent_payments: set[str] = set()
-        waited = 0.0
-        while report.handled < total:
-            batch = self._receive(min(BATCH, total - report.handled), self._move_visibility)
-            if not batch:
-                if waited > self._move_visibility or self.stats().dlq_in_flight == 0:
-                    break
-                self._sleep(1.0)
-                waited += 1.0
-                continue
-            self._move_batch(batch, sent_payments, report)
-            if progress:
-                progress(report.handled, total)
+        no sending), from `workers` threads at once (each SQS round trip waits on the network:
+        one loop alone is bound by latency, not by SQS); wait for messages other runs hold."""
+        run = _LoopState(report=report, total=total, progress=progress)
+        threads = [
+            threading.Thread(target=self._move_worker, args=(run,), daemon=True)
+            for _ in range(max(1, self.workers))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if run.error is not None:
+            raise run.error
         return report
 
-    def _move_batch(
-        self, batch: list[dict[str, Any]], sent_payments: set[str], report: RedriveReport
-    ) -> None:
+    def _move_worker(self, run: _LoopState) -> None:
+        """One loop: reserve up to a batch of the run's count, receive, move, account."""
+        waited = 0.0
+        try:
+            while True:
+                wanted = run.reserve()
+                if wanted == 0:
+                    return
+                batch = self._receive(wanted, self._move_visibility)
+                if not batch:
+                    run.unreserve(wanted)
+                    if waited > self._move_visibility or self.stats().dlq_in_flight == 0:
+                        run.give_up()
+                        return
+                    self._sleep(1.0)
+                    waited += 1.0
+                    continue
+                handled = self._move_batch(batch, run)
+                run.unreserve(wanted - handled)
+        except Exception as exc:  # noqa: BLE001 - re-raised in the caller by _move_loop
+            run.fail(exc)
+
+    def _move_batch(self, batch: list[dict[str, Any]], run: _LoopState) -> int:
         """One received batch: settled payments and this run's repeats are deleted, the rest
-        sent and then deleted; what could not be sent is made visible again."""
+        sent and then deleted; what could not be sent is made visible again. A repeat of a
+        payment another worker is still sending is released, to be looked at again once that
+        send is known. Returns how many messages this batch finished."""
+        report = run.report
         payment_ids = [_payment_id(m["Body"]) for m in batch]
         settled = self._settled([p for p in payment_ids if p]) if self._settled else set()
         to_send: list[dict[str, Any]] = []
         repeats: list[tuple[dict[str, Any], str]] = []
         done: list[dict[str, Any]] = []
-        for message, payment_id in zip(batch, payment_ids, strict=True):
-            if payment_id in settled:
-                done.append(message)
-                report.dropped_settled += 1
-            elif payment_id is not None and payment_id in sent_payments:
-                repeats.append((message, payment_id))
-            else:
-                to_send.append(message)
-                if payment_id is not None:
-                    sent_payments.add(payment_id)
+        with run.lock:
+            for message, payment_id in zip(batch, payment_ids, strict=True):
+                if payment_id in settled:
+                    done.append(message)
+                    report.dropped_settled += 1
+                elif payment_id is not None and payment_id in run.claimed:
+                    repeats.append((message, payment_id))
+                else:
+                    to_send.append(message)
+                    if payment_id is not None:
+                        run.claimed.add(payment_id)
         sent = self._send_batch(to_send) if to_send else set()
-        for message, payment_id in zip(batch, payment_ids, strict=True):
-            if message["MessageId"] in sent and payment_id:
-                report.payment_ids.append(payment_id)
-            elif message in to_send and payment_id:
-                sent_payments.discard(payment_id)  # its send failed: a repeat must not go
-        for message, payment_id in repeats:
-            if payment_id in sent_payments:
-                done.append(message)
-                report.dropped_duplicates += 1
-            else:
-                to_send.append(message)  # released below, for a later run
+        release = [m for m in to_send if m["MessageId"] not in sent]
+        with run.lock:
+            for message, payment_id in zip(batch, payment_ids, strict=True):
+                if message["MessageId"] in sent and payment_id:
+                    report.payment_ids.append(payment_id)
+                    run.sent.add(payment_id)
+                elif message in to_send and payment_id:
+                    run.claimed.discard(payment_id)  # its send failed: a repeat must not go
+            for message, payment_id in repeats:
+                if payment_id in run.sent:
+                    done.append(message)
+                    report.dropped_duplicates += 1
+                else:
+                    release.append(message)  # looked at again by a later receive or run
+            report.moved += len(sent)
+            report.failed += len(to_send) - len(sent)
         self._delete([m for m in to_send if m["MessageId"] in sent] + done)
-        self._release([m["ReceiptHandle"] for m in to_send if m["MessageId"] not in sent])
-        report.moved += len(sent)
-        report.failed += len(to_send) - len(sent)
+        self._release([m["ReceiptHandle"] for m in release])
+        with run.lock:
+            if run.progress:
+                run.progress(report.handled, run.total)
+        return len(to_send) + len(done)
 
     def _send_batch(self, batch: list[dict[str, Any]]) -> set[str]:
         """Send each body (and its attributes) to the source queue; the MessageIds sent."""

@@ -17,6 +17,7 @@ unless given.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -25,6 +26,7 @@ from samtranslator.yaml_helper import yaml_parse
 
 from paycli.core.errors import UsageError
 from paycli.lint.deploy._model import Stack, partition_of
+from paycli.lint.deploy.names import is_valid_stack_name
 
 Principal = Literal["operator", "payer"]
 PRINCIPALS: Final = ("operator", "payer")
@@ -234,8 +236,26 @@ def policy_for(
     from paycli.lint.validate import find_stack_dir  # noqa: PLC0415
 
     grants = grants_for(principal)
+    _check_scope(stack_name, region, account)
     source = yaml_parse((find_stack_dir() / "template.yaml").read_text(encoding="utf-8"))
     translated = translate(source, region="us-east-1" if region == "*" else region)
     partition = partition_of(region) if region != "*" else "aws"
     names = ResourceNames(translated, stack_name, region, account, partition)
     return policy(grants, names), [grant.commands for grant in grants]
+
+
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+_ACCOUNT = re.compile(r"\d{12}")
+
+
+def _check_scope(stack_name: str, region: str, account: str) -> None:
+    """The policy's scope is checked before it is built: a typo would grant nothing useful."""
+    if not is_valid_stack_name(stack_name):
+        raise UsageError(
+            f"{stack_name!r} is not a CloudFormation stack name",
+            hint="a letter, then letters, digits and hyphens (at most 128)",
+        )
+    if region != "*" and not _REGION.fullmatch(region):
+        raise UsageError(f"{region!r} is not an AWS region", hint="e.g. eu-west-1, or omit it")
+    if account != "*" and not _ACCOUNT.fullmatch(account):
+        raise UsageError(f"{account!r} is not an AWS account id", hint="12 digits, or omit it")

@@ -13,6 +13,7 @@ from typing import Final
 
 from paystack.domain.accounts import ACCOUNT_ID_RE
 from paystack.domain.intake import IDEMPOTENCY_KEY_RE
+from paystack.domain.methods import WALLET_ID_RE
 from paystack.domain.redact import mask_pans
 from paystack.domain.store import PAYMENT_ID_RE
 
@@ -52,15 +53,15 @@ def payment_id(value: str) -> str:
     )
 
 
-def account_id(value: str) -> str:
+def account_id(value: str, hint: str = "list accounts with `paycli accounts list`") -> str:
     """An account id: 1-64 letters, digits or _.:- (the domain's rule)."""
-    return _check(
-        value,
-        ACCOUNT_ID_RE,
-        "an account id",
-        "1-64 letters, digits or _.:-",
-        "list accounts with `paycli accounts list`",
-    )
+    return _check(value, ACCOUNT_ID_RE, "an account id", "1-64 letters, digits or _.:-", hint)
+
+
+def wallet_id(value: str) -> str:
+    """A wallet id: wal_ and 8-32 letters or digits (the domain's rule; the API's request
+    model would only say "Invalid request body")."""
+    return _check(value, WALLET_ID_RE, "--wallet", "wal_ followed by 8-32 letters or digits", None)
 
 
 def idempotency_key(value: str) -> str:

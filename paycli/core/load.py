@@ -117,7 +117,7 @@ class LoadPlan:
             problems.append("--count must be at least 1")
         if self.concurrency < 1:
             problems.append("--concurrency must be at least 1")
-        if self.rate < 0:
+        if not (math.isfinite(self.rate) and self.rate >= 0):  # nan passes `< 0`
             problems.append("--rate must be 0 (flat out) or positive")
         if not self.account_ids and self.accounts < 1:
             problems.append("--accounts must be at least 1")
@@ -132,7 +132,7 @@ class LoadPlan:
         low, high = self.amount_minor
         if not 0 < low <= high:
             problems.append("the amount range must be positive and low <= high")
-        if self.timeout <= 0 or self.poll_interval <= 0:
+        if not all(math.isfinite(s) and s > 0 for s in (self.timeout, self.poll_interval)):
             problems.append("the timeout and poll interval must be positive")
         if problems:
             raise UsageError("; ".join(problems))

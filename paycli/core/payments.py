@@ -191,7 +191,7 @@ class PayRequest:
                 "cvc": self.cvc,
             },
             Method.BANK: {"iban": inputs.digits(self.iban)},
-            Method.WALLET: {"wallet_id": self.wallet_id},
+            Method.WALLET: {"wallet_id": inputs.wallet_id(self.wallet_id)},
         }
         instrument = instruments[method]
         return PaymentInput(

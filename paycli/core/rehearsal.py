@@ -105,6 +105,60 @@ def require_region(stack: LoadedStack, region: str) -> RegionSupport:
     return support
 
 
+#: AWS keeps at least this much of an account's Lambda concurrency unreserved.
+MIN_UNRESERVED_CONCURRENCY = 100
+LOGGING_ROLE_HINT = (
+    "create a role that apigateway.amazonaws.com may assume, with the managed policy "
+    "AmazonAPIGatewayPushToCloudWatchLogs, then `aws apigateway update-account "
+    "--patch-operations op=replace,path=/cloudwatchRoleArn,value=ROLE_ARN` (once per region)"
+)
+ACCOUNT_NOT_CHECKED = (
+    "not checked: a dry run calls no AWS API (credentials, API Gateway's CloudWatch Logs role, "
+    "Lambda concurrency)"
+)
+
+
+def reserved_concurrency(template: Mapping[str, Any], overrides: Mapping[str, str]) -> int:
+    """The Lambda concurrency the stack reserves (ReservedConcurrentExecutions, parameters
+    resolved from the overrides or their defaults)."""
+    parameters = template.get("Parameters") or {}
+    total = 0
+    for resource in (template.get("Resources") or {}).values():
+        value: Any = (resource.get("Properties") or {}).get("ReservedConcurrentExecutions")
+        if isinstance(value, dict) and "Ref" in value:
+            name = str(value["Ref"])
+            value = overrides.get(name, parameters.get(name, {}).get("Default", 0))
+        total += int(value or 0)
+    return total
+
+
+def account_problems(
+    *, logging_role: str | None, concurrency_limit: int, reserved: int, region: str
+) -> list[ConfigError]:
+    """What the account lacks for this stack: API access logging needs the account's API
+    Gateway CloudWatch Logs role ("CloudWatch Logs role ARN must be set in account settings to
+    enable logging"); reservations must leave 100 of the concurrency limit unreserved."""
+    problems = []
+    if not logging_role:
+        problems.append(
+            ConfigError(
+                f"API Gateway in {region} has no CloudWatch Logs role, which the API's access "
+                "logging needs (the stage would fail to create)",
+                hint=LOGGING_ROLE_HINT,
+            )
+        )
+    if concurrency_limit - reserved < MIN_UNRESERVED_CONCURRENCY:
+        problems.append(
+            ConfigError(
+                f"the account's Lambda concurrency limit in {region} is {concurrency_limit}: this "
+                f"stack reserves {reserved} and AWS keeps {MIN_UNRESERVED_CONCURRENCY} unreserved",
+                hint="lower --parameter-overrides DeductAmountConcurrency=N, or ask for a higher "
+                "Lambda concurrency quota",
+            )
+        )
+    return problems
+
+
 def packaged_paths(template: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(who, local path) for every CodeUri/DefinitionUri `sam deploy` zips and uploads."""
     globals_fn = (template.get("Globals") or {}).get("Function") or {}
@@ -178,7 +232,7 @@ def rehearse(
     ]
     sam = shutil.which("sam")
     steps.append(Step("sam", sam is not None, sam or f"`sam` not on PATH: {SAM_MISSING_HINT}"))
-    steps.append(Step("credentials", True, "not checked: a dry run calls no AWS API"))
+    steps.append(Step("credentials", True, ACCOUNT_NOT_CHECKED))
     options_step, options = _options_step(stack, overrides, tags)
     steps += [options_step, _package_step(stack)]
     if support.ok:

@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from paycli.core.accounts import AccountsService
 from paycli.core.api import ApiClient
 from paycli.core.audit import AuditService, Progress, Tables
@@ -25,14 +27,21 @@ from paycli.core.deploy import (
     stack_dir,
     template_path,
 )
-from paycli.core.dlq import DlqService, settled_payments
-from paycli.core.errors import ConfigError, from_botocore
+from paycli.core.dlq import MOVE_WORKERS, DlqService, settled_payments
+from paycli.core.errors import ConfigError, PaycliError, from_botocore
 from paycli.core.executions import ExecutionsService
 from paycli.core.load import LoadDriver, LoadProgress
 from paycli.core.logs import CloudWatchLogs, LogRecord, from_local, logical_function
 from paycli.core.payments import PaymentsService
 from paycli.core.reconcile import ReconcileService
-from paycli.core.rehearsal import Rehearsal, load_stack, rehearse, require_region
+from paycli.core.rehearsal import (
+    Rehearsal,
+    account_problems,
+    load_stack,
+    rehearse,
+    require_region,
+    reserved_concurrency,
+)
 from paycli.core.settings import write_config
 from paycli.core.soak import Soak, SoakServices
 from paycli.core.status import StatusReport
@@ -91,6 +100,16 @@ class Services:
             SoakServices(
                 accounts=self.accounts(),
                 pay=self.payments(with_api=True).pay,
+                pay_once=PaymentsService(
+                    ApiClient(
+                        self.outputs.ApiUrl,
+                        self.target.credentials(),
+                        self.target.region,
+                        attempts=1,
+                    ),
+                    self.target.dynamodb(),
+                    self.outputs.PaymentsTableName,
+                ).pay,
                 dynamodb=self.target.dynamodb(),
                 payments_table=self.outputs.PaymentsTableName,
                 reconcile=self.reconcile(),
@@ -129,6 +148,7 @@ class Services:
             out.DeadLetterQueueUrl,
             move_task_supported=not self.target.is_local,
             settled=lambda ids: settled_payments(ddb, table, ids),
+            workers=MOVE_WORKERS,
         )
 
     def audit(self, progress: Progress | None = None) -> AuditService:
@@ -224,6 +244,19 @@ class Services:
         require_region(stack, self.target.region)
         options = deploy_options(stack.template, overrides, tags)
         prereq = self.aws_prerequisites()
+        problems = account_problems(
+            logging_role=self.target.apigateway().get_account().get("cloudwatchRoleArn"),
+            concurrency_limit=int(
+                self.target.lambda_().get_account_settings()["AccountLimit"]["ConcurrentExecutions"]
+            ),
+            reserved=reserved_concurrency(stack.template, options.parameter_overrides),
+            region=prereq.region,
+        )
+        if problems:
+            raise ConfigError(
+                "; ".join(p.message for p in problems),
+                hint="; ".join(p.hint for p in problems if p.hint),
+            )
         return sam_deploy_command(
             prereq.sam,
             stack.template_path,
@@ -264,10 +297,11 @@ class Services:
         return retained_tables_note(tables)
 
     def _table_names(self) -> list[str]:
-        """The stack's table names, read before it goes (none when the outputs are gone)."""
+        """The stack's table names, read before it goes (none when they cannot be read: the
+        stack is half gone, or the caller may not DescribeStacks; the delete still runs)."""
         try:
             outputs = self.target.outputs().as_dict()
-        except ConfigError:
+        except (PaycliError, BotoCoreError, ClientError):
             return []
         return [value for key, value in outputs.items() if key.endswith("TableName")]
 

@@ -79,6 +79,8 @@ _SUPPORTED: dict[str, tuple[set[str], dict[str, str]]] = {
         {
             "Architectures": "CPU architecture (the host's Python runs the code)",
             "Tracing": "X-Ray tracing (POWERTOOLS_TRACE_DISABLED=true locally)",
+            "ReservedConcurrentExecutions": "reserved concurrency",
+            "EventInvokeConfig": "asynchronous invocation retries and on-failure destination",
             # The Powertools layer is provided by the CLI's own environment (it depends on
             # aws-lambda-powertools), so handlers import it exactly as on Lambda.
             "Layers": "Lambda layers (Powertools comes from the CLI's environment)",
@@ -92,6 +94,7 @@ _SUPPORTED: dict[str, tuple[set[str], dict[str, str]]] = {
         {
             "TracingEnabled": "X-Ray tracing",
             "MethodSettings": "stage throttling and logging",
+            "AccessLogSetting": "stage access logging",
             "Description": "description",
             "Tags": "tags",
         },
@@ -99,8 +102,8 @@ _SUPPORTED: dict[str, tuple[set[str], dict[str, str]]] = {
     "AWS::Serverless::StateMachine": (
         {"Type", "DefinitionUri", "Definition", "DefinitionSubstitutions", "Name"},
         {
-            "Tracing": "X-Ray tracing",
-            "Logging": "execution logging to CloudWatch Logs",
+            "Tracing": "X-Ray tracing (configured as in the template; no traces are written)",
+            "Logging": "execution logging (configured as in the template; nothing is written)",
             "Policies": "IAM policies of the state machine role",
             "Role": "IAM role",
             "Tags": "tags",

@@ -53,6 +53,24 @@ def _api_id(stack_name: str, logical_id: str) -> str:
     return hashlib.sha256(f"{stack_name}/{logical_id}".encode()).hexdigest()[:10]
 
 
+def _observability(props: dict[str, Any]) -> dict[str, Any]:
+    """SAM's Logging and Tracing as the Step Functions API's configurations (moto stores them
+    for DescribeStateMachine; it writes no execution logs and no traces)."""
+    logging = props.get("Logging") or {}
+    destinations = [
+        {"cloudWatchLogsLogGroup": {"logGroupArn": d["CloudWatchLogsLogGroup"]["LogGroupArn"]}}
+        for d in logging.get("Destinations") or []
+    ]
+    return {
+        "loggingConfiguration": {
+            "level": logging.get("Level", "OFF"),
+            "includeExecutionData": bool(logging.get("IncludeExecutionData", False)),
+            "destinations": destinations,
+        },
+        "tracingConfiguration": {"enabled": bool((props.get("Tracing") or {}).get("Enabled"))},
+    }
+
+
 class Provisioner:
     """Walks the template in dependency order and creates (or finds) each resource."""
 
@@ -463,14 +481,15 @@ class Provisioner:
         role_arn = self._service_role(logical_id, "states.amazonaws.com")
         sfn = self.client("stepfunctions")
         arn = self._arn("states", f"stateMachine:{name}")
+        observe = _observability(props)  # the template's logging and tracing, as AWS shows them
         try:
             sfn.describe_state_machine(stateMachineArn=arn)
-            sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+            sfn.update_state_machine(stateMachineArn=arn, definition=definition, **observe)
         except sfn.exceptions.StateMachineDoesNotExist:
             # Always STANDARD: executions must be listable and describable (MOTO_NOTES); an
             # EXPRESS machine in the template is emulated as STANDARD.
             sfn.create_state_machine(
-                name=name, definition=definition, roleArn=role_arn, type="STANDARD"
+                name=name, definition=definition, roleArn=role_arn, type="STANDARD", **observe
             )
         self.resolver.add(logical_id, arn, Arn=arn, Name=name)
 

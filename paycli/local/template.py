@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class Template:
     resources: dict[str, dict[str, Any]]
     outputs: dict[str, dict[str, Any]]
     mappings: dict[str, Any]
+    conditions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -61,8 +62,10 @@ def load_template(path: Path, parameter_overrides: Mapping[str, str] | None = No
     if not isinstance(body, dict) or not isinstance(body.get("Resources"), dict):
         msg = f"{path}: not a CloudFormation template (no Resources section)"
         raise TemplateError(msg)
-    if body.get("Conditions"):
-        msg = f"{path}: Conditions are not supported by the local stack"
+    resources_in = body["Resources"]
+    conditioned = [k for k, r in resources_in.items() if isinstance(r, dict) and "Condition" in r]
+    if conditioned:
+        msg = f"{path}: conditional resources ({', '.join(conditioned)}) are not supported locally"
         raise TemplateError(msg)
     resources = merge_globals(body.get("Globals") or {}, body["Resources"])
     return Template(
@@ -71,6 +74,7 @@ def load_template(path: Path, parameter_overrides: Mapping[str, str] | None = No
         resources=resources,
         outputs=dict(body.get("Outputs") or {}),
         mappings=dict(body.get("Mappings") or {}),
+        conditions=dict(body.get("Conditions") or {}),
     )
 
 
@@ -208,6 +212,14 @@ class Resolver:
             "Fn::Base64": self._base64,
             "Fn::FindInMap": self._find_in_map,
             "Fn::GetAZs": self._get_azs,
+            # Conditions (Fn::If and the condition functions); values only, not Condition
+            # attributes on resources.
+            "Fn::If": self._if,
+            "Fn::Equals": self._equals,
+            "Fn::Not": lambda arg: not self._truth(arg[0]),
+            "Fn::And": lambda arg: all(self._truth(a) for a in arg),
+            "Fn::Or": lambda arg: any(self._truth(a) for a in arg),
+            "Condition": self._condition,
         }
 
     def pseudo_parameters(self) -> dict[str, str]:
@@ -330,6 +342,28 @@ class Resolver:
         except KeyError as exc:
             msg = f"Fn::FindInMap {name}/{top}/{second}: not in Mappings"
             raise TemplateError(msg) from exc
+
+    def _condition(self, name: Any) -> bool:
+        if name not in self.template.conditions:
+            msg = f"Fn::If/Condition: no condition {name!r} in Conditions"
+            raise TemplateError(msg)
+        return self._truth(self.template.conditions[name])
+
+    def _truth(self, value: Any) -> bool:
+        """A condition function's value, or a named condition."""
+        resolved = self._condition(value) if isinstance(value, str) else self._resolve(value)
+        if not isinstance(resolved, bool):
+            msg = f"{value!r} is not a condition"
+            raise TemplateError(msg)
+        return resolved
+
+    def _equals(self, arg: Any) -> bool:
+        first, second = (self._resolve(a) for a in arg)
+        return _scalar_str(first) == _scalar_str(second)
+
+    def _if(self, arg: Any) -> Any:
+        name, when_true, when_false = arg
+        return self._resolve(when_true if self._condition(name) else when_false)
 
     def _get_azs(self, _arg: Any) -> list[str]:
         return [f"{self.region}{zone}" for zone in "abc"]

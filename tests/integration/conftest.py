@@ -14,14 +14,16 @@ import os
 import secrets
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.handlers
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters import base as parameters_base
+from botocore.awsrequest import AWSResponse
 from handler_harness import HANDLERS, REGION, Stack
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
@@ -194,3 +196,30 @@ def fake_sam(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     sam.chmod(sam.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return record
+
+
+@pytest.fixture
+def deployable_account(monkeypatch: pytest.MonkeyPatch) -> Callable[[int, bool], None]:
+    """Inside moto: `ready(limit, logging_role)` sets API Gateway's CloudWatch Logs role (moto)
+    and makes Lambda's GetAccountSettings (which moto lacks) answer with `limit`."""
+    state = {"limit": 1000}
+
+    def account_settings(**_kwargs: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        limits = {"ConcurrentExecutions": state["limit"]}
+        parsed = {"AccountLimit": limits, "ResponseMetadata": {"HTTPStatusCode": 200}}
+        return AWSResponse("https://lambda", 200, {}, None), parsed
+
+    handler = ("before-call.lambda.GetAccountSettings", account_settings)
+    monkeypatch.setattr(
+        botocore.handlers, "BUILTIN_HANDLERS", [*botocore.handlers.BUILTIN_HANDLERS, handler]
+    )
+
+    def ready(limit: int = 1000, logging_role: bool = True, region: str = "eu-west-1") -> None:
+        state["limit"] = limit
+        if logging_role:
+            role = "arn:aws:iam::123456789012:role/apigateway-logs"
+            boto3.client("apigateway", region_name=region).update_account(
+                patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role}]
+            )
+
+    return ready

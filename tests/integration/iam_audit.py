@@ -443,6 +443,7 @@ class App:
             resources=self.resources,
             outputs={},
             mappings=self.translated.get("Mappings") or {},
+            conditions=self.translated.get("Conditions") or {},
         )
         resolver = Resolver(template, region=region)
         for logical_id, ref in refs.items():
@@ -475,9 +476,12 @@ class App:
         if self.resources.get(role, {}).get("Type") != "AWS::IAM::Role":
             raise UnsupportedError(f"{principal}: {role} is not an AWS::IAM::Role of the template")
         statements: list[Statement] = []
-        for inline in self.resources[role]["Properties"].get("Policies") or []:
+        for conditional in self.resources[role]["Properties"].get("Policies") or []:
+            inline = resolver.resolve(conditional)  # Fn::If on a condition: None when off
+            if inline is None:
+                continue
             where = f"{role}.{inline['PolicyName']}"
-            raw = resolver.resolve(inline["PolicyDocument"])["Statement"]
+            raw = inline["PolicyDocument"]["Statement"]
             for statement in raw if isinstance(raw, list) else [raw]:
                 statements.append(Statement.parse(statement, where))
         return Policy(principal, role, tuple(statements))

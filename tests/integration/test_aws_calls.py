@@ -7,7 +7,7 @@ binary is a fake on PATH that records its arguments: the command line is what is
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -220,8 +220,10 @@ def test_redrive_uses_redrive_execution_for_an_uncaught_failure() -> None:
         stub.add_response(
             "redrive_execution", {"redriveDate": datetime.now(UTC)}, {"executionArn": arn}
         )
-        payments = _OnePayment(Payment(PAYMENT_ID, "FAILED", "card", "acc_1", 1, "USD",
-                                       execution_arn=arn))  # fmt: skip
+        payments = _OnePayment(Payment({"payment_id": PAYMENT_ID, "status": "FAILED",
+                                        "method": "card", "account_id": "acc_1",
+                                        "amount_minor": 1, "currency": "USD",
+                                        "execution_arn": arn}))  # fmt: skip
         service = ExecutionsService(sfn, SM_ARN, payments, redrive_supported=True)  # type: ignore[arg-type]
         (result,) = service.redrive([arn])
         assert (result.method, result.new_execution_arn) == ("RedriveExecution", arn)
@@ -299,10 +301,11 @@ def test_cloudwatch_logs_filter_by_function_and_payment(aws: None) -> None:
 
 
 def test_deploy_to_aws_runs_sam_deploy_and_remembers_the_settings(
-    aws: None, fake_sam: Path, tmp_path: Path
+    aws: None, fake_sam: Path, tmp_path: Path, deployable_account: Callable[..., None]
 ) -> None:
     """`deploy --target aws` builds the sam command (no build step), prints the outputs as
     JSON, and writes the config file that later commands read."""
+    deployable_account()
     outputs = _deploy_fake_stack("pay-prod")
     result = CliRunner().invoke(
         app,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +118,11 @@ def test_the_region_check_reads_cfn_lint_s_region_data_and_the_layer_mapping() -
 
 
 def test_overrides_and_tags_pass_through_and_deploying_is_said_after_the_checks(
-    aws: None, fake_sam: Path
+    aws: None, fake_sam: Path, deployable_account: Callable[..., None]
 ) -> None:
     """--parameter-overrides and --tags reach `sam deploy` as KEY=VALUE items; the
     "Deploying..." line appears once the prerequisites passed."""
+    deployable_account()
     _stack_with_outputs("pay")
     result = _deploy(
         "--region", REGION, "--yes", "--json",
@@ -168,6 +169,49 @@ def test_missing_prerequisites_are_named_without_a_deploying_line(
     assert "Deploying" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("limit", "logging_role", "messages"),
+    [
+        (1000, False, ["API Gateway in eu-west-1 has no CloudWatch Logs role",
+                       "AmazonAPIGatewayPushToCloudWatchLogs"]),
+        (140, True, ["concurrency limit in eu-west-1 is 140: this stack reserves 51",
+                     "DeductAmountConcurrency"]),
+        (10, False, ["no CloudWatch Logs role", "is 10: this stack reserves 51"]),
+    ],
+)  # fmt: skip
+def test_an_account_that_would_fail_the_stack_is_refused_before_sam_runs(  # noqa: PLR0917 - fixtures and parameters
+    aws: None,
+    fake_sam: Path,
+    deployable_account: Callable[..., None],
+    limit: int,
+    logging_role: bool,
+    messages: list[str],
+) -> None:
+    """API access logging needs the account's API Gateway CloudWatch Logs role; reservations
+    (DeductAmountConcurrency 50 + Reconcile 1) must leave 100 unreserved. Both are said at
+    once, and nothing runs."""
+    deployable_account(limit, logging_role)
+    result = _deploy("--region", REGION, "--yes")
+    assert result.exit_code == ExitCode.ENVIRONMENT, result.output
+    text = " ".join(result.stderr.split())
+    for message in messages:
+        assert message in text
+    assert "Deploying" not in result.stderr
+    assert not fake_sam.exists()
+
+
+def test_a_lower_concurrency_override_fits_a_small_account(
+    aws: None, fake_sam: Path, deployable_account: Callable[..., None]
+) -> None:
+    deployable_account(140, True)
+    _stack_with_outputs("pay")
+    result = _deploy(
+        "--region", REGION, "--yes", "--parameter-overrides", "DeductAmountConcurrency=20"
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "DeductAmountConcurrency=20" in fake_sam.read_text(encoding="utf-8").splitlines()
+
+
 # ------------------------------------------------------------------------------ destroy
 
 
@@ -187,6 +231,19 @@ def test_destroy_on_aws_says_the_tables_remain_cost_and_are_protected(
     assert "keep costing" in note
     assert "point-in-time recovery" in note
     assert "--no-deletion-protection-enabled" in note
+
+
+def test_destroy_still_runs_and_warns_when_the_outputs_cannot_be_read(
+    aws: None, fake_sam: Path
+) -> None:
+    """No stack outputs to read (half-deleted stack): `sam delete` runs all the same and the
+    note speaks of the stack's tables without names."""
+    result = CliRunner().invoke(
+        app, ["destroy", "--target", "aws", "--region", REGION, "--stack-name", "gone", "--yes"]
+    )
+    assert result.exit_code == 0, result.output
+    assert fake_sam.read_text(encoding="utf-8").splitlines()[0] == "delete"
+    assert "the stack's four DynamoDB tables remain" in " ".join(result.stderr.split())
 
 
 # ------------------------------------------------------------------------------ dlq redrive

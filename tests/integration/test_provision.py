@@ -131,6 +131,22 @@ def test_functions_state_machine_and_pipe_are_wired(
     }
 
 
+def test_the_state_machine_has_the_template_s_logging_and_tracing(
+    stack: LocalStack, deployed: Deployment
+) -> None:
+    """DescribeStateMachine shows what the template configures (moto's default is OFF): level
+    ERROR without execution data, to the vended log group, X-Ray tracing on."""
+    described = stack.client("stepfunctions").describe_state_machine(
+        stateMachineArn=deployed.outputs["StateMachineArn"]
+    )
+    logging = described["loggingConfiguration"]
+    assert (logging["level"], logging["includeExecutionData"]) == ("ERROR", False)
+    (destination,) = logging["destinations"]
+    group = destination["cloudWatchLogsLogGroup"]["logGroupArn"]
+    assert ":log-group:/aws/vendedlogs/states/" in group
+    assert described["tracingConfiguration"] == {"enabled": True}
+
+
 def test_second_deploy_is_idempotent(stack: LocalStack, deployed: Deployment) -> None:
     """Same outputs, no duplicate resources, the generated secret is not regenerated."""
     secret_arn = deployed.functions["IngressFunction"].environment["CARD_FINGERPRINT_SECRET_ARN"]
@@ -140,7 +156,8 @@ def test_second_deploy_is_idempotent(stack: LocalStack, deployed: Deployment) ->
     again = stack.deploy(TEMPLATE, api_base_url=API_URL)
 
     assert again.outputs == deployed.outputs
-    assert len(stack.client("sqs").list_queues()["QueueUrls"]) == 2
+    queues = TEMPLATE.read_text(encoding="utf-8").count("Type: AWS::SQS::Queue")
+    assert len(stack.client("sqs").list_queues()["QueueUrls"]) == queues == 3
     assert len(stack.client("dynamodb").list_tables()["TableNames"]) == 4
     assert len(stack.client("stepfunctions").list_state_machines()["stateMachines"]) == 1
     assert len(stack.client("lambda").list_functions()["Functions"]) == len(deployed.functions)

@@ -8,6 +8,8 @@ tests/integration/test_aws_calls.py.
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -205,4 +207,51 @@ def test_two_redrives_at_once_move_every_message_exactly_once(stack: Any) -> Non
         reports = list(pool.map(lambda service: service.redrive(), services))
     assert sum(r.moved for r in reports) == 40
     assert sorted(_bodies(stack, stack.queue_url)) == sorted(ids)
+    assert _bodies(stack, stack.dlq_url) == []
+
+
+class _CountingSqs:
+    """The moto client, counting how many ReceiveMessage calls are in progress at once (each
+    one held briefly, as a network round trip would be)."""
+
+    def __init__(self, sqs: Any) -> None:
+        self._sqs = sqs
+        self._lock = threading.Lock()
+        self.active = self.most = 0
+
+    def receive_message(self, **kwargs: Any) -> Any:
+        with self._lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+        try:
+            time.sleep(0.05)
+            return self._sqs.receive_message(**kwargs)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+
+@pytest.mark.usefixtures("serialised_moto")
+def test_redrive_loops_run_at_once_and_still_move_each_payment_once(stack: Any) -> None:
+    """With `workers`, several loops receive at once; repeats of a payment are still sent
+    once, settled payments still dropped, and the count fixed at the start still holds."""
+    ids = [f"pay_{uuid.uuid4().hex}" for _ in range(60)]
+    settled = ids[:5]
+    for payment_id in settled:
+        _store(stack, payment_id, "SUCCEEDED")
+    _park_ids(stack, ids + ids[10:20])  # ten payments parked twice
+    sqs = _CountingSqs(stack.sqs)
+    service = DlqService(
+        sqs, stack.queue_url, stack.dlq_url, move_task_supported=False,  # type: ignore[arg-type]
+        settled=lambda p: dlq_module.settled_payments(stack.ddb, stack.tables.payments, p),
+        workers=4,
+    )  # fmt: skip
+    report = service.redrive()
+    assert sqs.most > 1
+    assert report.candidates == 70
+    assert (report.moved, report.dropped_settled, report.dropped_duplicates) == (55, 5, 10)
+    assert sorted(_bodies(stack, stack.queue_url)) == sorted(ids[5:])
     assert _bodies(stack, stack.dlq_url) == []

@@ -54,6 +54,16 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ([*PAY, "--wait", "--timeout", "nan"], "--timeout must be"),
         ([*PAY, "--wait", "--timeout", "inf"], "--timeout must be"),
         (["pay", "card", "--amount", TOO_MUCH, "--account", "a"], f"{TOO_MUCH} USD exceeds"),
+        ([*PAY_WALLET, "--wallet", "bad"], "--wallet must be wal_ followed by 8-32"),
+        (["executions", "watch", "--interval", "nan"], "--interval must be a number of seconds"),
+        (["logs", "--follow", "--interval", "nan"], "--interval must be"),
+        (["logs", "--follow", "--interval", "0"], "--interval must be"),
+        (["logs", "--payment", "pay_x"], "a payment id must be"),
+        (["demo", "--timeout", "nan"], "--timeout must be"),
+        (["demo", "--timeout", "-1"], "--timeout must be"),
+        (["load", "--count", "1", "--rate", "nan"], "--rate must be 0"),
+        (["load", "--count", "1", "--timeout", "nan"], "the timeout and poll interval"),
+        (["accounts", "create", "--balance", "1", "--id", "acc op"], "not 'acc op'"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_clear_line_and_exit_2(args: list[str], needle: str) -> None:
@@ -64,6 +74,12 @@ def test_bad_input_is_one_clear_line_and_exit_2(args: list[str], needle: str) ->
     assert LONG not in result.stderr
     assert result.stdout == ""
     assert "Traceback" not in result.output
+    assert "internal error" not in result.stderr
+
+
+def test_an_id_for_a_new_account_hints_at_generating_one() -> None:
+    result = runner.invoke(app, ["accounts", "create", "--balance", "1", "--id", "acc op"])
+    assert "Hint: omit --id to have one generated" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from typer.testing import CliRunner
 
 from paycli.cli.app import app
@@ -69,3 +70,19 @@ def test_an_unknown_principal_is_one_line_and_exit_2() -> None:
     result = CliRunner().invoke(app, ["iam", "policy", "--for", "admin"])
     assert result.exit_code == 2
     assert "unknown --for 'admin'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--stack-name", "1 bad/name", "'1 bad/name' is not a CloudFormation stack name"),
+        ("--region", "nowhere", "'nowhere' is not an AWS region"),
+        ("--account-id", "12345", "'12345' is not an AWS account id"),
+    ],
+)
+def test_a_bad_scope_is_refused_in_one_line(option: str, value: str, message: str) -> None:
+    """A typo in the scope would make a policy that grants nothing: it is refused instead."""
+    result = CliRunner().invoke(app, ["iam", "policy", "--for", "payer", option, value])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output

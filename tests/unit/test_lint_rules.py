@@ -224,8 +224,14 @@ def test_paycli_validate_applies_the_rules_with_its_stack_name(stack_copy: Path)
     broken = load(stack_copy)
     function_name("${AWS::StackName}-ingress-function")(broken)
     write(stack_copy, broken)
-    codes = {f.code for f in validate_stack(stack_copy, stack_name=LONG_STACK_NAME).errors}
-    assert "E9010" in codes
+    errors = validate_stack(stack_copy, stack_name=LONG_STACK_NAME).errors
+    assert "E9010" in {f.code for f in errors}
+    # Located at the SAM source of the name: the FunctionName line of the copy.
+    lines = (stack_copy / "template.yaml").read_text(encoding="utf-8").splitlines()
+    sub = next(i for i, line in enumerate(lines, 1) if "${AWS::StackName}-ingress-function" in line)
+    assert [f.location.split(":")[:2] for f in errors if f.code == "E9010"] == [
+        ["template.yaml", str(sub - 1)]
+    ]
     assert "E9010" not in {f.code for f in validate_stack(stack_copy).errors}
 
 
@@ -263,3 +269,13 @@ def test_the_deploy_dry_run_checks_names_under_the_deploys_stack_name(stack_copy
     assert not refused.ok
     assert "E9010" in refused.detail
     assert validate_step("paycli").ok
+
+
+def test_a_layer_mapping_without_the_regions_partition_fails_as_cloudformation_would() -> None:
+    """The real template maps the Powertools account per partition; GovCloud is not mapped, so
+    CloudFormation would fail the FindInMap (E9040 says so with its error text)."""
+    found = problems(load(), region="us-gov-west-1")
+    assert "Template error: Unable to get mapping for PowertoolsLayer::aws-us-gov::Account" in {
+        p.error for p in found["E9040"]
+    }
+    assert "E9040" not in problems(load(), region="cn-north-1")

@@ -123,6 +123,39 @@ def test_no_value_removes_the_key(small: Template) -> None:
     assert resolver.resolve({"keep": 1, "drop": {"Ref": "AWS::NoValue"}}) == {"keep": 1}
 
 
+def test_conditions_pick_a_branch_and_no_value_drops_the_key(tmp_path: Path) -> None:
+    """An optional parameter (empty default) switches properties through Fn::If, as the
+    template's KmsKeyArn does; conditions may use Fn::Not, Fn::And, Fn::Or and Condition."""
+    body = """
+Parameters:
+  KeyArn: {Type: String, Default: ""}
+Conditions:
+  HasKey: !Not [!Equals [!Ref KeyArn, ""]]
+  Both: !And [!Condition HasKey, !Or [!Equals [a, a], !Equals [a, b]]]
+Resources:
+  Queue: {Type: AWS::SQS::Queue}
+"""
+    value = {
+        "KmsMasterKeyId": {"Fn::If": ["HasKey", {"Ref": "KeyArn"}, {"Ref": "AWS::NoValue"}]},
+        "Sse": {"Fn::If": ["Both", False, True]},
+    }
+    default = resolver_for(load_template(write_template(tmp_path, body)))
+    assert default.resolve(value) == {"Sse": True}
+    keyed = load_template(write_template(tmp_path, body), {"KeyArn": "arn:key"})
+    assert resolver_for(keyed).resolve(value) == {"KmsMasterKeyId": "arn:key", "Sse": False}
+
+
+def test_a_conditional_resource_is_refused(tmp_path: Path) -> None:
+    body = """
+Conditions:
+  Never: !Equals [a, b]
+Resources:
+  Queue: {Type: AWS::SQS::Queue, Condition: Never}
+"""
+    with pytest.raises(TemplateError, match="conditional resources"):
+        load_template(write_template(tmp_path, body))
+
+
 @pytest.mark.parametrize(
     ("value", "fragment"),
     [

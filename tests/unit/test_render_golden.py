@@ -69,6 +69,13 @@ OUTPUTS = {
     "DeadLetterQueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/paycli-PaymentDLQ",
     "StateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:paycli-Payments",
 }
+LOGS = [
+    {"timestamp": "2026-12-02T05:51:24.771Z", "function": "Ingress", "level": "INFO",
+     "payment_id": PAY_IDS[0], "message": "payment accepted"},
+    {"timestamp": "2026-12-02T05:51:24.931Z", "function": "ValidatePayment", "level": None,
+     "payment_id": None,
+     "message": "REPORT paycli-ValidatePaymentFunction 47.66 ms, a long line that must wrap"},
+]  # fmt: skip
 REDRIVEN = [{"execution_arn": ARN, "method": "restart", "new_execution_arn": ARN + "-rd-1a2b3c4d"}]
 
 TABLES: dict[str, Callable[[Renderer], Any]] = {
@@ -78,6 +85,7 @@ TABLES: dict[str, Callable[[Renderer], Any]] = {
     "accounts": lambda r: r.accounts_table(ACCOUNTS),
     "outputs": lambda r: r.outputs_table(OUTPUTS),
     "redrive": lambda r: r.redrive_results_table(REDRIVEN),
+    "logs": lambda r: r.logs_table(LOGS),
 }
 
 
@@ -123,6 +131,7 @@ def test_ids_are_whole_on_one_line_at_any_width(name: str, width: int) -> None:
         "accounts": ["acc_cli_4f2a9c"],
         "outputs": list(OUTPUTS.values()),
         "redrive": [EXEC_NAME, f"{EXEC_NAME}-rd-1a2b3c4d"],
+        "logs": [PAY_IDS[0]] if width >= 120 else [],
     }[name]
     for value in wanted:
         assert value in text
@@ -139,3 +148,32 @@ def test_narrow_tables_say_which_columns_they_hide() -> None:
 def test_plain_output_has_no_escape_codes_and_colour_output_has() -> None:
     assert "\x1b[" not in render("payments", 80, colour=False)
     assert "\x1b[" in render("payments", 80, colour=True)
+
+
+def test_table_times_use_one_labelled_zone_and_local_is_a_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """UTC by default, named in the header; `--time-zone local` (or PAYCLI_TIME_ZONE) shows
+    this machine's zone, named too. Mixed inputs (Z, +00:00, -05:00) land in the one zone."""
+    import time  # noqa: PLC0415
+
+    from paycli.core.errors import UsageError  # noqa: PLC0415
+    from paycli.core.settings import resolve_settings  # noqa: PLC0415
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        utc = Renderer(out=Console(file=io.StringIO(), width=120))
+        local = Renderer(out=Console(file=io.StringIO(), width=120), local_time=True)
+        for stamp in ("2026-12-02T05:51:24.771Z", "2026-12-02T00:51:24.771-05:00"):
+            assert utc.time(stamp) == "2026-12-02 05:51:24"
+            assert local.time(stamp) == "2026-12-02 00:51:24"
+        assert (utc.zone, local.zone) == ("UTC", "EST")
+        env = {"PAYCLI_HOME": str(tmp_path), "PAYCLI_TIME_ZONE": "local"}
+        assert resolve_settings(flags={}, env=env).time_zone == "local"
+        assert resolve_settings(flags={"time_zone": "UTC"}, env=env).time_zone == "utc"
+        with pytest.raises(UsageError, match="time zone"):
+            resolve_settings(flags={"time_zone": "mars"}, env=env)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

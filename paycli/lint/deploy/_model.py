@@ -131,6 +131,23 @@ class Stack:
             node = node[key]
         return self.string(node)
 
+    def missing_mappings(self, value: Any) -> list[str]:
+        """`Map::Key::SubKey` of every `Fn::FindInMap` in `value` whose keys resolve for this
+        deploy but are not in Mappings (CloudFormation fails such a template)."""
+        missing: list[str] = []
+        if isinstance(value, list):
+            for item in value:
+                missing += self.missing_mappings(item)
+        elif isinstance(value, dict):
+            arg = value.get("Fn::FindInMap")
+            if isinstance(arg, list) and len(arg) == 3 and len(value) == 1:
+                keys = [self.string(a) for a in arg]
+                if None not in keys and self._find_in_map(arg) is None:
+                    missing.append("::".join(str(k) for k in keys))
+            for item in value.values():
+                missing += self.missing_mappings(item)
+        return missing
+
     def _variable(self, name: str) -> str | None:
         pseudo = self.pseudo()
         if name in pseudo:

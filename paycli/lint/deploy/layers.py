@@ -42,6 +42,15 @@ def check(stack: Stack) -> list[Problem]:
         layers = props.get("Layers")
         for index, layer in enumerate(layers if isinstance(layers, list) else []):
             arn = stack.string(layer)
+            where = ("Resources", logical_id, "Properties", "Layers", index)
+            for mapping in stack.missing_mappings(layer):
+                problems.append(
+                    Problem(
+                        where,
+                        f"Template error: Unable to get mapping for {mapping}",
+                        f"{logical_id}: layer {index} has no mapping for {stack.region}",
+                    )
+                )
             if arn is None or POWERTOOLS_LAYER not in arn:
                 continue
             prefix = arn.split(":layer:", 1)[0]
@@ -50,7 +59,7 @@ def check(stack: Stack) -> list[Problem]:
             wanted = expected or f"none: Powertools publishes no layer in {stack.region}"
             problems.append(
                 Problem(
-                    ("Resources", logical_id, "Properties", "Layers", index),
+                    where,
                     _ERROR.format(arn=arn),
                     f"{logical_id}: the Powertools layer resolves to {prefix} in {stack.region}; "
                     f"the publisher's is {wanted}",

@@ -123,8 +123,13 @@ def check(stack: Stack) -> list[Problem]:
     return problems
 
 
+def is_valid_stack_name(name: str) -> bool:
+    """Whether CreateStack accepts `name` (a letter, then letters, digits and hyphens; 128)."""
+    return len(name) <= _STACK_NAME_LIMIT and _STACK_NAME.fullmatch(name) is not None
+
+
 def _check_stack_name(name: str) -> list[Problem]:
-    if len(name) <= _STACK_NAME_LIMIT and _STACK_NAME.fullmatch(name):
+    if is_valid_stack_name(name):
         return []
     detail = f"stack name {name!r} ({len(name)} characters, limit {_STACK_NAME_LIMIT})"
     return [Problem(("Resources",), _STACK_NAME_ERROR.format(name=name), detail)]

@@ -1,0 +1,120 @@
+"""DLQ redrive speed on the local stack, and a count that nothing was lost.
+
+Starts the daemon the way `paycli local up` does (own PAYCLI_HOME, free ports), deploys
+stack/template.yaml, puts `--n` messages in the dead-letter queue (bodies naming payments that
+do not exist, as a poison message would), then runs `paycli dlq redrive`'s service (the local
+receive-send-delete loop, paycli/core/dlq.py) and prints messages moved per second. The pipe
+keeps running meanwhile, as it would for an operator: each moved message starts an execution,
+which finds no payment and ends in the ASL's PaymentNotFound state. So once the stack is quiet,
+each of the N payment ids must be in exactly one execution's input (or still in a queue): that
+is the "none lost" check.
+
+    .venv/bin/python benchmarks/dlq_redrive.py --n 1000
+    .venv/bin/python benchmarks/dlq_redrive.py --n 1000 --workers 1   # one loop, as before
+
+Prints figures; asserts nothing (convention: benchmarks print, tests assert).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "stack" / "template.yaml"
+
+
+def fill(sqs: Any, dlq_url: str, n: int) -> set[str]:
+    """N poison messages in the DLQ (ten per SendMessageBatch); their payment ids."""
+    ids = [f"pay_{uuid.uuid4().hex}" for _ in range(n)]
+    for start in range(0, n, 10):
+        entries = [
+            {"Id": str(i), "MessageBody": json.dumps({"payment_id": p})}
+            for i, p in enumerate(ids[start : start + 10])
+        ]
+        sqs.send_message_batch(QueueUrl=dlq_url, Entries=entries)
+    return set(ids)
+
+
+def executions_by_payment(sfn: Any, machine: str) -> list[str]:
+    """The payment id in each execution's input (the pipe's batch of one SQS record)."""
+    found = []
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
+        for execution in page["executions"]:
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            (record,) = json.loads(described["input"])
+            found.append(json.loads(record["body"]).get("payment_id", "?"))
+    return found
+
+
+def quiet(services: Any, timeout: float) -> float:
+    """Wait until both queues are empty and no execution runs; seconds waited."""
+    started = time.monotonic()
+    sfn, machine = services.target.sfn(), services.outputs.StateMachineArn
+    while time.monotonic() - started < timeout:
+        stats = services.dlq().stats()
+        idle = stats.queue_messages == stats.queue_in_flight == stats.dlq_in_flight == 0
+        running = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")
+        if idle and not running["executions"]:
+            break
+        time.sleep(1.0)
+    return time.monotonic() - started
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from paycli.core.context import AppContext  # noqa: PLC0415 - after PAYCLI_HOME is set
+    from paycli.core.settings import resolve_settings  # noqa: PLC0415
+    from paycli.local import control  # noqa: PLC0415
+
+    control.up(time_scale=0.01)  # the ASL's retry waits in milliseconds, as in the e2e tests
+    try:
+        control.deploy(TEMPLATE)
+        services = AppContext(resolve_settings(flags={"target": "local"})).services()
+        sqs, out = services.target.sqs(), services.outputs
+        ids = fill(sqs, out.DeadLetterQueueUrl, args.n)
+        dlq = services.dlq()
+        if args.workers:
+            dlq.workers = args.workers
+        started = time.monotonic()
+        report = dlq.redrive()
+        seconds = time.monotonic() - started
+        waited = quiet(services, args.timeout)
+        found = executions_by_payment(services.target.sfn(), out.StateMachineArn)
+        left = services.dlq().stats().dlq_messages
+        return {
+            "n": args.n,
+            "workers": getattr(dlq, "workers", 1),
+            "moved": report.moved,
+            "failed": report.failed,
+            "redrive_seconds": round(seconds, 2),
+            "moved_per_s": round(report.moved / seconds, 1) if seconds else None,
+            "settle_seconds": round(waited, 1),
+            "executions": len(found),
+            "dlq_after": left,
+            "lost": len(ids - set(found)) - left,
+            "duplicated": len(found) - len(set(found)),
+            "load_average_1m": round(os.getloadavg()[0], 2),
+        }
+    finally:
+        control.down()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1000, help="messages in the DLQ (default 1000)")
+    parser.add_argument("--workers", type=int, default=0, help="redrive loops (default: its own)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for quiet")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="paycli-bench-") as home:
+        os.environ["PAYCLI_HOME"] = home
+        print(json.dumps(run(args)))
+
+
+if __name__ == "__main__":
+    main()
