@@ -147,43 +147,67 @@ def measure(*, patched: bool, calls: int) -> dict[str, float]:
         stack.stop()
 
 
-def each(*, calls: int, rounds: int) -> dict[str, Any]:
-    """Per speed patch: CPU ms per call of every operation with all patches and without it."""
+#: The operation each speed patch is for: `--each` measures the patch on it.
+PATCH_OPERATION = {
+    "asl_parse_cache": "stepfunctions.execution",
+    "jsonpath_cache": "stepfunctions.execution",
+    "sfn_clients": "stepfunctions.execution",
+    "sfn_direct_invoke": "stepfunctions.execution",
+    "transact_write_items": "dynamodb.TransactWriteItems",
+    "dynamodb_json_results": "dynamodb.GetItem",
+    "update_expression_cache": "dynamodb.UpdateItem",
+    "method_names_cache": "dynamodb.GetItem",
+    "request_ids": "dynamodb.GetItem",
+    "in_process_signing": "dynamodb.GetItem",
+    "sqs_retention_check": f"sqs.ReceiveMessage({BACKLOG} queued)",
+    "sqs_send_attributes": "sqs.SendMessage",
+}
+
+
+def each(*, calls: int, rounds: int, names: list[str] | None = None) -> dict[str, Any]:
+    """Per speed patch, on its operation: CPU ms per call with every patch and without it,
+    measured in A B B A order per round (drift in the process cancels out), garbage collected
+    before each measurement."""
+    import gc  # noqa: PLC0415
+
     from paycli.local import patches  # noqa: PLC0415
 
-    speed = [p.name for p in patches.selected() if p.purpose is patches.Purpose.SPEED]
     stack, deployment = _started(patched=True)
     ops = operations(stack, deployment)
-    samples: dict[str, dict[str, list[float]]] = {v: {} for v in ["all", *speed]}
+    result: dict[str, Any] = {}
+
+    def sample(name: str, exclude: tuple[str, ...]) -> float:
+        call, share = ops[PATCH_OPERATION[name]]
+        patches.restore()
+        patches.apply(exclude=exclude)
+        try:
+            gc.collect()
+            return cpu_ms_per_call(call, max(5, int(calls * share)), rounds=1)
+        finally:
+            patches.restore()
+            patches.apply()
+
     try:
-        for _ in range(rounds):
-            for variant, per_op in samples.items():
-                patches.restore()
-                patches.apply(exclude=() if variant == "all" else (variant,))
-                try:
-                    for name, (call, share) in ops.items():
-                        cost = cpu_ms_per_call(call, max(5, int(calls * share)), rounds=1)
-                        per_op.setdefault(name, []).append(cost)
-                finally:
-                    patches.restore()
-                    patches.apply()
+        for name, operation in PATCH_OPERATION.items():
+            if names and name not in names:
+                continue
+            with_all: list[float] = []
+            without: list[float] = []
+            for _ in range(rounds):
+                with_all.append(sample(name, ()))
+                without.append(sample(name, (name,)))
+                without.append(sample(name, (name,)))
+                with_all.append(sample(name, ()))
+            on, off = statistics.median(with_all), statistics.median(without)
+            result[name] = {
+                "operation": operation,
+                "cpu_ms_with": round(on, 3),
+                "cpu_ms_without": round(off, 3),
+                "saves_pct": round(100 * (off - on) / off, 1),
+            }
+            print(json.dumps({name: result[name]}), file=sys.stderr, flush=True)
     finally:
         stack.stop()
-    return _savings(samples)
-
-
-def _savings(samples: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
-    base = {name: statistics.median(values) for name, values in samples["all"].items()}
-    result: dict[str, Any] = {"all_patches_cpu_ms": {k: round(v, 3) for k, v in base.items()}}
-    for variant, per_op in samples.items():
-        if variant == "all":
-            continue
-        saved = {
-            name: round(100 * (statistics.median(values) - base[name]) / statistics.median(values))
-            for name, values in per_op.items()
-        }
-        best = max(saved, key=lambda name: saved[name])
-        result[variant] = {"saves_pct": saved[best], "on": best, "all_pct": saved}
     return result
 
 
@@ -194,9 +218,10 @@ def main() -> None:
     parser.add_argument("--only", action="store_true", help="patched only, no stock comparison")
     parser.add_argument("--each", action="store_true", help="what each speed patch saves")
     parser.add_argument("--rounds", type=int, default=3, help="rounds for --each")
+    parser.add_argument("--patch", action="append", help="with --each: only this patch")
     args = parser.parse_args()
     if args.each:
-        print(json.dumps(each(calls=args.calls, rounds=args.rounds), indent=1))
+        print(json.dumps(each(calls=args.calls, rounds=args.rounds, names=args.patch), indent=1))
         return
     if args.stock:
         print(json.dumps(measure(patched=False, calls=args.calls)))

@@ -72,6 +72,7 @@ class Col:
     drop: int = 0
     justify: Justify = "left"
     shortest: int = 8  # cells it may be shortened to (with an ellipsis) before it is dropped
+    wrap: bool = False  # folded onto more lines instead of shortened (free text: messages)
 
 
 #: Borders and padding of a rich Table with the default box: 3 cells per column plus 1.
@@ -124,8 +125,13 @@ class Renderer:
         table = Table(title=title, **kw)
         for i in shown:
             col = columns[i]
+            overflow: Literal["fold", "ellipsis"] = "fold" if col.wrap else "ellipsis"
             table.add_column(
-                col.name, justify=col.justify, no_wrap=True, overflow="ellipsis", width=width[i]
+                col.name,
+                justify=col.justify,
+                no_wrap=not col.wrap,
+                overflow=overflow,
+                width=width[i],
             )
         for row in rows:
             table.add_row(*(row[i] for i in shown))
@@ -436,15 +442,22 @@ class Renderer:
 
     def logs_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:
         """Log lines, oldest first."""
-        table = Table(title=self.title(f"Logs ({len(views)})"), show_lines=False)
-        table.add_column(f"time ({self.zone})", no_wrap=True)
-        table.add_column("function")
-        table.add_column("message", overflow="fold")
-        for view in views:
-            table.add_row(
-                self.time(view.get("timestamp")), _cell(view.get("function")), view["message"]
-            )
-        return table
+        columns = [
+            self.time_col("time", drop=3),
+            Col("function", drop=1),
+            Col("payment", whole=True, drop=2),
+            Col("message", wrap=True, shortest=24),
+        ]
+        rows = [
+            [
+                self.time(view.get("timestamp")),
+                _cell(view.get("function")),
+                _cell(view.get("payment_id")),
+                str(view["message"]),
+            ]
+            for view in views
+        ]
+        return self.fit_table(self.title(f"Logs ({len(views)})"), columns, rows)
 
     def key_values(self, title: str, data: Mapping[str, Any]) -> RenderableType:
         """A small two-column table (demo summary, deploy results)."""
@@ -557,9 +570,9 @@ class Renderer:
         """`paycli local faults ...`: the plan in force (or none) and the counts by kind."""
         plan = view.get("plan")
         head = (
-            Text(f"Fault plan {plan['name']} (seed {plan['seed']})")
+            Text(f"Fault plan {plan['name']} (seed {plan['seed']}); fired since it was set:")
             if plan
-            else Text("No fault plan in force.")
+            else Text("No fault plan in force; fired since the last `set`:")
         )
         table = Table(title="Faults", show_header=True)
         for column in ("kind", "rate", "fired"):
@@ -569,7 +582,7 @@ class Renderer:
             spec = (plan or {}).get("faults", {}).get(kind)
             rate = f"{spec['rate']:g}" if spec else "-"
             table.add_row(kind, rate, str(view.get("fired", {}).get(kind, 0)))
-        return Group(head, table) if kinds else head
+        return Group(head, table) if kinds else Text("No fault plan in force; none fired.")
 
     # ------------------------------------------------------------------ validate
     def findings_table(self, view: Mapping[str, Any]) -> RenderableType:

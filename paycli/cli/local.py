@@ -66,6 +66,9 @@ def up(
     running = control.status()
     if running.running and not foreground:
         out.note(f"The local stack was already running (pid {running.pid}); nothing started.")
+        if plan is not None:  # --faults still applies to the running stack
+            control.set_fault_plan(plan)
+            out.note(f"Fault plan {plan['name']} set.")
         out.emit(asdict(running), lambda data: out.key_values("Local stack", data))
         return
     if foreground:

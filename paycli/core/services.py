@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from paycli.core.accounts import AccountsService
 from paycli.core.api import ApiClient
 from paycli.core.audit import AuditService, Progress, Tables
@@ -26,7 +28,7 @@ from paycli.core.deploy import (
     template_path,
 )
 from paycli.core.dlq import MOVE_WORKERS, DlqService, settled_payments
-from paycli.core.errors import ConfigError, from_botocore
+from paycli.core.errors import ConfigError, PaycliError, from_botocore
 from paycli.core.executions import ExecutionsService
 from paycli.core.load import LoadDriver, LoadProgress
 from paycli.core.logs import CloudWatchLogs, LogRecord, from_local, logical_function
@@ -98,6 +100,16 @@ class Services:
             SoakServices(
                 accounts=self.accounts(),
                 pay=self.payments(with_api=True).pay,
+                pay_once=PaymentsService(
+                    ApiClient(
+                        self.outputs.ApiUrl,
+                        self.target.credentials(),
+                        self.target.region,
+                        attempts=1,
+                    ),
+                    self.target.dynamodb(),
+                    self.outputs.PaymentsTableName,
+                ).pay,
                 dynamodb=self.target.dynamodb(),
                 payments_table=self.outputs.PaymentsTableName,
                 reconcile=self.reconcile(),
@@ -285,10 +297,11 @@ class Services:
         return retained_tables_note(tables)
 
     def _table_names(self) -> list[str]:
-        """The stack's table names, read before it goes (none when the outputs are gone)."""
+        """The stack's table names, read before it goes (none when they cannot be read: the
+        stack is half gone, or the caller may not DescribeStacks; the delete still runs)."""
         try:
             outputs = self.target.outputs().as_dict()
-        except ConfigError:
+        except (PaycliError, BotoCoreError, ClientError):
             return []
         return [value for key, value in outputs.items() if key.endswith("TableName")]
 

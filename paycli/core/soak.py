@@ -5,7 +5,9 @@
 2. Open accounts and send the payments through the shared load driver (paycli.core.load): a
    mix of test cards (succeeding, declined, one that always fails technically), methods,
    same-key resends and a hot account, all drawn from the seed. A client retries a request
-   that failed (5xx, throttled) with the same Idempotency-Key, as a real client would.
+   that failed (5xx, throttled) with the same Idempotency-Key, as a real client would; one
+   in five is impatient and gives up after one failed attempt (refused requests are counted,
+   and whatever they left behind is for the recovery to settle).
 3. Clear the faults and recover as an operator would, in rounds: `payments reconcile`
    (--older-than 0s), `dlq redrive`, `executions redrive` of the run's failed executions, then
    wait until the pipeline is quiet (no payment PENDING/PROCESSING, both queues' main queue
@@ -54,6 +56,8 @@ SAME_KEY_SHARE: Final = 0.1
 HOT_SHARE: Final = 0.2
 #: Extra attempts (same Idempotency-Key) after the API client's own retries gave up.
 CLIENT_RETRIES: Final = 3
+#: Every fifth request is an impatient client's (see Soak._retrying_pay).
+IMPATIENT_EVERY: Final = 5
 IN_FLIGHT: Final = ("PENDING", "PROCESSING")
 NOT_ON_AWS: Final = "fault plans are injected by the local stack only"
 NOT_ON_AWS_HINT: Final = (
@@ -168,6 +172,8 @@ class SoakServices:
 
     accounts: AccountsService
     pay: Callable[[PayRequest], PayResult]
+    #: one attempt, no retry: the impatient client
+    pay_once: Callable[[PayRequest], PayResult]
     dynamodb: DynamoDBClient
     payments_table: str
     reconcile: ReconcileService
@@ -254,7 +260,11 @@ class Soak:
 
     def _retrying_pay(self, request: PayRequest) -> PayResult:
         """A client that retries a failed request with the same Idempotency-Key: whatever
-        the API did the first time, the retry gets the same payment."""
+        the API did the first time, the retry gets the same payment. One request in
+        IMPATIENT_EVERY is an impatient client's: one attempt, and it gives up on an error,
+        so a payment recorded before its SendMessage failed is left to the reconciler."""
+        if _impatient(request):
+            return self._s.pay_once(request)
         for attempt in range(CLIENT_RETRIES + 1):
             try:
                 return self._s.pay(request)
@@ -291,12 +301,13 @@ class Soak:
             redriven.executions_restarted += sum(r.method != "skipped" for r in results)
 
     def _wait_quiet(self, plan: SoakPlan, deadline: float) -> None:
-        """Until no payment is in flight, the payment queue is empty and nothing runs."""
+        """Until the pipeline is idle: the payment queue empty and no execution running. (A
+        payment left PENDING with no message stays so: that is the reconciler's to requeue,
+        not something to wait for.)"""
         while self._clock() < deadline:
             stats = self._s.dlq.stats()
             busy = stats.queue_messages + stats.queue_in_flight
-            running = len(self._s.executions.list_executions("RUNNING", 1))
-            if not busy and not running and not self._count(IN_FLIGHT):
+            if not busy and not self._s.executions.list_executions("RUNNING", 1):
                 return
             self._sleep(plan.poll_interval)
 
@@ -386,6 +397,12 @@ class Soak:
             audit=audit,
             violations=violations,
         )
+
+
+def _impatient(request: PayRequest) -> bool:
+    """The load driver's keys end in the payment's index: every IMPATIENT_EVERY-th one."""
+    index = (request.idempotency_key or "").rpartition("-")[2]
+    return index.isdigit() and int(index) % IMPATIENT_EVERY == 0
 
 
 def _always_fails(payment: dict[str, Any]) -> bool:

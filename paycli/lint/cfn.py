@@ -20,7 +20,16 @@ from cfnlint.decode.decode import decode_str
 
 from paycli.lint.deploy import RULES
 from paycli.lint.deploy._model import DEFAULT_STACK_NAME
-from paycli.lint.findings import DEFAULT_REGION, TEMPLATE_NAME, Finding, Severity, error, warning
+from paycli.lint.findings import (
+    DEFAULT_REGION,
+    TEMPLATE_NAME,
+    Finding,
+    Severity,
+    error,
+    warning,
+    where,
+)
+from paycli.lint.rules._base import existing_prefix, node_at, sam_path
 from paycli.lint.translate import TranslationError, origin, translate
 
 RULES_MODULE = "paycli.lint.rules"
@@ -110,12 +119,14 @@ def lint_translated(
     sam_ids: set[str],
     region: str = DEFAULT_REGION,
     stack_name: str = DEFAULT_STACK_NAME,
+    sam: Mapping[str, Any] | None = None,
 ) -> list[Finding]:
     """cfn-lint and the deploy rules on the translated template, where broken references and
     AWS's deploy-time refusals become visible.
 
     Translated resources have no lines in template.yaml, so a finding is located by its path
-    and the SAM resource it came from (`IngressFunctionRole` came from `IngressFunction`).
+    and the SAM resource it came from (`IngressFunctionRole` came from `IngressFunction`); a
+    deploy rule's finding, given the decoded SAM template, by the line of its SAM source.
     """
     config = ManualArgs(
         regions=[region],
@@ -123,7 +134,11 @@ def lint_translated(
         configure_rules={rule.id: {"stack_name": stack_name} for rule in RULES},
     )
     matches, findings = _lint(json.dumps(translated), config, "cfn-lint (translated)")
+    deploy_rules = {rule.id for rule in RULES}
     for match in matches:
+        if sam is not None and str(match.rule.id) in deploy_rules:
+            findings.append(_from_match(match, "deploy rules", _sam_location(sam, match)))
+            continue
         path = [str(p) for p in getattr(match, "path", None) or []]
         source = origin(path[1], sam_ids) if len(path) > 1 and path[0] == "Resources" else None
         where = "translated: " + ".".join(path)
@@ -131,3 +146,11 @@ def lint_translated(
             where += f" (from {source})"
         findings.append(_from_match(match, "cfn-lint (translated)", where))
     return findings
+
+
+def _sam_location(sam: Mapping[str, Any], match: Any) -> str:
+    """`template.yaml:line:col` of the SAM source of a deploy rule's translated path."""
+    path = sam_path(dict(sam), tuple(getattr(match, "path", None) or ()))
+    source = existing_prefix(sam, path)
+    logical_id = str(source[1]) if len(source) > 1 else ""
+    return where(node_at(sam, source), logical_id)

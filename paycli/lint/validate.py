@@ -43,7 +43,11 @@ def validate_stack(
     findings += translate_findings
     if translated is not None:
         findings += lint_translated(
-            translated, sam_ids=set(resources(template)), region=region, stack_name=stack_name
+            translated,
+            sam_ids=set(resources(template)),
+            region=region,
+            stack_name=stack_name,
+            sam=template,
         )
     findings += check_state_machines(template, stack_dir)
     findings += check_functions(template, stack_dir)

@@ -79,11 +79,13 @@ def test_soak_under_every_fault_kind_has_no_violation(soak_stack: LocalStackHand
     report = json.loads(result.stdout)
     assert report["violations"] == []
     assert report["ok"] is True
-    assert report["accepted"] == 500
+    refused = sum(report["refused"].values())  # impatient clients that gave up
+    assert report["accepted"] + refused == 500
+    assert report["accepted"] >= 450
     assert set(report["faults_fired"]) == set(KINDS), report["faults_fired"]
     assert all(count > 0 for count in report["faults_fired"].values())
     outcomes = report["outcomes"]
-    assert sum(outcomes.values()) == 500
+    assert report["accepted"] <= sum(outcomes.values()) <= 500
     assert {"SUCCEEDED", "DECLINED", "FAILED"} <= set(outcomes)
     assert outcomes["FAILED"] == report["parked_failed"] > 0
     assert report["redriven"]["dlq_moved"] > 0
@@ -97,7 +99,9 @@ def test_audit_after_the_soak_is_clean_and_catches_a_broken_balance(
     moved behind the ledger's back: exit 1 naming it."""
     clean = cli("audit", "--stale-after", "0s", "--json")
     assert clean.exit_code == 0, clean.output
-    assert json.loads(clean.stdout)["payments"] >= 500
+    view = json.loads(clean.stdout)
+    assert view["payments"] >= 450  # the soak's, less the impatient clients' lost requests
+    assert set(view["statuses"]) <= {"SUCCEEDED", "DECLINED", "FAILED"}
 
     ddb = soak_stack.client("dynamodb")
     table = soak_stack.outputs["AccountsTableName"]

@@ -220,8 +220,10 @@ def test_redrive_uses_redrive_execution_for_an_uncaught_failure() -> None:
         stub.add_response(
             "redrive_execution", {"redriveDate": datetime.now(UTC)}, {"executionArn": arn}
         )
-        payments = _OnePayment(Payment(PAYMENT_ID, "FAILED", "card", "acc_1", 1, "USD",
-                                       execution_arn=arn))  # fmt: skip
+        payments = _OnePayment(Payment({"payment_id": PAYMENT_ID, "status": "FAILED",
+                                        "method": "card", "account_id": "acc_1",
+                                        "amount_minor": 1, "currency": "USD",
+                                        "execution_arn": arn}))  # fmt: skip
         service = ExecutionsService(sfn, SM_ARN, payments, redrive_supported=True)  # type: ignore[arg-type]
         (result,) = service.redrive([arn])
         assert (result.method, result.new_execution_arn) == ("RedriveExecution", arn)

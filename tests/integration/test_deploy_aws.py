@@ -233,6 +233,19 @@ def test_destroy_on_aws_says_the_tables_remain_cost_and_are_protected(
     assert "--no-deletion-protection-enabled" in note
 
 
+def test_destroy_still_runs_and_warns_when_the_outputs_cannot_be_read(
+    aws: None, fake_sam: Path
+) -> None:
+    """No stack outputs to read (half-deleted stack): `sam delete` runs all the same and the
+    note speaks of the stack's tables without names."""
+    result = CliRunner().invoke(
+        app, ["destroy", "--target", "aws", "--region", REGION, "--stack-name", "gone", "--yes"]
+    )
+    assert result.exit_code == 0, result.output
+    assert fake_sam.read_text(encoding="utf-8").splitlines()[0] == "delete"
+    assert "the stack's four DynamoDB tables remain" in " ".join(result.stderr.split())
+
+
 # ------------------------------------------------------------------------------ dlq redrive
 
 

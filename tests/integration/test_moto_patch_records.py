@@ -32,6 +32,15 @@ def test_every_patch_says_what_it_fixes_and_what_it_touches() -> None:
     assert {patch.purpose for patch in patches.PATCHES} == set(Purpose)
 
 
+def test_every_speed_patch_carries_its_measured_saving() -> None:
+    """A speed patch stays only with a figure from benchmarks/moto_calls.py --each (>= ~5%)."""
+    for patch in patches.selected():
+        if patch.purpose is Purpose.SPEED:
+            assert "moto_calls.py --each" in patch.saves, patch.name
+            saved = int(patch.saves.split("% saved")[0].rsplit("(", 1)[1])
+            assert saved >= 5, patch.name
+
+
 def test_recorded_fingerprints_match_the_installed_moto_botocore_and_typer() -> None:
     """What `paycli local doctor` checks in CI; fails the day a patched symbol changes."""
     assert [patch.name for patch, _ in patches.mismatches()] == []

@@ -29,6 +29,7 @@ from hypothesis.stateful import (
     consumes,
     initialize,
     invariant,
+    precondition,
     rule,
 )
 from state_machine_support import TEMPLATE, TIME_SCALE, Env, create_account
@@ -128,6 +129,12 @@ class World:
         return int(response["statusCode"]), json.loads(response["body"])
 
     # ------------------------------------------------------------------ pipe
+    def depth(self, url_output: str) -> int:
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.env.output(url_output), AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"])
+
     def receive(self) -> list[dict[str, Any]]:
         return list(
             self.sqs.receive_message(
@@ -245,12 +252,20 @@ class PipelineMachine(RuleBasedStateMachine):
         status, answer = self.world.post(sent.key, json.dumps(body))
         assert status == 422, answer
 
+    def queued(self) -> bool:
+        return self.world.depth("QueueUrl") > 0
+
+    def parked(self) -> bool:
+        return self.world.depth("DeadLetterQueueUrl") > 0
+
+    @precondition(queued)
     @rule()
     def deliver(self) -> None:
         messages = self.world.receive()[:1]
         if messages:
             self.world.deliver(messages)
 
+    @precondition(queued)
     @rule()
     def duplicate_delivery(self) -> None:
         """SQS delivers a message twice: two executions for one payment, at once."""
@@ -258,6 +273,7 @@ class PipelineMachine(RuleBasedStateMachine):
         if messages:
             self.world.deliver(messages, copies=2)
 
+    @precondition(queued)
     @rule(rate=st.sampled_from([0.3, 0.6, 1.0]), seed=st.integers(0, 1000))
     def lost_response(self, rate: float, seed: int) -> None:
         """A delivery whose handlers' DynamoDB writes commit but lose their answers (the SDK
@@ -272,6 +288,7 @@ class PipelineMachine(RuleBasedStateMachine):
         finally:
             faults.set_plan(None)
 
+    @precondition(parked)
     @rule()
     def redrive(self) -> None:
         """The operator: DLQ back to the queue, and failed executions restarted."""
@@ -281,7 +298,7 @@ class PipelineMachine(RuleBasedStateMachine):
             self.world.executions.redrive(failed)
 
     @rule(
-        account=st.integers(0, 1), amounts=st.lists(st.integers(500, 2_500), min_size=2, max_size=5)
+        account=st.integers(0, 1), amounts=st.lists(st.integers(500, 2_500), min_size=2, max_size=4)
     )
     def concurrent_pay(self, account: int, amounts: list[int]) -> None:
         """Several payments on one account, accepted and then delivered at the same time."""
@@ -306,8 +323,10 @@ def test_pipeline_keeps_the_audits_invariants(env: Env) -> None:
     PipelineMachine.world = World(env)
     run = settings(
         max_examples=8,
-        stateful_step_count=10,
+        stateful_step_count=12,
         deadline=None,
+        derandomize=True,  # the same runs every time: CI stays deterministic
+        database=None,
         suppress_health_check=[HealthCheck.too_slow],
     )(PipelineMachine).TestCase
     run().runTest()

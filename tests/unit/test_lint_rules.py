@@ -224,8 +224,14 @@ def test_paycli_validate_applies_the_rules_with_its_stack_name(stack_copy: Path)
     broken = load(stack_copy)
     function_name("${AWS::StackName}-ingress-function")(broken)
     write(stack_copy, broken)
-    codes = {f.code for f in validate_stack(stack_copy, stack_name=LONG_STACK_NAME).errors}
-    assert "E9010" in codes
+    errors = validate_stack(stack_copy, stack_name=LONG_STACK_NAME).errors
+    assert "E9010" in {f.code for f in errors}
+    # Located at the SAM source of the name: the FunctionName line of the copy.
+    lines = (stack_copy / "template.yaml").read_text(encoding="utf-8").splitlines()
+    sub = next(i for i, line in enumerate(lines, 1) if "${AWS::StackName}-ingress-function" in line)
+    assert [f.location.split(":")[:2] for f in errors if f.code == "E9010"] == [
+        ["template.yaml", str(sub - 1)]
+    ]
     assert "E9010" not in {f.code for f in validate_stack(stack_copy).errors}
 
 

@@ -69,6 +69,13 @@ OUTPUTS = {
     "DeadLetterQueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/paycli-PaymentDLQ",
     "StateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:paycli-Payments",
 }
+LOGS = [
+    {"timestamp": "2026-12-02T05:51:24.771Z", "function": "Ingress", "level": "INFO",
+     "payment_id": PAY_IDS[0], "message": "payment accepted"},
+    {"timestamp": "2026-12-02T05:51:24.931Z", "function": "ValidatePayment", "level": None,
+     "payment_id": None,
+     "message": "REPORT paycli-ValidatePaymentFunction 47.66 ms, a long line that must wrap"},
+]  # fmt: skip
 REDRIVEN = [{"execution_arn": ARN, "method": "restart", "new_execution_arn": ARN + "-rd-1a2b3c4d"}]
 
 TABLES: dict[str, Callable[[Renderer], Any]] = {
@@ -78,6 +85,7 @@ TABLES: dict[str, Callable[[Renderer], Any]] = {
     "accounts": lambda r: r.accounts_table(ACCOUNTS),
     "outputs": lambda r: r.outputs_table(OUTPUTS),
     "redrive": lambda r: r.redrive_results_table(REDRIVEN),
+    "logs": lambda r: r.logs_table(LOGS),
 }
 
 
@@ -123,6 +131,7 @@ def test_ids_are_whole_on_one_line_at_any_width(name: str, width: int) -> None:
         "accounts": ["acc_cli_4f2a9c"],
         "outputs": list(OUTPUTS.values()),
         "redrive": [EXEC_NAME, f"{EXEC_NAME}-rd-1a2b3c4d"],
+        "logs": [PAY_IDS[0]] if width >= 120 else [],
     }[name]
     for value in wanted:
         assert value in text

@@ -44,7 +44,7 @@ class DeployRule(CloudFormationLintRule):  # type: ignore[misc]
         stack = Stack(translated, regions[0], str(self.config.get("stack_name")))
         sam = is_sam(cfn.template)
         return [
-            RuleMatch(list(_sam_path(cfn.template, p.path) if sam else p.path), p.message)
+            RuleMatch(list(sam_path(cfn.template, p.path) if sam else p.path), p.message)
             for p in type(self).check(stack)
         ]
 
@@ -78,7 +78,7 @@ def _as_written(cfn: Any) -> dict[str, Any]:
     return written
 
 
-def _sam_path(sam: dict[str, Any], path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+def sam_path(sam: dict[str, Any], path: tuple[str | int, ...]) -> tuple[str | int, ...]:
     """Where in the SAM form a path of the translated template comes from."""
     if len(path) < 2 or path[0] != "Resources":
         return path
@@ -91,7 +91,7 @@ def _sam_path(sam: dict[str, Any], path: tuple[str | int, ...]) -> tuple[str | i
     source = logical_id if logical_id in resources else origin(logical_id, set(resources))
     if source is None:
         return ("Resources",)
-    return _existing_prefix(sam, ("Resources", source, *path[2:]))
+    return existing_prefix(sam, ("Resources", source, *path[2:]))
 
 
 def _api_event(resources: dict[str, Any], api: str, route: str) -> tuple[str, ...] | None:
@@ -105,7 +105,7 @@ def _api_event(resources: dict[str, Any], api: str, route: str) -> tuple[str, ..
     return None
 
 
-def _existing_prefix(template: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+def existing_prefix(template: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
     """The longest prefix of `path` that exists in `template` (cfn-lint finds its line)."""
     node = template
     for depth, key in enumerate(path):
@@ -113,6 +113,14 @@ def _existing_prefix(template: Any, path: tuple[str | int, ...]) -> tuple[str | 
         if not found:
             return path[:depth]
     return path
+
+
+def node_at(template: Any, path: tuple[str | int, ...]) -> Any:
+    """The node at an existing path (see `existing_prefix`)."""
+    node = template
+    for key in path:
+        node = _child(node, key)[1]
+    return node
 
 
 def _child(node: Any, key: str | int) -> tuple[bool, Any]:

@@ -65,9 +65,11 @@ class Patch:
 
     `targets` maps each private symbol the patch replaces or relies on ("module:Qual.name") to
     its fingerprint as verified; `fixes` says what breaks or costs without it, with the figure
-    measured; `required` patches stay on in the benchmarks' "stock" mode (the local stack
-    cannot run without them); `install` is None for a patch applied elsewhere (named in
-    `applied_by`), which doctor still checks."""
+    measured; `saves` (speed patches) is what `benchmarks/moto_calls.py --each` measured on
+    the patch's operation, CPU per call with every patch and without this one; `required`
+    patches stay on in the benchmarks' "stock" mode (the local stack cannot run without them);
+    `install` is None for a patch applied elsewhere (named in `applied_by`), which doctor still
+    checks."""
 
     name: str
     purpose: Purpose
@@ -76,6 +78,7 @@ class Patch:
     install: Callable[[Patcher], None] | None
     required: bool = False
     applied_by: str = "paycli.local.patches.apply"
+    saves: str = ""
     doc: str = field(default="", compare=False)
 
 
