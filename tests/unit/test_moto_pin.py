@@ -18,3 +18,10 @@ def test_installed_moto_is_the_version_the_patches_were_verified_against() -> No
 
 def test_pyproject_pins_the_same_exact_version() -> None:
     assert f']=={patches.MOTO_VERSION}"' in PYPROJECT.read_text("utf-8")
+
+
+def test_ci_installs_the_versions_the_patches_were_verified_with() -> None:
+    """CI's constraints and VERIFIED_WITH move together: CI tests what the fingerprints cover."""
+    constraints = (PYPROJECT.parent / ".ci" / "constraints.txt").read_text("utf-8")
+    for name in ("botocore", "typer"):
+        assert f"{name}=={patches.VERIFIED_WITH[name]}\n" in constraints
