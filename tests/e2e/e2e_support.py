@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,24 +181,42 @@ class LocalStackHandle:
         pytest.fail(f"payment {payment_id} never reached {statuses}: last {view}")
 
     def queue_bodies(self, queue_url: str) -> list[str]:
-        """Bodies of the messages now visible in a queue, without consuming them for long."""
+        """Bodies of every message now visible in a queue. Each is held while the scan goes on
+        (so the next receive returns others, however many earlier tests left there), then
+        released at once."""
+        return [m["Body"] for m in self.find_messages(queue_url, lambda _: False, timeout=0)]
+
+    def find_messages(
+        self, queue_url: str, wanted: Callable[[dict[str, Any]], bool], *, timeout: float
+    ) -> list[dict[str, Any]]:
+        """Scan the queue until a message `wanted` accepts appears (or `timeout` passes): every
+        message seen is held invisible during the scan and released after it. Returns what was
+        seen, wanted ones first (with their attributes)."""
         sqs = self.client("sqs")
-        bodies: list[str] = []
-        seen: set[str] = set()
-        for _ in range(10):
-            messages = sqs.receive_message(
-                QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=2
-            ).get("Messages", [])
-            fresh = [m for m in messages if m["MessageId"] not in seen]
-            if not fresh:
-                break
-            for message in fresh:
-                seen.add(message["MessageId"])
-                bodies.append(message["Body"])
+        seen: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                messages = sqs.receive_message(
+                    QueueUrl=queue_url,
+                    MaxNumberOfMessages=10,
+                    VisibilityTimeout=30,
+                    AttributeNames=["All"],
+                ).get("Messages", [])
+                for message in messages:
+                    seen[message["MessageId"]] = message
+                if any(wanted(m) for m in seen.values()):
+                    break
+                if not messages and time.monotonic() >= deadline:
+                    break
+                if not messages:
+                    time.sleep(0.2)
+        finally:
+            for message in seen.values():
                 sqs.change_message_visibility(
                     QueueUrl=queue_url, VisibilityTimeout=0, ReceiptHandle=message["ReceiptHandle"]
                 )
-        return bodies
+        return sorted(seen.values(), key=lambda m: not wanted(m))
 
 
 def start_local_stack(home: Path, template: Path = TEMPLATE) -> LocalStackHandle:

@@ -150,18 +150,8 @@ def test_message_the_pipe_cannot_start_reaches_the_dlq(local_stack: LocalStackHa
     time.sleep(DEFAULT_WAIT_SECONDS + 0.5)
     try:
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"payment_id": marker}))
-        deadline = time.monotonic() + 20
-        moved: list[dict[str, Any]] = []
-        while time.monotonic() < deadline and not moved:
-            messages = sqs.receive_message(
-                QueueUrl=dlq_url, MaxNumberOfMessages=10, AttributeNames=["All"]
-            ).get("Messages", [])
-            moved = [m for m in messages if marker in m["Body"]]
-            for other in (m for m in messages if marker not in m["Body"]):
-                sqs.change_message_visibility(
-                    QueueUrl=dlq_url, VisibilityTimeout=0, ReceiptHandle=other["ReceiptHandle"]
-                )
-            time.sleep(0.2)
+        found = local_stack.find_messages(dlq_url, lambda m: marker in m["Body"], timeout=20)
+        moved = [m for m in found if marker in m["Body"]]
     finally:
         control.set_faults(fail_start_matching=None)
         sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=original["Attributes"])

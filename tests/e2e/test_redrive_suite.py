@@ -152,6 +152,21 @@ def _wait_statuses(stack: LocalStackHandle, ids: list[str], wanted: set[str]) ->
         stack.wait_for_payment(payment_id, wanted, timeout=120)
 
 
+def _succeeded(
+    stack: LocalStackHandle, ids: list[str], *, at_least: int, timeout: float = 60
+) -> list[str]:
+    """The payments of `ids` that are SUCCEEDED, once at least `at_least` are (or at the
+    deadline, so the caller's assertion says how many)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = [
+            p for p in ids if stack.request("GET", f"/payments/{p}").json()["status"] == "SUCCEEDED"
+        ]
+        if len(done) >= at_least or time.monotonic() > deadline:
+            return done
+        time.sleep(0.2)
+
+
 def _executions_per_payment(stack: LocalStackHandle) -> Counter[str]:
     sfn = stack.client("stepfunctions")
     counts: Counter[str] = Counter()
@@ -186,9 +201,8 @@ def test_dlq_redrive_killed_rerun_and_concurrent_loses_and_multiplies_nothing(
     visible, hidden = _dlq_counts(stack)
     assert hidden == 10, "the killed run held its first batch"
     assert visible == PAYMENTS - 10
-    time.sleep(3)  # an operator looks before running it again; the sent ones settle
-    sent_by_the_killed_run = [p for p in first if stack.request(
-        "GET", f"/payments/{p}").json()["status"] == "SUCCEEDED"]  # fmt: skip
+    # The killed run sent its first batch before it died: those payments settle on their own.
+    sent_by_the_killed_run = _succeeded(stack, first, at_least=10)
     assert len(sent_by_the_killed_run) == 10
     (rerun,) = _finish(_paycli("dlq", "redrive", "--json"))
     assert rerun["moved"] + rerun["dropped_settled"] + rerun["dropped_duplicates"] == PAYMENTS
@@ -217,7 +231,7 @@ def test_executions_redrive_killed_rerun_and_concurrent_restart_once_per_run(
         response = stack.pay_card(account, 100, TEST_CARDS["processing_error"])
         ids.append(response.json()["payment_id"])
     _wait_statuses(stack, ids, {"FAILED"})
-    time.sleep(1)  # the parked messages and the executions' ends are written
+    _wait_idle(stack)  # the executions' ends (after MarkFailed) are written
     before = _executions_per_payment(stack)
     assert {before[p] for p in ids} == {1}
 
