@@ -274,14 +274,16 @@ class AuditService:
         return found
 
     def _redrivable(self, execution_arn: str | None) -> bool:
-        """Whether the payment's last execution failed, timed out or was aborted."""
+        """Whether the payment's last execution failed, timed out or was aborted, or is still
+        running: MarkFailed writes FAILED before SendToDlq sends the message, so an audit of a
+        live stack can land in between; that execution ends in the DLQ or as a failure."""
         if not execution_arn:
             return False
         try:
             reply = self._sfn.describe_execution(executionArn=execution_arn)
         except self._sfn.exceptions.ExecutionDoesNotExist:
             return False
-        return str(reply["status"]) in REDRIVABLE
+        return str(reply["status"]) in {*REDRIVABLE, "RUNNING"}
 
 
 # ---------------------------------------------------------------------- the checks

@@ -303,6 +303,10 @@ class PipePoller:
             if self._stop.is_set():
                 return 0
         try:
+            # Paused while this poller waited for the other's long poll: receive nothing, so a
+            # pause takes effect within one long poll, not two.
+            if self.faults.paused:
+                return 0
             records = self.receive()
         finally:
             self._receiving.release()

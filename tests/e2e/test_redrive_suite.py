@@ -122,27 +122,29 @@ def _dead_lettered_payments(stack: LocalStackHandle, account: str, count: int) -
     from paycli.local import control  # noqa: PLC0415
 
     control.set_faults(paused=True)
-    time.sleep(1.5)  # the pollers' current long polls end
-    ids = []
-    for _ in range(count):
-        response = stack.pay_card(account, 100, TEST_CARDS["approved"])
-        assert response.status == 202
-        ids.append(response.json()["payment_id"])
-    sqs = stack.client("sqs")
-    moved: set[str] = set()
-    deadline = time.monotonic() + 60
-    while len(moved) < count:
-        assert time.monotonic() < deadline, f"only {len(moved)} of {count} queued messages seen"
-        messages = sqs.receive_message(
-            QueueUrl=stack.outputs["QueueUrl"], MaxNumberOfMessages=10, VisibilityTimeout=30
-        ).get("Messages", [])
-        for message in messages:
-            sqs.send_message(QueueUrl=stack.outputs["DeadLetterQueueUrl"],
-                             MessageBody=message["Body"])  # fmt: skip
-            sqs.delete_message(QueueUrl=stack.outputs["QueueUrl"],
-                               ReceiptHandle=message["ReceiptHandle"])  # fmt: skip
-            moved.add(json.loads(message["Body"])["payment_id"])
-    control.set_faults(paused=False)
+    try:
+        time.sleep(2.5)  # the current long poll (1 s) ends; no poller starts another
+        ids = []
+        for _ in range(count):
+            response = stack.pay_card(account, 100, TEST_CARDS["approved"])
+            assert response.status == 202
+            ids.append(response.json()["payment_id"])
+        sqs = stack.client("sqs")
+        moved: set[str] = set()
+        deadline = time.monotonic() + 60
+        while len(moved) < count:
+            assert time.monotonic() < deadline, f"only {len(moved)} of {count} queued messages seen"
+            messages = sqs.receive_message(
+                QueueUrl=stack.outputs["QueueUrl"], MaxNumberOfMessages=10, VisibilityTimeout=30
+            ).get("Messages", [])
+            for message in messages:
+                sqs.send_message(QueueUrl=stack.outputs["DeadLetterQueueUrl"],
+                                 MessageBody=message["Body"])  # fmt: skip
+                sqs.delete_message(QueueUrl=stack.outputs["QueueUrl"],
+                                   ReceiptHandle=message["ReceiptHandle"])  # fmt: skip
+                moved.add(json.loads(message["Body"])["payment_id"])
+    finally:  # never leave the pipe paused for the next test
+        control.set_faults(paused=False)
     assert moved == set(ids)
     return ids
 

@@ -315,3 +315,13 @@ def test_failed_payment_with_a_redrivable_execution_is_fine(world: World) -> Non
         execution_arn=arn,
     )
     assert world.audit().ok
+
+
+def test_failed_payment_whose_execution_still_runs_is_in_flight(world: World) -> None:
+    """MarkFailed writes FAILED before SendToDlq sends the message: a live audit that lands in
+    between sees a FAILED payment, no DLQ message and a RUNNING execution, which is in flight,
+    not lost (the stateful suite met this window)."""
+    world.stack.drain(world.stack.dlq_url)
+    arn = world.execution(world.failed, "failing-now")  # RUNNING
+    world.update(world.stack.tables.payments, {"payment_id": world.failed}, execution_arn=arn)
+    assert world.audit().ok
