@@ -6,6 +6,7 @@ Each test asserts the exit code and the JSON on stdout (CONVENTIONS 9)."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -136,7 +137,11 @@ def test_failed_payment_in_dlq_then_stats_peek_redrive_purge(cli: Cli) -> None:
     failed = cli("pay", "card", "--amount", "1.00", "--account", account_id, *card, "--wait")
     assert failed["status"] == "FAILED"
     assert failed["error"] == "IssuerUnavailableError"
-    assert cli("dlq", "stats")["dlq_messages"] >= 1
+    # MarkFailed writes FAILED (which ends --wait) just before SendToDlq parks the message.
+    deadline = time.monotonic() + 30
+    while cli("dlq", "stats")["dlq_messages"] < 1:
+        assert time.monotonic() < deadline, "the FAILED payment's message never reached the DLQ"
+        time.sleep(0.1)
     assert failed["payment_id"] in {m["payment_id"] for m in cli("dlq", "peek")}
     dry = cli("dlq", "redrive", "--dry-run")
     assert (dry["dry_run"], dry["moved"]) == (True, 0)
