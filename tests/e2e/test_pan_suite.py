@@ -7,14 +7,13 @@ the scan covers everything that happened on it."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_support import TEST_CARDS, LocalStackHandle, start_local_stack, stop_local_stack
+from e2e_support import TEST_CARDS, LocalStackHandle, local_stack_at
 from paystack.domain.redact import find_pans, mask_pans
 from typer.testing import CliRunner
 
@@ -30,20 +29,8 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def pan_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
-    home = tmp_path_factory.mktemp("paycli-pan-home")
-    previous = os.environ.get("PAYCLI_HOME")
-    os.environ["PAYCLI_HOME"] = str(home)
-    handle = start_local_stack(home)
-    try:
+    with local_stack_at(tmp_path_factory.mktemp("paycli-pan-home")) as handle:
         yield handle
-    finally:
-        try:
-            stop_local_stack(handle)
-        finally:
-            if previous is None:
-                os.environ.pop("PAYCLI_HOME", None)
-            else:
-                os.environ["PAYCLI_HOME"] = previous
 
 
 def _body(account: str, **changes: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import TEST_CARDS, LocalStackHandle, start_local_stack, stop_local_stack
+from e2e_support import TEST_CARDS, LocalStackHandle, local_stack_at
 
 from paycli.core.executions import payment_id_from_input
 
@@ -57,20 +57,8 @@ service.redrive(service.failed_since(None))
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackHandle]:
-    home = tmp_path_factory.mktemp("paycli-redrive-home")
-    previous = os.environ.get("PAYCLI_HOME")
-    os.environ["PAYCLI_HOME"] = str(home)
-    handle = start_local_stack(home)
-    try:
+    with local_stack_at(tmp_path_factory.mktemp("paycli-redrive-home")) as handle:
         yield handle
-    finally:
-        try:
-            stop_local_stack(handle)
-        finally:
-            if previous is None:
-                os.environ.pop("PAYCLI_HOME", None)
-            else:
-                os.environ["PAYCLI_HOME"] = previous
 
 
 def _credentials(stack: LocalStackHandle) -> list[str]:
