@@ -26,7 +26,8 @@ from typing import Any
 from paycli.core.timeparse import iso_z
 from paycli.local import doctor
 from paycli.local import state as st
-from paycli.local.api import ControlSurface, Gateway, LocalApi
+from paycli.local.api import ControlSurface, Gateway
+from paycli.local.api_http import LocalApi
 from paycli.local.faults import FaultInjector, install_emulator_faults, uninstall_emulator_faults
 from paycli.local.model import Deployment, PipeSpec
 from paycli.local.pipe import DEFAULT_POLLERS, PipeFaults, PipePoller, check_supported

@@ -20,7 +20,8 @@ from paycli.cli.app import app
 from paycli.core.aws import AwsTarget, StackOutputs
 from paycli.core.context import AppContext
 from paycli.core.settings import Settings
-from paycli.local.api import Gateway, LocalApi
+from paycli.local.api import Gateway
+from paycli.local.api_http import LocalApi
 from paycli.local.stack import LocalStack
 from paycli.local.state import LOCAL_ACCESS_KEY, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOCAL_SECRET_KEY
 
