@@ -216,7 +216,9 @@ def _up_foreground(
         raise errors.ConfigError(problem, hint=DOCTOR_HINT)
     daemon.configure_logging()
     code = daemon.run(
-        port=port or 0, time_scale=time_scale, home=st.home_dir(), fault_plan=fault_plan
+        daemon.Daemon(
+            port=port or 0, time_scale=time_scale, home=st.home_dir(), fault_plan=fault_plan
+        )
     )
     if code != 0:
         raise errors.ConfigError("the local stack stopped with an error")

@@ -247,28 +247,13 @@ def _check_port_free(port: int) -> None:
             raise RuntimeError(msg) from None
 
 
-def run(
-    *,
-    port: int = 0,
-    api_port: int = 0,
-    home: Path | None = None,
-    time_scale: float = 1.0,
-    pollers: int = DEFAULT_POLLERS,
-    fault_plan: dict[str, Any] | None = None,
-) -> int:
-    """Run a daemon in this process until SIGTERM/SIGINT or the shutdown call; exit status."""
+def run(daemon: Daemon) -> int:
+    """Run `daemon` (built, not started) in this process until SIGTERM/SIGINT or the shutdown
+    call; exit status. A patch whose target changed refuses before anything starts."""
     problem = doctor.refusal()
     if problem is not None:  # one line, the log's last: `paycli local up` shows it as is
         sys.stderr.write(problem + "\n")
         return doctor.EXIT_PATCH_MISMATCH
-    daemon = Daemon(
-        port=port,
-        api_port=api_port,
-        home=home,
-        time_scale=time_scale,
-        pollers=pollers,
-        fault_plan=fault_plan,
-    )
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %d: shutting down", signum)
@@ -347,11 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `kill -USR1 <pid>` writes every thread's stack to the log: how to see a stuck poller.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     return run(
-        port=args.port,
-        api_port=args.api_port,
-        home=args.state_dir,
-        time_scale=args.time_scale,
-        pollers=args.pollers,
+        Daemon(
+            port=args.port,
+            api_port=args.api_port,
+            home=args.state_dir,
+            time_scale=args.time_scale,
+            pollers=args.pollers,
+        )
     )
 
 
