@@ -6,7 +6,6 @@ Each test asserts the exit code and the JSON on stdout (CONVENTIONS 9)."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -141,10 +140,12 @@ def test_failed_payment_in_dlq_then_stats_peek_redrive_purge(cli: Cli) -> None:
     assert failed["status"] == "FAILED"
     assert failed["error"] == "IssuerUnavailableError"
     # MarkFailed writes FAILED (which ends --wait) just before SendToDlq parks the message.
-    deadline = time.monotonic() + 30
-    while cli("dlq", "stats")["dlq_messages"] < 1:
-        assert time.monotonic() < deadline, "the FAILED payment's message never reached the DLQ"
-        time.sleep(0.1)
+    wait_until(
+        lambda: cli("dlq", "stats")["dlq_messages"] >= 1,
+        timeout=30,
+        interval=0.1,
+        what="the FAILED payment's message in the DLQ",
+    )
     assert failed["payment_id"] in {m["payment_id"] for m in cli("dlq", "peek")}
     dry = cli("dlq", "redrive", "--dry-run")
     assert (dry["dry_run"], dry["moved"]) == (True, 0)

@@ -27,13 +27,14 @@ def wait_until(
     condition: Callable[[], T],
     *,
     timeout: float,
-    what: str,
+    what: str | Callable[[], str],
     interval: float = INTERVAL,
     fail: bool = True,
 ) -> T:
     """Call `condition` until it returns something truthy and return that value.
 
-    Past `timeout` seconds, fail the test naming `what` and the last value (or, with
+    Past `timeout` seconds, fail the test naming `what` (a text, or a function giving one then,
+    to say what was last seen) and the last value (or, with
     `fail=False`, return that last value so the caller's own assertion says what it was).
     The condition is always called at least once, and once more at the deadline."""
     deadline = time.monotonic() + timeout
@@ -44,6 +45,7 @@ def wait_until(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             if fail:
+                what = what if isinstance(what, str) else what()
                 pytest.fail(
                     f"timed out after {timeout:g} s waiting for {what}; last: {_brief(value)}"
                 )
