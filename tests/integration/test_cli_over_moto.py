@@ -6,6 +6,7 @@ Each test asserts the exit code and the JSON on stdout (CONVENTIONS 9)."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
