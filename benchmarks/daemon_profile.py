@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from http_throughput import TEMPLATE, cpu_seconds
+from _local_daemon import TEMPLATE
+from http_throughput import cpu_seconds
 
 #: A sample whose stack passes through the runner's handler call ran Lambda code.
 HANDLER_FRAME = "_run (paycli/local/runner.py"

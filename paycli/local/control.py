@@ -225,11 +225,13 @@ def _up_foreground(
     daemon.configure_logging()
     workers = daemon.default_lambda_workers() if lambda_workers is None else lambda_workers
     code = daemon.run(
-        port=port or 0,
-        time_scale=time_scale,
-        home=st.home_dir(),
-        fault_plan=fault_plan,
-        lambda_workers=workers,
+        daemon.Daemon(
+            port=port or 0,
+            time_scale=time_scale,
+            home=st.home_dir(),
+            fault_plan=fault_plan,
+            lambda_workers=workers,
+        )
     )
     if code != 0:
         raise errors.ConfigError("the local stack stopped with an error")

@@ -26,7 +26,8 @@ from typing import Any
 from paycli.core.timeparse import iso_z
 from paycli.local import doctor
 from paycli.local import state as st
-from paycli.local.api import ControlSurface, Gateway, LocalApi
+from paycli.local.api import ControlSurface, Gateway
+from paycli.local.api_http import LocalApi
 from paycli.local.faults import FaultInjector, install_emulator_faults, uninstall_emulator_faults
 from paycli.local.model import Deployment, PipeSpec
 from paycli.local.pipe import DEFAULT_POLLERS, PipeFaults, PipePoller, check_supported
@@ -263,30 +264,13 @@ def _check_port_free(port: int) -> None:
             raise RuntimeError(msg) from None
 
 
-def run(
-    *,
-    port: int = 0,
-    api_port: int = 0,
-    home: Path | None = None,
-    time_scale: float = 1.0,
-    pollers: int = DEFAULT_POLLERS,
-    fault_plan: dict[str, Any] | None = None,
-    lambda_workers: int = 0,
-) -> int:
-    """Run a daemon in this process until SIGTERM/SIGINT or the shutdown call; exit status."""
+def run(daemon: Daemon) -> int:
+    """Run `daemon` (built, not started) in this process until SIGTERM/SIGINT or the shutdown
+    call; exit status. A patch whose target changed refuses before anything starts."""
     problem = doctor.refusal()
     if problem is not None:  # one line, the log's last: `paycli local up` shows it as is
         sys.stderr.write(problem + "\n")
         return doctor.EXIT_PATCH_MISMATCH
-    daemon = Daemon(
-        port=port,
-        api_port=api_port,
-        home=home,
-        time_scale=time_scale,
-        pollers=pollers,
-        fault_plan=fault_plan,
-        lambda_workers=lambda_workers,
-    )
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %d: shutting down", signum)
@@ -382,12 +366,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `kill -USR1 <pid>` writes every thread's stack to the log: how to see a stuck poller.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     return run(
-        port=args.port,
-        api_port=args.api_port,
-        home=args.state_dir,
-        time_scale=args.time_scale,
-        pollers=args.pollers,
-        lambda_workers=args.lambda_workers,
+        Daemon(
+            port=args.port,
+            api_port=args.api_port,
+            home=args.state_dir,
+            time_scale=args.time_scale,
+            pollers=args.pollers,
+            lambda_workers=args.lambda_workers,
+        )
     )
 
 

@@ -14,7 +14,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -208,10 +208,22 @@ class LocalStack:
         return self._session.client(service, config=config)
 
 
+class Stopper(Protocol):
+    """What the Scheduler waits on between firings: `wait(seconds)` returns True once `set()`
+    was called (stop) and False when the seconds passed (fire). `threading.Event` is one;
+    tests pass a clock they advance by hand, so firings follow time the test controls."""
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+    def set(self) -> None: ...
+
+
 class Scheduler:
     """EventBridge's part for `Schedule` events: invokes each function every interval (scaled
     by the stack's time scale), first one interval after deploy, as a rate rule does. Each
-    firing runs in its own thread so a slow function never delays the others."""
+    firing runs in its own thread so a slow function never delays the others.
+
+    `stopper` is what the schedule threads wait on (a fresh `threading.Event` by default)."""
 
     def __init__(
         self,
@@ -219,13 +231,15 @@ class Scheduler:
         runner: LambdaRunner,
         time_scale: float,
         region: str,
+        *,
+        stopper: Stopper | None = None,
     ) -> None:
         self.schedules = [s for s in schedules if s.enabled]
         self.runner = runner
         self.time_scale = time_scale
         self.region = region
         self.fired: dict[str, int] = {s.name: 0 for s in self.schedules}
-        self._stop = threading.Event()
+        self._stop: Stopper = stopper if stopper is not None else threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from e2e_support import TEST_CARDS, LocalStackHandle, start_local_stack, stop_local_stack
+from waiting import wait_until
 
 from paycli.local import control
 from paycli.local.state import pid_alive
@@ -51,15 +51,6 @@ def _settle_one(stack: LocalStackHandle, account: str) -> dict[str, object]:
     return stack.wait_for_payment(response.json()["payment_id"], {"SUCCEEDED", "FAILED"})
 
 
-def _wait(condition: object, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_payments_settle_in_workers_and_a_killed_worker_is_replaced(
     stack: LocalStackHandle,
 ) -> None:
@@ -71,7 +62,7 @@ def test_payments_settle_in_workers_and_a_killed_worker_is_replaced(
     assert len(workers) >= 3  # ingress, validate, deduct at least: one process each
     for pid in workers:
         os.kill(pid, signal.SIGKILL)
-    assert _wait(lambda: not any(pid_alive(p) for p in workers))
+    wait_until(lambda: not any(pid_alive(p) for p in workers), timeout=10, what="workers gone")
     assert _settle_one(stack, account)["status"] == "SUCCEEDED"
     health = control.health()["lambda_workers"]
     assert health["per_function"] == 1
@@ -91,5 +82,9 @@ def test_workers_die_with_a_killed_daemon(stack: LocalStackHandle) -> None:
     workers = _workers_of(stack.pid)
     assert workers
     os.kill(stack.pid, signal.SIGKILL)
-    assert _wait(lambda: not pid_alive(stack.pid))
-    assert _wait(lambda: not any(pid_alive(p) for p in workers)), "workers outlived the daemon"
+    wait_until(lambda: not pid_alive(stack.pid), timeout=10, what="the daemon gone")
+    wait_until(
+        lambda: not any(pid_alive(p) for p in workers),
+        timeout=10,
+        what="the workers gone with their daemon",
+    )

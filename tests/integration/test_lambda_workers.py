@@ -9,7 +9,6 @@ import json
 import os
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from waiting import wait_until
 
 from paycli.local.model import FunctionSpec
 from paycli.local.runner import LambdaRunner, read_log_file
@@ -167,9 +167,7 @@ def test_a_worker_killed_while_idle_costs_no_invocation(table: Any, code: Path) 
     try:
         warm, _ = _invoke(runner, {})
         os.kill(warm["pid"], 9)
-        deadline = time.monotonic() + 5
-        while _running(warm["pid"]) and time.monotonic() < deadline:  # until it has exited
-            time.sleep(0.01)
+        wait_until(lambda: not _running(warm["pid"]), timeout=5, what="the worker exited")
         after, error = _invoke(runner, {})
         assert error is None
         assert after["pid"] != warm["pid"]
