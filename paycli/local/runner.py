@@ -39,6 +39,7 @@ from paycli.local.logstore import (
 )
 from paycli.local.model import FunctionSpec, InvokeResult
 from paycli.local.sandbox_io import LineBuffer, ensure_streams, install_environ, install_streams
+from paycli.local.workers import Spawner, WorkerPool, WorkerStats
 
 __all__ = [
     "LOG_FILE_NAME",
@@ -110,6 +111,10 @@ class LambdaRunner:
     returned another request's payment_id). Hence `concurrency_per_function` defaults to 1:
     invocations of one function queue for its sandbox, different functions run in parallel.
     Everything is one Python process (one GIL), so more sandboxes would not add throughput.
+
+    With `lambda_workers` N > 0 a sandbox is a worker process instead (paycli/local/workers.py):
+    each has its own module state, so a function gets up to N of them, and their handler code
+    and boto3 clients run outside this process's GIL.
     """
 
     def __init__(
@@ -118,11 +123,16 @@ class LambdaRunner:
         region: str = "us-east-1",
         log_dir: Path | None = None,
         concurrency_per_function: int = 1,
+        lambda_workers: int = 0,
     ) -> None:
-        if concurrency_per_function < 1:
-            msg = "concurrency_per_function must be >= 1"
+        if concurrency_per_function < 1 or lambda_workers < 0:
+            msg = "concurrency_per_function must be >= 1 and lambda_workers >= 0"
             raise ValueError(msg)
         self.concurrency = concurrency_per_function
+        self.lambda_workers = lambda_workers
+        self.worker_stats = WorkerStats()
+        self._spawner: Spawner | None = None
+        self._pools: dict[str, WorkerPool] = {}
         self.region = region
         self._environ = install_environ()
         self._stdout, self._stderr = install_streams()
@@ -138,6 +148,34 @@ class LambdaRunner:
             current = self._functions.get(spec.function_name)
             if current is None or current.spec != spec:
                 self._functions[spec.function_name] = _Loaded(spec, limit=self.concurrency)
+                if self.lambda_workers:
+                    self._replace_pool(spec)
+
+    def _replace_pool(self, spec: FunctionSpec) -> None:
+        """A new worker pool for a new or changed function (the old one's workers end)."""
+        if self._spawner is None:
+            self._spawner = Spawner()
+        old = self._pools.pop(spec.function_name, None)
+        if old is not None:
+            old.close()
+        self._pools[spec.function_name] = WorkerPool(
+            spec, self.region, self.lambda_workers, self._spawner, self.worker_stats
+        )
+
+    def close(self) -> None:
+        """Stop every worker process (in-process sandboxes need nothing)."""
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+            spawner, self._spawner = self._spawner, None
+        for pool in pools:
+            pool.close()
+        if spawner is not None:
+            spawner.stop()
+
+    def worker_pids(self) -> list[int]:
+        """The idle worker processes' ids (tests check none outlive the runner)."""
+        with self._lock:
+            return [pid for pool in self._pools.values() for pid in pool.pids()]
 
     def functions(self) -> dict[str, FunctionSpec]:
         with self._lock:
@@ -161,6 +199,14 @@ class LambdaRunner:
         spec = loaded.spec
         # The fault plan's one decision for this invocation (paycli.local.faults), as data.
         fault = self.faults.for_invocation(spec.function_name, spec.logical_id)
+        pool = self._pools.get(spec.function_name) if self.lambda_workers else None
+        if pool is not None:
+            return invoke_with_fault(
+                fault,
+                spec.function_name,
+                spec.timeout,
+                lambda: self._run_in_worker(pool, payload, event),
+            )
         handler = loaded.acquire()  # waiting for a sandbox is not part of the Timeout
         try:
             return invoke_with_fault(
@@ -199,6 +245,34 @@ class LambdaRunner:
         self._report(spec, request_id, payment_id, duration, error)
         if error is not None:
             return self._error_result(error)
+        return InvokeResult(payload=body, function_error=None)
+
+    def _run_in_worker(self, pool: WorkerPool, payload: bytes, event: Any) -> InvokeResult:
+        """The invocation on a worker process; this thread answers its AWS calls and logs."""
+        spec = pool.spec
+        request_id = str(uuid.uuid4())
+        payment_id = payment_id_of(event)
+        started = time.monotonic()
+        # The function's environment in this thread too, as in process: the emulator's fault
+        # seams see the calls this thread answers for the handler as a Lambda's.
+        with self._environ.overlay(lambda_environment(spec, self.region)):
+            body, error = pool.invoke(
+                request_id, payload, self._emitter(spec, request_id, payment_id)
+            )
+        duration = time.monotonic() - started
+        if error is None and duration > spec.timeout:
+            error = error_payload(TimeoutError(f"Task timed out after {spec.timeout:.2f} seconds"))
+        record = report_record(
+            spec,
+            request_id,
+            payment_id,
+            duration=duration,
+            error_type=error["errorType"] if error else None,
+            error_message=error["errorMessage"] if error else "",
+        )
+        self.log_store.append(record)
+        if error is not None:
+            return InvokeResult(payload=json.dumps(error).encode(), function_error="Unhandled")
         return InvokeResult(payload=body, function_error=None)
 
     @staticmethod

@@ -18,7 +18,7 @@ from typing import TextIO
 
 # Variables of the host process a Lambda function never sees: an endpoint override would send
 # in-process handlers over HTTP, and a named profile does not exist inside Lambda.
-_HIDDEN_PREFIXES = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+HIDDEN_PREFIXES = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
 
 # --------------------------------------------------------------------------- environment
@@ -30,7 +30,7 @@ class _Overlay:
         self.deleted: set[str] = set()
 
     def hides(self, key: str) -> bool:
-        return key in self.deleted or (key not in self.values and key.startswith(_HIDDEN_PREFIXES))
+        return key in self.deleted or (key not in self.values and key.startswith(HIDDEN_PREFIXES))
 
 
 class ThreadLocalEnviron(MutableMapping[str, str]):

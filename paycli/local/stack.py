@@ -72,7 +72,9 @@ class LocalStack:
     Schedule rates (0.01 in tests);
     `log_dir` receives the handlers' JSONL log; `speed_patches=False` leaves moto's speed
     patches off (correctness, seams and memory stay: paycli/local/patches); `patch_moto=False`
-    keeps moto stock except the patches it cannot run without (the benchmarks' comparison).
+    keeps moto stock except the patches it cannot run without (the benchmarks' comparison);
+    `lambda_workers` N > 0 runs each function's handlers in up to N worker processes
+    (paycli/local/workers.py), 0 in this process.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class LocalStack:
         patch_moto: bool = True,
         speed_patches: bool = True,
         schedule_time_scale: float | None = None,
+        lambda_workers: int = 0,
     ) -> None:
         self.region = region
         self.schedule_time_scale = (
@@ -94,7 +97,7 @@ class LocalStack:
         self.speed_patches = speed_patches
         self.time_scale = time_scale
         self.stack_name = stack_name
-        self.runner = LambdaRunner(region=region, log_dir=log_dir)
+        self.runner = LambdaRunner(region=region, log_dir=log_dir, lambda_workers=lambda_workers)
         self.deployment: Deployment | None = None
         self.scheduler: Scheduler | None = None
         self._mock: Any = None
@@ -122,6 +125,7 @@ class LocalStack:
             if self._mock is None:
                 return
             self._stop_scheduler()
+            self.runner.close()  # worker processes end with the stack
             patches.set_lambda_invoker(None)
             self._mock.stop(remove_data=remove_data)
             self._mock = None
