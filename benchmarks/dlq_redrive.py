@@ -22,15 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "stack" / "template.yaml"
+from _local_daemon import deployed_stack, load_average_1m, print_figures
 
 
 def fill(sqs: Any, dlq_url: str, n: int) -> set[str]:
@@ -107,23 +103,16 @@ def phase(services: Any, method: str, args: argparse.Namespace) -> dict[str, Any
         "dlq_after": left,
         "lost": len(ids - set(found)) - left,
         "duplicated": len(found) - len(set(found)),
-        "load_average_1m": round(os.getloadavg()[0], 2),
+        "load_average_1m": load_average_1m(),
     }
 
 
-def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from paycli.core.context import AppContext  # noqa: PLC0415 - after PAYCLI_HOME is set
-    from paycli.core.settings import resolve_settings  # noqa: PLC0415
-    from paycli.local import control  # noqa: PLC0415
-
-    control.up(time_scale=0.01)  # the ASL's retry waits in milliseconds, as in the e2e tests
-    try:
-        control.deploy(TEMPLATE)
-        services = AppContext(resolve_settings(flags={"target": "local"})).services()
-        methods = ["task", "loop"] if args.method == "both" else [args.method]
-        return [phase(services, method, args) for method in methods]
-    finally:
-        control.down()
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Each method on the same stack, one after the other: {"task": ..., "loop": ...}."""
+    methods = ["task", "loop"] if args.method == "both" else [args.method]
+    # The ASL's retry waits in milliseconds (time_scale 0.01), as in the e2e tests.
+    with deployed_stack(time_scale=0.01) as services:
+        return {method: phase(services, method, args) for method in methods}
 
 
 def main() -> None:
@@ -134,11 +123,7 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=0, help="loops (default: the CLI's)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for quiet")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="paycli-bench-") as home:
-        os.environ["PAYCLI_HOME"] = home
-        for result in run(args):
-            print(json.dumps(result))
+    print_figures(parser, run)
 
 
 if __name__ == "__main__":

@@ -73,8 +73,19 @@ class Violation:
         return {"kind": self.kind, "subject": self.subject, "message": self.message}
 
 
+class Verdict:
+    """A report that passes when it found no violation (the audit, a soak)."""
+
+    violations: list[Violation]
+
+    @property
+    def ok(self) -> bool:
+        """No violation."""
+        return not self.violations
+
+
 @dataclass
-class AuditReport:
+class AuditReport(Verdict):
     """What was read, how, and every violation found."""
 
     stale_after: timedelta
@@ -87,11 +98,6 @@ class AuditReport:
     scans: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """No violation."""
-        return not self.violations
 
     def view(self) -> dict[str, Any]:
         """Stable JSON fields."""

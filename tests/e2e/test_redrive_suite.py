@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 from e2e_support import TEST_CARDS, LocalStackHandle, local_stack_at
+from waiting import wait_until
 
 from paycli.core.errors import ExitCode
 from paycli.core.executions import payment_id_from_input
@@ -116,7 +116,7 @@ def _dead_lettered_payments(stack: LocalStackHandle, account: str, count: int) -
 
     control.set_faults(paused=True)
     try:
-        time.sleep(2.5)  # the current long poll (1 s) ends; no poller starts another
+        stack.wait_for_pipe_turns()  # the poll in flight ends; no poller receives again
         ids = []
         for _ in range(count):
             response = stack.pay_card(account, 100, TEST_CARDS["approved"])
@@ -124,9 +124,8 @@ def _dead_lettered_payments(stack: LocalStackHandle, account: str, count: int) -
             ids.append(response.json()["payment_id"])
         sqs = stack.client("sqs")
         moved: set[str] = set()
-        deadline = time.monotonic() + 60
-        while len(moved) < count:
-            assert time.monotonic() < deadline, f"only {len(moved)} of {count} queued messages seen"
+
+        def move_to_dlq() -> bool:
             messages = sqs.receive_message(
                 QueueUrl=stack.outputs["QueueUrl"], MaxNumberOfMessages=10, VisibilityTimeout=30
             ).get("Messages", [])
@@ -136,6 +135,11 @@ def _dead_lettered_payments(stack: LocalStackHandle, account: str, count: int) -
                 sqs.delete_message(QueueUrl=stack.outputs["QueueUrl"],
                                    ReceiptHandle=message["ReceiptHandle"])  # fmt: skip
                 moved.add(json.loads(message["Body"])["payment_id"])
+            return len(moved) >= count
+
+        wait_until(
+            move_to_dlq, timeout=60, what=lambda: f"{count} queued messages (seen {len(moved)})"
+        )
     finally:  # never leave the pipe paused for the next test
         control.set_faults(paused=False)
     assert moved == set(ids)
@@ -152,14 +156,16 @@ def _succeeded(
 ) -> list[str]:
     """The payments of `ids` that are SUCCEEDED, once at least `at_least` are (or at the
     deadline, so the caller's assertion says how many)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        done = [
+    done: list[str] = []
+
+    def enough() -> bool:
+        done[:] = [
             p for p in ids if stack.request("GET", f"/payments/{p}").json()["status"] == "SUCCEEDED"
         ]
-        if len(done) >= at_least or time.monotonic() > deadline:
-            return done
-        time.sleep(0.2)
+        return len(done) >= at_least
+
+    wait_until(enough, timeout=timeout, interval=0.2, fail=False, what="SUCCEEDED payments")
+    return done
 
 
 def _executions_per_payment(stack: LocalStackHandle) -> Counter[str]:
@@ -278,8 +284,13 @@ def test_executions_redrive_killed_rerun_and_concurrent_restart_once_per_run(
 
 def _wait_idle(stack: LocalStackHandle, timeout: float = 60) -> None:
     sfn = stack.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while sfn.list_executions(stateMachineArn=stack.outputs["StateMachineArn"],
-                              statusFilter="RUNNING")["executions"]:  # fmt: skip
-        assert time.monotonic() < deadline, "executions still running"
-        time.sleep(0.2)
+    wait_until(
+        lambda: (
+            not sfn.list_executions(
+                stateMachineArn=stack.outputs["StateMachineArn"], statusFilter="RUNNING"
+            )["executions"]
+        ),
+        timeout=timeout,
+        interval=0.2,
+        what="no RUNNING executions",
+    )

@@ -130,7 +130,7 @@ def test_local_up_refuses_with_one_line_naming_the_patch(
     assert "\n" not in message
     assert "fake_patch" in message
     # The detached daemon refuses the same way, before it binds a port or patches anything.
-    assert daemon.run(home=tmp_path) == EXIT_PATCH_MISMATCH
+    assert daemon.run(daemon.Daemon(home=tmp_path)) == EXIT_PATCH_MISMATCH
     assert patches.active() == frozenset()
 
 

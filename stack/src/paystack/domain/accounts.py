@@ -20,8 +20,8 @@ from paystack.domain.dynamo import (
     TableNames,
     cancellation_reasons,
     error_code,
+    find_by_id,
     from_item,
-    get_consistent,
     iso_timestamp,
     to_item,
     utc_now,
@@ -160,10 +160,8 @@ def create_account(
 
 def find_account(ddb: DynamoDBClient, tables: TableNames, account_id: str) -> Account | None:
     """The account (strongly consistent read), or None."""
-    if not ACCOUNT_ID_RE.fullmatch(account_id):
-        return None
-    attrs = get_consistent(ddb, tables.accounts, {"account_id": account_id})
-    return None if attrs is None else account_from_attributes(attrs)
+    key = ("account_id", account_id)
+    return find_by_id(ddb, tables.accounts, key, ACCOUNT_ID_RE, account_from_attributes)
 
 
 def get_account(ddb: DynamoDBClient, tables: TableNames, account_id: str) -> Account:

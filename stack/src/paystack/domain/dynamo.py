@@ -8,11 +8,12 @@ which is what we want: a float amount is a bug.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -135,6 +136,25 @@ def get_consistent(
     deserialised, or None."""
     item = ddb.get_item(TableName=table, Key=to_item(key), ConsistentRead=True).get("Item")
     return None if item is None else from_item(item)
+
+
+T = TypeVar("T")
+
+
+def find_by_id(
+    ddb: DynamoDBClient,
+    table: str,
+    key: tuple[str, str],
+    pattern: re.Pattern[str],
+    parse: Callable[[dict[str, Any]], T],
+) -> T | None:
+    """The item whose key attribute `key[0]` is `key[1]`, read strongly consistently and
+    parsed, or None. An id that does not fit `pattern` cannot be ours: None without a call."""
+    name, value = key
+    if not pattern.fullmatch(value):
+        return None
+    attrs = get_consistent(ddb, table, {name: value})
+    return None if attrs is None else parse(attrs)
 
 
 def batch_get_consistent(

@@ -19,8 +19,8 @@ from paystack.domain.dynamo import (
     batch_get_consistent,
     condition_failure_item,
     error_code,
+    find_by_id,
     from_item,
-    get_consistent,
     iso_timestamp,
     to_value,
 )
@@ -46,10 +46,8 @@ NOT_SETTLED_VALUES: dict[str, AttributeValueTypeDef] = {
 def find_payment(ddb: DynamoDBClient, tables: TableNames, payment_id: str) -> Payment | None:
     """The payment (strongly consistent: a retry must see the previous attempt's write), or
     None. Ids that cannot be ours are answered without a call."""
-    if not PAYMENT_ID_RE.fullmatch(payment_id):
-        return None
-    attrs = get_consistent(ddb, tables.payments, {"payment_id": payment_id})
-    return None if attrs is None else payment_from_attributes(attrs)
+    key = ("payment_id", payment_id)
+    return find_by_id(ddb, tables.payments, key, PAYMENT_ID_RE, payment_from_attributes)
 
 
 def get_payment(ddb: DynamoDBClient, tables: TableNames, payment_id: str) -> Payment:
