@@ -281,8 +281,9 @@ def test_a_destination_deleted_mid_task_fails_it_and_loses_nothing(queues: Queue
 
 def test_no_message_is_ever_in_neither_queue(queues: Queues) -> None:
     """Read while the task runs: the DLQ first, then the destination. A batch moved between
-    the two reads is counted twice, never zero times, so the sum never drops below N."""
-    n = 400
+    the two reads is counted twice, never zero times, so the sum never drops below N. (At 100
+    a second, the task runs about three seconds.)"""
+    n = 300
     queues.park(n)
     sums: list[int] = []
     stop = threading.Event()
@@ -294,7 +295,9 @@ def test_no_message_is_ever_in_neither_queue(queues: Queues) -> None:
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        queues.sqs.start_message_move_task(SourceArn=queues.arn(queues.dlq))
+        queues.sqs.start_message_move_task(
+            SourceArn=queues.arn(queues.dlq), MaxNumberOfMessagesPerSecond=100
+        )
         assert queues.finished()["ApproximateNumberOfMessagesMoved"] == n
     finally:
         stop.set()
