@@ -64,6 +64,11 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["load", "--count", "1", "--rate", "nan"], "--rate must be 0"),
         (["load", "--count", "1", "--timeout", "nan"], "the timeout and poll interval"),
         (["accounts", "create", "--balance", "1", "--id", "acc op"], "not 'acc op'"),
+        (["audit", "--stale-after", "soon"], "cannot read --stale-after 'soon'"),
+        (["audit", "--stale-after", "9999999d"], "--stale-after '9999999d' reaches back"),
+        (["payments", "list", "--since", "99999999999d"], "--since '99999999999d' reaches"),
+        (["payments", "list", "--since", "9999999d"], "--since '9999999d' reaches back"),
+        (["executions", "redrive", "--failed", "--since", "9999999d", "--yes"], "--since '999"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_clear_line_and_exit_2(args: list[str], needle: str) -> None:
