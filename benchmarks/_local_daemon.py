@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from paycli.core.load import LoadPlan
     from paycli.core.services import Services
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "stack" / "template.yaml"
@@ -32,6 +33,29 @@ def deployed_stack(*, time_scale: float = 1.0) -> Iterator[Services]:
         yield AppContext(resolve_settings(flags={"target": "local"})).services()
     finally:
         control.down()
+
+
+def add_load_options(parser: argparse.ArgumentParser, *, n: int) -> None:
+    """The load driver's flags of the benchmarks that drive the API over HTTP."""
+    parser.add_argument("--n", type=int, default=n, help=f"payments to send (default {n})")
+    parser.add_argument("--clients", type=int, default=8, help="client threads (default 8)")
+    parser.add_argument("--rate", type=float, default=0.0, help="offered/s; 0 = flat out")
+    parser.add_argument("--accounts", type=int, default=50, help="accounts paid from")
+    parser.add_argument("--mix", default="card=1", help="method weights (default card=1)")
+
+
+def load_plan(args: argparse.Namespace, *, timeout: float) -> LoadPlan:
+    """The LoadPlan those flags describe."""
+    from paycli.core.load import LoadPlan, parse_weights  # noqa: PLC0415 - after PAYCLI_HOME
+
+    return LoadPlan(
+        count=args.n,
+        concurrency=args.clients,
+        rate=args.rate,
+        accounts=args.accounts,
+        mix=parse_weights(args.mix, "mix"),
+        timeout=timeout,
+    )
 
 
 def load_average_1m() -> float:

@@ -33,6 +33,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from _local_daemon import add_load_options, load_plan
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -124,7 +126,6 @@ def _windows(latencies: list[float], size: int) -> list[float]:
 def measure_one(args: argparse.Namespace) -> dict[str, Any]:
     """One measurement in this (already confined) process: start, deploy, load, stop."""
     from paycli.core.context import AppContext  # noqa: PLC0415 - after PAYCLI_HOME is set
-    from paycli.core.load import LoadPlan, parse_weights  # noqa: PLC0415
     from paycli.core.settings import resolve_settings  # noqa: PLC0415
     from paycli.local import control  # noqa: PLC0415
 
@@ -133,14 +134,7 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
     try:
         control.deploy(checkout / "stack" / "template.yaml")
         driver = AppContext(resolve_settings(flags={"target": "local"})).services().load()
-        plan = LoadPlan(
-            count=args.n,
-            concurrency=args.clients,
-            rate=args.rate,
-            accounts=args.accounts,
-            mix=parse_weights(args.mix, "mix"),
-            timeout=600,
-        )
+        plan = load_plan(args, timeout=600)
         if args.warmup:  # cold starts (worker processes, handler imports) are not measured
             driver.run(replace(plan, count=args.warmup, rate=0.0))
         before = _usage(pid)
@@ -201,11 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", action="append", default=[], help="LABEL=CHECKOUT:W:CPUS")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--n", type=int, default=300)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--rate", type=float, default=0.0, help="offered/s; 0 = flat out")
-    parser.add_argument("--accounts", type=int, default=50)
-    parser.add_argument("--mix", default="card=1")
+    add_load_options(parser, n=300)
     parser.add_argument("--warmup", type=int, default=60, help="unmeasured payments first")
     parser.add_argument("--window", type=int, default=0, help="p99 per this many payments")
     parser.add_argument("--ratio", action="append", default=[], help="A/B: label A over label B")

@@ -21,7 +21,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from _local_daemon import deployed_stack, load_average_1m, print_figures
+from _local_daemon import (
+    add_load_options,
+    deployed_stack,
+    load_average_1m,
+    load_plan,
+    print_figures,
+)
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -39,21 +45,13 @@ def rss_mb(pid: int) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from paycli.core.load import LoadPlan, parse_weights  # noqa: PLC0415
     from paycli.local.state import read_state  # noqa: PLC0415
 
     with deployed_stack() as services:
         state = read_state()
         assert state is not None
         driver = services.load()
-        plan = LoadPlan(
-            count=args.n,
-            concurrency=args.clients,
-            rate=args.rate,
-            accounts=args.accounts,
-            mix=parse_weights(args.mix, "mix"),
-            timeout=args.timeout,
-        )
+        plan = load_plan(args, timeout=args.timeout)
         rss_start, cpu_start = rss_mb(state.pid), cpu_seconds(state.pid)
         report = driver.run(plan)
         cpu_end = cpu_seconds(state.pid)
@@ -72,11 +70,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=500, help="payments to send (default 500)")
-    parser.add_argument("--rate", type=float, default=0.0, help="offered/s, 0 = flat out")
-    parser.add_argument("--clients", type=int, default=8, help="client threads (default 8)")
-    parser.add_argument("--accounts", type=int, default=50, help="accounts paid from")
-    parser.add_argument("--mix", default="card=1", help="method weights (default card=1)")
+    add_load_options(parser, n=500)
     parser.add_argument("--timeout", type=float, default=600.0)
     print_figures(parser, run)
 

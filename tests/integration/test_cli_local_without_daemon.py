@@ -132,3 +132,23 @@ def test_export_fis_to_an_unwritable_place_is_one_error_line(home: Path, tmp_pat
     assert result.exit_code == 2, result.output
     (line,) = error_lines(result)
     assert line.startswith("Error: cannot write ")
+
+
+def test_local_up_on_a_taken_port_refuses_before_starting(home: Path, taken_port: int) -> None:
+    """One line naming the port (exit 5), and no daemon was started: status still says none."""
+    result = run("local", "up", "--port", str(taken_port), "--json")
+    assert result.exit_code == 5, result.output
+    line = error_lines(result)
+    assert line == [
+        f"Error: port {taken_port} on 127.0.0.1 is not available (Address already in use)"
+    ]
+    assert result.stdout == ""
+    assert json.loads(run("local", "status", "--json").stdout)["running"] is False
+
+
+def test_local_up_with_a_bad_fault_plan_refuses_before_starting(home: Path) -> None:
+    result = run("local", "up", "--faults", str(home / "missing.yaml"), "--json")
+    assert result.exit_code == 2, result.output
+    (line,) = error_lines(result)
+    assert "missing.yaml" in line
+    assert json.loads(run("local", "status", "--json").stdout)["running"] is False

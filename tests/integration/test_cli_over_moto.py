@@ -283,3 +283,26 @@ def test_executions_redrive_restarts_a_failed_payment_and_refuses_a_succeeded_on
     neither = _invoke(cli, "executions", "redrive", "--yes")
     assert neither.exit_code == 2, neither.output
     assert _error_line(neither) == "Error: give execution ids/payment ids, or --failed (not both)"
+
+
+def test_soak_without_faults_settles_every_payment_and_audits_clean(cli: Cli) -> None:
+    """`paycli soak --faults none` on AWS: every payment accepted and settled (the always-failing
+    card's FAILED and parked), no fault fired, an audit with no violation (exit 0); impossible
+    settings are one usage line before anything is sent."""
+    result = _invoke(
+        cli, "soak", "--payments", "6", "--accounts", "2", "--concurrency", "2",
+        "--faults", "none", "--seed", "3", "--quiesce-timeout", "120",
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    report = json.loads(result.stdout)
+    assert (report["payments"], report["accepted"], report["fault_plan"]) == (6, 6, "none")
+    # Quiesced: every payment in the table is terminal (this module's earlier ones too).
+    assert sum(report["outcomes"].values()) >= 6
+    assert set(report["outcomes"]) <= {"SUCCEEDED", "DECLINED", "FAILED"}
+    assert report["faults_fired_total"] == 0
+    assert (report["violations"], report["ok"]) == ([], True)
+
+    bad = _invoke(cli, "soak", "--payments", "0", "--faults", "none")
+    assert bad.exit_code == 2, bad.output
+    assert "--payments" in _error_line(bad)
+    assert bad.stdout == ""

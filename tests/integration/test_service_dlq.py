@@ -1,7 +1,8 @@
 """DlqService against moto queues built from the template: counts, peek, redrive, purge.
 
-moto 5.2.5 has no StartMessageMoveTask, so this exercises the receive -> send -> delete loop
-that the local stack uses; the move-task path is covered with botocore's Stubber in
+These exercise the receive -> send -> delete loop (`--max`, and any target without message move
+tasks) on stock moto; the move-task path is covered over the local stack's move tasks in
+tests/integration/test_local_move_tasks.py and with botocore's Stubber in
 tests/integration/test_aws_calls.py.
 """
 

@@ -61,7 +61,8 @@ def _emulator_uses(tree: ast.AST) -> list[int]:
 
 
 def _sleeps(tree: ast.AST) -> list[int]:
-    """Lines calling time.sleep (however `sleep` was imported from time)."""
+    """Lines calling time.sleep (however `sleep` was imported from time), or sleeping in
+    disguise: a statement `x.wait(<seconds>)` that ignores whether what it waited for came."""
     aliases = {
         alias.asname or alias.name
         for node in ast.walk(tree)
@@ -82,7 +83,18 @@ def _sleeps(tree: ast.AST) -> list[int]:
         )
         if by_module or (isinstance(func, ast.Name) and func.id in aliases):
             lines.append(node.lineno)
-    return lines
+    for node in ast.walk(tree):
+        call = node.value if isinstance(node, ast.Expr) else None
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "wait"
+            and call.args
+            and isinstance(call.args[0], ast.Constant)
+            and isinstance(call.args[0].value, int | float)
+        ):
+            lines.append(call.lineno)
+    return sorted(lines)
 
 
 def _offenders(paths: list[Path], find: object) -> list[str]:
@@ -95,8 +107,12 @@ def _offenders(paths: list[Path], find: object) -> list[str]:
 
 def test_the_scanners_find_what_they_look_for() -> None:
     """Each rule's scanner catches the forms it bans (so an empty answer means something)."""
-    sleeps = "import time\ntime.sleep(1)\nfrom time import sleep as nap\nnap(2)\nx.sleep(3)\n"
-    assert _sleeps(ast.parse(sleeps)) == [2, 4]
+    sleeps = (
+        "import time\ntime.sleep(1)\nfrom time import sleep as nap\nnap(2)\nx.sleep(3)\n"
+        "stop.wait(0.3)\nassert done.wait(timeout=5)\nthread.join(1)\nproc.wait(timeout=9)\n"
+        "env.wait(arn)\n"
+    )
+    assert _sleeps(ast.parse(sleeps)) == [2, 4, 6]
     emulators = (
         "import moto\nfrom moto.sqs import models\nfrom moto import mock_aws\n"
         "from paycli.local.stack import Scheduler\nstack.LocalStack()\n"
