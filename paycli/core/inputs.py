@@ -14,7 +14,7 @@ from typing import Final
 from paystack.domain.accounts import ACCOUNT_ID_RE
 from paystack.domain.intake import IDEMPOTENCY_KEY_RE
 from paystack.domain.methods import WALLET_ID_RE
-from paystack.domain.redact import mask_pans
+from paystack.domain.redact import find_pans, mask_pans
 from paystack.domain.store import PAYMENT_ID_RE
 
 from paycli.core.errors import UsageError
@@ -54,8 +54,12 @@ def payment_id(value: str) -> str:
 
 
 def account_id(value: str, hint: str = "list accounts with `paycli accounts list`") -> str:
-    """An account id: 1-64 letters, digits or _.:- (the domain's rule)."""
-    return _check(value, ACCOUNT_ID_RE, "an account id", "1-64 letters, digits or _.:-", hint)
+    """An account id: 1-64 letters, digits or _.:- (the domain's rule), never a card number
+    (a PAN typed in the wrong option is refused before it is sent, stored or echoed)."""
+    _check(value, ACCOUNT_ID_RE, "an account id", "1-64 letters, digits or _.:-", hint)
+    if find_pans(value):
+        raise UsageError(f"an account id must not be a card number, not {shown(value)}", hint=hint)
+    return value
 
 
 def wallet_id(value: str) -> str:

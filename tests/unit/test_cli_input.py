@@ -23,6 +23,7 @@ LONG = "a" * 5000
 PAY_BANK = ["pay", "bank", "--amount", "1", "--account", "a"]
 PAY_WALLET = ["pay", "wallet", "--amount", "1", "--account", "a"]
 TOO_MUCH = "99999999999999999999999"
+PAN = "4242424242424242"
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +65,10 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["load", "--count", "1", "--rate", "nan"], "--rate must be 0"),
         (["load", "--count", "1", "--timeout", "nan"], "the timeout and poll interval"),
         (["accounts", "create", "--balance", "1", "--id", "acc op"], "not 'acc op'"),
+        (["accounts", "create", "--balance", "1", "--id", PAN], "must not be a card number"),
+        (["accounts", "get", "4000000000000002"], "an account id must not be a card number"),
+        (["pay", "card", "--amount", "1", "--account", PAN], "must not be a card number"),
+        (["payments", "list", "--account", PAN], "an account id must not be a card number"),
         (["audit", "--stale-after", "soon"], "cannot read --stale-after 'soon'"),
         (["audit", "--stale-after", "9999999d"], "--stale-after '9999999d' reaches back"),
         (["payments", "list", "--since", "99999999999d"], "--since '99999999999d' reaches"),
@@ -77,6 +82,8 @@ def test_bad_input_is_one_clear_line_and_exit_2(args: list[str], needle: str) ->
     assert result.stderr.startswith("Error: ")
     assert needle in result.stderr
     assert LONG not in result.stderr
+    assert "4242424242424242" not in result.stderr
+    assert "4000000000000002" not in result.stderr
     assert result.stdout == ""
     assert "Traceback" not in result.output
     assert "internal error" not in result.stderr

@@ -28,6 +28,7 @@ from paystack.domain.dynamo import (
 )
 from paystack.domain.errors import AccountExistsError, AccountNotFoundError, InvalidInputError
 from paystack.domain.money import MAX_MINOR_UNITS, currency_exponent
+from paystack.domain.redact import find_pans
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -95,6 +96,10 @@ def _check_new_account(account_id: str, balance_minor: int, currency: str) -> No
     if not ACCOUNT_ID_RE.fullmatch(account_id):
         raise InvalidInputError(
             "account id must be 1-64 letters, digits or _.:-", code="invalid_account_id"
+        )
+    if find_pans(account_id):  # the id is stored and shown everywhere: never a card number
+        raise InvalidInputError(
+            "account id must not contain a card number", code="invalid_account_id"
         )
     currency_exponent(currency)
     if isinstance(balance_minor, bool) or not isinstance(balance_minor, int):
