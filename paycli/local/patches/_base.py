@@ -60,13 +60,38 @@ _ORIGINALS: dict[tuple[int, str], Any] = {}
 
 
 @dataclass(frozen=True)
+class Saving:
+    """What `benchmarks/moto_calls.py --each --calls N --rounds R` measured for a speed patch:
+    CPU ms per call of its `operation` (the benchmark's name for it) without the patch and
+    with it, every other patch on."""
+
+    operation: str
+    without_ms: float
+    with_ms: float
+    calls: int = 400
+    rounds: int = 2
+
+    @property
+    def percent(self) -> int:
+        """The share of the operation's CPU the patch saves, in whole percent."""
+        return round(100 * (self.without_ms - self.with_ms) / self.without_ms)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.operation}: {self.without_ms} -> {self.with_ms} ms CPU per call "
+            f"({self.percent}% saved), moto_calls.py --each --calls {self.calls} "
+            f"--rounds {self.rounds}"
+        )
+
+
+@dataclass(frozen=True)
 class Patch:
     """One change to a dependency's internals, with its receipt (CONVENTIONS 13).
 
     `targets` maps each private symbol the patch replaces or relies on ("module:Qual.name") to
     its fingerprint as verified; `fixes` says what breaks or costs without it, with the figure
-    measured; `saves` (speed patches) is what `benchmarks/moto_calls.py --each` measured on
-    the patch's operation, CPU per call with every patch and without this one; `required`
+    measured; `saves` (speed patches) is the `Saving` that `benchmarks/moto_calls.py --each`
+    measured on the patch's operation; `required`
     patches stay on in the benchmarks' "stock" mode (the local stack cannot run without them);
     `install` is None for a patch applied elsewhere (named in `applied_by`), which doctor still
     checks."""
@@ -78,7 +103,7 @@ class Patch:
     install: Callable[[Patcher], None] | None
     required: bool = False
     applied_by: str = "paycli.local.patches.apply"
-    saves: str = ""
+    saves: Saving | None = None
     doc: str = field(default="", compare=False)
 
 

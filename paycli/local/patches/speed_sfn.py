@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from paycli.local.patches._base import Patch, Patcher, Purpose
+from paycli.local.patches._base import Patch, Patcher, Purpose, Saving
 from paycli.local.patches.correctness import repoint
 from paycli.local.patches.seams import SETTINGS
 
@@ -77,10 +77,7 @@ ASL_PARSE_CACHE = Patch(
         ":EvalComponent.heap_key": "6229684384018333",
     },
     install=_install_asl_parse_cache,
-    saves=(
-        "stepfunctions execution: 53.87 -> 16.782 ms CPU per call (69% saved), "
-        "moto_calls.py --each --calls 400 --rounds 2"
-    ),
+    saves=Saving("stepfunctions.execution", 53.87, 16.782),
 )
 
 
@@ -118,10 +115,7 @@ JSONPATH_CACHE = Patch(
         ":ResultPath": "32b5fff52328966e",
     },
     install=_install_jsonpath_cache,
-    saves=(
-        "stepfunctions execution: 27.357 -> 21.983 ms CPU per call (20% saved), "
-        "moto_calls.py --each --calls 2000 --rounds 3"
-    ),
+    saves=Saving("stepfunctions.execution", 27.357, 21.983, calls=2000, rounds=3),
 )
 
 
@@ -172,10 +166,7 @@ SFN_CLIENTS = Patch(
     fixes="Every Task builds new boto3 clients: 3-8 ms per client. One per region and service.",
     targets={"moto.stepfunctions.parser.asl.utils.boto_client:boto_client_for": "e77910b895f0e8b9"},
     install=_install_sfn_clients,
-    saves=(
-        "stepfunctions execution: 17.382 -> 15.669 ms CPU per call (10% saved), "
-        "moto_calls.py --each --calls 400 --rounds 2"
-    ),
+    saves=Saving("stepfunctions.execution", 17.382, 15.669),
 )
 
 
@@ -235,10 +226,7 @@ SFN_DIRECT_INVOKE = Patch(
         ":_from_payload": "c3e55a00eb0647f7",
     },
     install=_install_sfn_direct_invoke,
-    saves=(
-        "stepfunctions execution: 29.102 -> 24.761 ms CPU per call (15% saved), "
-        "moto_calls.py --each --calls 2000 --rounds 3"
-    ),
+    saves=Saving("stepfunctions.execution", 29.102, 24.761, calls=2000, rounds=3),
 )
 
 PATCHES = (ASL_PARSE_CACHE, JSONPATH_CACHE, SFN_CLIENTS, SFN_DIRECT_INVOKE)
