@@ -111,9 +111,37 @@ def test_an_iban_with_dashes_is_normalised_too() -> None:
     }
 
 
-def test_an_empty_card_number_is_sent_as_given_not_replaced_by_the_default() -> None:
-    body = pay_request("card", "1", "USD", "a", {"card": "", "iban": None, "wallet": None}).body()
-    assert body["card"]["number"] == ""
+def test_an_empty_card_number_is_refused_not_replaced_by_the_default() -> None:
+    request = pay_request("card", "1", "USD", "a", {"card": "", "iban": None, "wallet": None})
+    with pytest.raises(UsageError, match="--card must be a card number of 12-19 digits"):
+        request.body()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        ([*PAY, "--card", "abc"], "not a 3-character value that is not all digits"),
+        ([*PAY, "--card", ""], "--card must be a card number of 12-19 digits, not an empty"),
+        ([*PAY, "--card", "4242"], "--card must be a card number of 12-19 digits, not 4 digits"),
+        ([*PAY, "--card", "4242.4242.4242.4242"], "not a 19-character value"),
+        ([*PAY, "--card", "42424242424242424242"], "not 20 digits"),
+        ([*PAY, "--card", "\uff14" * 16], "not all digits"),
+        ([*PAY_BANK, "--iban", ""], "--iban must be ASCII letters and digits"),
+        ([*PAY_BANK, "--iban", "DE89!"], "not 'DE89!'"),
+    ],
+)  # fmt: skip
+def test_a_malformed_card_or_iban_is_named_not_just_an_invalid_request_body(
+    args: list[str], needle: str
+) -> None:
+    """Before: the API's request model answered "Error: Invalid request body" (which field?);
+    now the option is named before anything is sent, and the card number is never echoed."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.startswith("Error: ")
+    assert needle in result.stderr
+    assert "Invalid request body" not in result.stderr
+    assert "42424242424242424242" not in result.stderr
+    assert result.stdout == ""
 
 
 def test_an_option_of_another_method_is_refused_by_the_service_too() -> None:
