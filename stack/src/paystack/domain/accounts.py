@@ -14,16 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from paystack.domain.dynamo import (
     TableNames,
     cancellation_reasons,
-    error_code,
     find_by_id,
     from_item,
     iso_timestamp,
     to_item,
+    transact,
     utc_now,
 )
 from paystack.domain.errors import AccountExistsError, AccountNotFoundError, InvalidInputError
@@ -135,31 +133,32 @@ def create_account(
         "balance_after_minor": balance_minor,
         "created_at": stamp,
     }
-    try:
-        ddb.transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": tables.accounts,
-                        "Item": to_item({**account.view(), "version": 1}),
-                        "ConditionExpression": "attribute_not_exists(account_id)",
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": tables.ledger,
-                        "Item": to_item(entry),
-                        "ConditionExpression": "attribute_not_exists(entry_id)",
-                    }
-                },
-            ]
-        )
-    except ClientError as exc:
-        if error_code(exc) == "TransactionCanceledException" and any(
-            reason.get("Code") == "ConditionalCheckFailed" for reason in cancellation_reasons(exc)
+    cancelled = transact(
+        ddb,
+        [
+            {
+                "Put": {
+                    "TableName": tables.accounts,
+                    "Item": to_item({**account.view(), "version": 1}),
+                    "ConditionExpression": "attribute_not_exists(account_id)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": tables.ledger,
+                    "Item": to_item(entry),
+                    "ConditionExpression": "attribute_not_exists(entry_id)",
+                }
+            },
+        ],
+    )
+    if cancelled is not None:
+        if any(
+            reason.get("Code") == "ConditionalCheckFailed"
+            for reason in cancellation_reasons(cancelled)
         ):
-            raise AccountExistsError(f"account {account_id!r} already exists") from None
-        raise
+            raise AccountExistsError(f"account {account_id!r} already exists")
+        raise cancelled
     return account
 
 
