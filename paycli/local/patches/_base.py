@@ -13,7 +13,8 @@ import enum
 import hashlib
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,18 @@ class Patcher:
         self._log.append((holder, name, previous))
         _ORIGINALS.setdefault((id(holder), name), previous)
         setattr(holder, name, value)
+
+    def repoint(
+        self, name: str, original: Any, replacement: Any, importers: Iterable[str] = ()
+    ) -> None:
+        """Re-point every loaded moto.stepfunctions module that imported `original` by name
+        (`from x import name`), after importing `importers`, the modules known to, so that
+        none loaded later keeps the original."""
+        for module_name in importers:
+            importlib.import_module(module_name)
+        for module_name, module in list(sys.modules.items()):
+            if module_name.startswith("moto.stepfunctions") and vars(module).get(name) is original:
+                self.set(module, name, replacement)
 
     def undo(self) -> None:
         """Put back every attribute this patcher set, newest first."""

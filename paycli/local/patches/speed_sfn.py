@@ -6,7 +6,6 @@ Same answers, less CPU. `apply(speed=False)` leaves these off.
 # ruff: noqa: PLC0415 - each patch imports the moto module it changes next to the change
 from __future__ import annotations
 
-import importlib
 import io
 import threading
 from collections.abc import Callable
@@ -14,7 +13,6 @@ from functools import wraps
 from typing import Any
 
 from paycli.local.patches._base import Patch, Patcher, Purpose, Saving
-from paycli.local.patches.correctness import repoint
 from paycli.local.patches.seams import SETTINGS
 
 
@@ -155,9 +153,8 @@ def _install_sfn_clients(patcher: Patcher) -> None:
             return client
 
     base = "moto.stepfunctions.parser.asl.component.state.exec.state_task"
-    for name in _TASK_MODULES:
-        importlib.import_module(f"{base}.{name}")
-    repoint(patcher, "boto_client_for", original, boto_client_for)
+    importers = [f"{base}.{name}" for name in _TASK_MODULES]
+    patcher.repoint("boto_client_for", original, boto_client_for, importers)
 
 
 SFN_CLIENTS = Patch(
