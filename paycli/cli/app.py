@@ -4,8 +4,6 @@ Nothing here (or in any cli module at import time) imports boto3, moto or the lo
 `paycli --help` must stay fast. Commands import what they need inside their bodies.
 """
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated, Any
 
