@@ -134,11 +134,12 @@ def redrive(
         raise UsageError("give execution ids/payment ids, or --failed (not both)")
     for ref in refs or []:
         inputs.execution_ref(ref)
+    started_since = parse_since(since) if since else None  # refused before any lookup
     if not yes:
         can_ask("Redrive the execution(s)?")
     out = renderer(ctx, json_output)
     svc = services(ctx).executions()
-    targets = list(refs or []) or svc.failed_since(parse_since(since) if since else None)
+    targets = list(refs or []) or svc.failed_since(started_since)
     if not targets:
         out.note(f"Nothing to redrive on {app_context(ctx).settings.describe()}.")
     elif not yes:

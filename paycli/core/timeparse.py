@@ -24,7 +24,13 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     cleaned = text.strip().lower()
     if match := _RELATIVE.fullmatch(cleaned):
         amount, unit = int(match.group(1)), match.group(2)
-        return now - timedelta(**{_UNITS[unit]: amount})
+        try:
+            return now - timedelta(**{_UNITS[unit]: amount})
+        except OverflowError:
+            raise UsageError(
+                f"--since {text!r} reaches back before the year 1",
+                hint="use an age such as 30m, 1h, 2d or an ISO-8601 time such as 2026-01-31T12:00Z",
+            ) from None
     try:
         instant = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -29,11 +29,11 @@ from paystack.domain.dynamo import (
     TableNames,
     cancellation_reasons,
     cancelled_item,
-    error_code,
     from_item,
     iso_timestamp,
     to_item,
     to_value,
+    transact,
 )
 from paystack.domain.errors import (
     AccountBusyError,
@@ -339,15 +339,9 @@ def _write_payment_and_record(
     for attempt in range(ACCOUNT_CONFLICT_ATTEMPTS):
         if attempt:
             backoff.pause(attempt)
-        try:
-            ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            if not _account_locked(exc, request):
-                return exc
-        else:
-            return None
+        cancelled = transact(ddb, items)
+        if cancelled is None or not _account_locked(cancelled, request):
+            return cancelled
     raise AccountBusyError(
         f"account {request.account_id!r} is busy with other payments; nothing was recorded, "
         "retry shortly"

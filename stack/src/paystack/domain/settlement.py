@@ -19,11 +19,11 @@ from paystack.domain.dynamo import (
     TableNames,
     cancellation_reasons,
     cancelled_item,
-    error_code,
     from_item,
     iso_timestamp,
     to_item,
     to_value,
+    transact,
 )
 from paystack.domain.errors import PaymentNotFoundError
 from paystack.domain.payment import Payment, Status, payment_from_attributes
@@ -124,12 +124,9 @@ def _try_settle(
     if account.balance_minor < payment.amount_minor:
         return _decline(ddb, tables, payment, "insufficient_funds", now)
     balance_after = account.balance_minor - payment.amount_minor
-    try:
-        ddb.transact_write_items(TransactItems=_settlement_items(tables, payment, account, now))
-    except ClientError as exc:
-        if error_code(exc) != "TransactionCanceledException":
-            raise
-        return _after_cancellation(ddb, tables, payment, exc, now)
+    cancelled = transact(ddb, _settlement_items(tables, payment, account, now))
+    if cancelled is not None:
+        return _after_cancellation(ddb, tables, payment, cancelled, now)
     return _outcome(payment.payment_id, Status.SUCCEEDED, None, balance_after)
 
 
