@@ -1,7 +1,5 @@
 """`paycli audit`: check the ledger, the payments and their queues; exit 1 on any violation."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """`paycli executions list|show|watch|redrive`: the payment workflow's executions."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """`paycli payments get|list`: read payments (Query on an index, never a Scan)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

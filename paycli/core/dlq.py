@@ -213,12 +213,21 @@ class DlqService:
         self._sleep = sleep
         self.workers = workers
         self._poll_seconds = poll_seconds
+        self._arns: dict[str, str] = {}  # queue URL -> ARN, read along with the counts
 
     def _counts(self, url: str) -> tuple[int, int]:
+        """Visible and in-flight counts; the queue's ARN comes in the same call (a redrive
+        needs both ARNs: two round trips fewer before its move task starts)."""
         attrs = self._sqs.get_queue_attributes(
             QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "QueueArn",
+            ],
         )["Attributes"]
+        if "QueueArn" in attrs:
+            self._arns[url] = attrs["QueueArn"]
         return (
             int(attrs.get("ApproximateNumberOfMessages", 0)),
             int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
@@ -339,9 +348,9 @@ class DlqService:
             self._sleep(self._poll_seconds)
 
     def _arn(self, url: str) -> str:
-        return self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        if url not in self._arns:
+            self._counts(url)
+        return self._arns[url]
 
     def _move_loop(
         self, report: RedriveReport, total: int, progress: Progress | None

@@ -172,8 +172,13 @@ def get_account(ddb: DynamoDBClient, tables: TableNames, account_id: str) -> Acc
     """The account, or AccountNotFoundError."""
     account = find_account(ddb, tables, account_id)
     if account is None:
-        raise AccountNotFoundError(f"account {account_id!r} does not exist")
+        raise account_not_found(account_id)
     return account
+
+
+def account_not_found(account_id: str) -> AccountNotFoundError:
+    """The error for an id with no account."""
+    return AccountNotFoundError(f"account {account_id!r} does not exist")
 
 
 def iter_accounts(ddb: DynamoDBClient, tables: TableNames) -> Iterator[Account]:

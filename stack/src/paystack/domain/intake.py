@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
-from paystack.domain.accounts import ACCOUNT_ID_RE
+from paystack.domain.accounts import ACCOUNT_ID_RE, account_not_found
 from paystack.domain.backoff import Backoff
 from paystack.domain.dynamo import (
     TableNames,
@@ -37,7 +37,6 @@ from paystack.domain.dynamo import (
 )
 from paystack.domain.errors import (
     AccountBusyError,
-    AccountNotFoundError,
     IdempotencyKeyInFlightError,
     IdempotencyKeyReusedError,
     InvalidInputError,
@@ -378,7 +377,7 @@ def _account_refusal(old: Mapping[str, Any] | None, request: PaymentRequest) -> 
     """The failed account check as the caller's error: ALL_OLD returns no item when there is
     no account, and the account as it is when its currency differs."""
     if not old:
-        return AccountNotFoundError(f"account {request.account_id!r} does not exist")
+        return account_not_found(request.account_id)
     currency = from_item(old).get("currency")
     return InvalidInputError(
         f"account {request.account_id!r} holds {currency}, not {request.currency}",

@@ -25,7 +25,6 @@ from paystack.domain.dynamo import (
     to_value,
     transact,
 )
-from paystack.domain.errors import PaymentNotFoundError
 from paystack.domain.payment import Payment, Status, payment_from_attributes
 from paystack.domain.store import (
     NOT_SETTLED,
@@ -33,7 +32,7 @@ from paystack.domain.store import (
     find_payment_and_account,
     get_payment,
     mark_declined,
-    payment_id_text,
+    payment_not_found,
 )
 
 if TYPE_CHECKING:
@@ -99,7 +98,7 @@ def _read_payment_and_account(
         return payment, find_account(ddb, tables, payment.account_id)
     found, account = find_payment_and_account(ddb, tables, payment_id, account_id)
     if found is None:
-        raise PaymentNotFoundError(f"payment {payment_id_text(payment_id)} does not exist")
+        raise payment_not_found(payment_id)
     if found.account_id != account_id:
         raise AccountMismatchError(
             f"payment {payment_id} belongs to account {found.account_id!r}, "
