@@ -19,7 +19,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from paycli import __version__
-from paycli.core.errors import ConfigError, from_botocore
+from paycli.core.errors import ConfigError, UsageError, from_botocore
 from paycli.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -138,7 +138,18 @@ class AwsTarget:
         return Credentials(str(frozen.access_key), str(frozen.secret_key), frozen.token)
 
     def _client(self, service: str) -> Any:
-        """Every client goes through here: the target's endpoint and the shared Config."""
+        """Every client goes through here: the target's endpoint and the shared Config. On AWS
+        the region is checked first: a typo would otherwise say "cannot reach ..." (the deploy
+        dry run, which builds no client, reports it in its own region check)."""
+        if not self.is_local:
+            from paycli.core.regions import partition_of  # noqa: PLC0415
+
+            if partition_of(self.region) is None:
+                raise UsageError(
+                    f"{self.region!r} is not an AWS region",
+                    hint="e.g. --region eu-west-1 (the region comes from --region, AWS_REGION"
+                    " or the profile)",
+                )
         return self.session.client(  # type: ignore[call-overload]
             service, endpoint_url=self._endpoint, config=CLIENT_CONFIG
         )
