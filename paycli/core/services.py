@@ -11,10 +11,11 @@ from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from paystack.domain.dynamo import TableNames
 
 from paycli.core.accounts import AccountsService
 from paycli.core.api import ApiClient
-from paycli.core.audit import AuditService, Progress, Tables
+from paycli.core.audit import AuditService, Progress
 from paycli.core.aws import AwsTarget, StackOutputs
 from paycli.core.deploy import (
     AwsPrerequisites,
@@ -160,7 +161,11 @@ class Services:
             self.target.dynamodb(),
             self.target.sqs(),
             self.target.sfn(),
-            Tables(out.PaymentsTableName, out.AccountsTableName, out.LedgerTableName),
+            TableNames(
+                payments=out.PaymentsTableName,
+                accounts=out.AccountsTableName,
+                ledger=out.LedgerTableName,
+            ),
             queue_url=out.QueueUrl,
             dlq_url=out.DeadLetterQueueUrl,
             state_machine_arn=out.StateMachineArn,
