@@ -134,7 +134,8 @@ def redrive(
         raise UsageError("give execution ids/payment ids, or --failed (not both)")
     for ref in refs or []:
         inputs.execution_ref(ref)
-    started_since = parse_since(since) if since else None  # refused before any lookup
+    local = app_context(ctx).settings.time_zone == "local"  # a bare time: the tables' zone
+    started_since = parse_since(since, local=local) if since else None  # before any lookup
     if not yes:
         can_ask("Redrive the execution(s)?")
     out = renderer(ctx, json_output)

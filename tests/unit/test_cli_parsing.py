@@ -47,6 +47,25 @@ def test_parse_since(text: str, expected: datetime) -> None:
     assert parse_since(text, now=NOW) == expected
 
 
+def test_a_bare_since_time_is_read_in_the_tables_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `--time-zone local` the tables show local times: a time copied from one into
+    --since means that time (before: read as UTC, 5 h 30 off in Asia/Kolkata). Times with a
+    zone, and every time under the default UTC setting, are unchanged."""
+    import time  # noqa: PLC0415
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        ist = parse_since("2026-12-02T16:00", now=NOW, local=True)
+        utc = parse_since("2026-12-02T16:00", now=NOW)
+        zoned = parse_since("2026-12-02T16:00Z", now=NOW, local=True)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert ist == datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
+    assert utc == zoned == datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
+
+
 @pytest.mark.parametrize("text", ["yesterday", "-1h", "1y", "", "12"])
 def test_parse_since_rejects_other_forms(text: str) -> None:
     with pytest.raises(UsageError):
