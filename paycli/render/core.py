@@ -169,8 +169,9 @@ class BaseRenderer:
         stream.flush()
 
     def note(self, text: str) -> None:
-        """A remark for people, on stderr (never mixed into data)."""
-        self.err.print(text, highlight=False)
+        """A remark for people, on stderr (never mixed into data). Off a terminal (a log file,
+        CI) it stays one line, so a grep for a sentence finds it."""
+        self.err.print(text, highlight=False, soft_wrap=not self.err.is_terminal)
 
     def title(self, what: str) -> str:
         """A table title that names the target."""

@@ -7,7 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 
 from paycli.core.errors import (
     ConfigError,
@@ -80,6 +85,18 @@ def test_botocore_errors_map_once_to_exit_codes(
     error = from_botocore(exc)
     assert type(error) is cls
     assert error.exit_code == code
+
+
+def test_a_read_timeout_names_the_endpoint_and_what_to_do() -> None:
+    """Before: a stopped local daemon made `paycli status` hang 158 s, then print "AWS SDK
+    error: Read timeout on endpoint URL" with exit 1 (an answer from AWS), no hint."""
+    error = from_botocore(ReadTimeoutError(endpoint_url="http://127.0.0.1:4566/", error="x"))
+    assert type(error) is ConfigError
+    assert error.exit_code == ExitCode.ENVIRONMENT
+    assert error.message == (
+        "no answer from http://127.0.0.1:4566/ (read timed out on every attempt)"
+    )
+    assert "paycli local status" in (error.hint or "")
 
 
 def test_non_botocore_errors_are_not_mapped() -> None:
