@@ -17,6 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from paystack.domain.dynamo import TableNames
 
 from paycli import __version__
 from paycli.core.errors import ConfigError, UsageError, from_botocore
@@ -69,6 +70,16 @@ class StackOutputs:
                 hint="redeploy it with this version of paycli (`paycli deploy`)",
             )
         return cls(**{f.name: outputs[f.name] for f in fields(cls)})
+
+    @property
+    def tables(self) -> TableNames:
+        """The stack's tables, as the domain's functions take them."""
+        return TableNames(
+            payments=self.PaymentsTableName,
+            accounts=self.AccountsTableName,
+            ledger=self.LedgerTableName,
+            idempotency=self.IdempotencyTableName,
+        )
 
     def as_dict(self) -> dict[str, str]:
         """The outputs as CloudFormation lists them (for `status --json`)."""

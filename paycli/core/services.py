@@ -11,7 +11,6 @@ from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from paystack.domain.dynamo import TableNames
 
 from paycli.core.accounts import AccountsService
 from paycli.core.api import ApiClient
@@ -161,11 +160,7 @@ class Services:
             self.target.dynamodb(),
             self.target.sqs(),
             self.target.sfn(),
-            TableNames(
-                payments=out.PaymentsTableName,
-                accounts=out.AccountsTableName,
-                ledger=out.LedgerTableName,
-            ),
+            out.tables,
             queue_url=out.QueueUrl,
             dlq_url=out.DeadLetterQueueUrl,
             state_machine_arn=out.StateMachineArn,
