@@ -8,21 +8,22 @@ environment variables (PAYCLI_FUZZ_EXAMPLES, ...). `HYPOTHESIS_PROFILE=random` g
 randomness for a bug hunt.
 
 botocore: every `mock_aws()` (one per integration test) starts a new boto3 session, and every
-new session parsed each service model, endpoint and retry file again: about 50 JSON files per
-test, a third of the integration tier's CPU. Those files are read-only package data, so a
-parsed file is kept for the process. Sessions already share one parsed file between all their
-clients; this shares it between sessions too. Nothing of paycli or moto is replaced.
+new session's loader parsed each service model, endpoint and retry file again: about 50 JSON
+files per test, a third of the integration tier's CPU. botocore's Loader answers each question
+once per loader (its own instance cache, shared by all of a session's clients); here once per
+process for each loader configuration. Nothing of paycli or moto is replaced.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from botocore.loaders import JSONFileLoader
+from botocore.loaders import Loader
 from hypothesis import settings
 
 settings.register_profile("deterministic", derandomize=True, database=None)
@@ -30,20 +31,43 @@ settings.register_profile("random", derandomize=False, database=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
-_parsed: dict[str, Any] = {}
-_parsed_lock = threading.Lock()
-_load_file = JSONFileLoader.load_file
+_loaded: dict[tuple[Any, ...], Any] = {}
+_loaded_lock = threading.Lock()
 
 
-def _load_file_once(self: JSONFileLoader, file_path: str) -> Any:
-    """botocore's JSONFileLoader.load_file, parsed once per path for the whole process."""
-    with _parsed_lock:
-        if file_path not in _parsed:
-            _parsed[file_path] = _load_file(self, file_path)
-        return _parsed[file_path]
+def _once_per_process(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """`Loader.method`, answered once per process for each loader configuration (its class,
+    search paths and extras: moto's loader merges its own extras into the models it loads, so
+    it never shares a model with botocore's), as botocore answers it once per loader."""
+
+    @functools.wraps(method)
+    def shared(self: Loader, *args: Any, **kwargs: Any) -> Any:
+        key = (
+            name,
+            type(self),
+            tuple(self.search_paths),
+            tuple(self.extras_types),
+            args,
+            tuple(sorted(kwargs.items())),
+        )
+        with _loaded_lock:
+            if key in _loaded:
+                return _loaded[key]
+        value = method(self, *args, **kwargs)
+        with _loaded_lock:
+            return _loaded.setdefault(key, value)
+
+    return shared
 
 
-JSONFileLoader.load_file = _load_file_once  # type: ignore[method-assign]
+for _name in (
+    "list_available_services",
+    "determine_latest_version",
+    "list_api_versions",
+    "load_service_model",
+    "load_data_with_path",
+):
+    setattr(Loader, _name, _once_per_process(_name, getattr(Loader, _name)))
 
 
 # ------------------------------------------------------------------------------ parallel runs
