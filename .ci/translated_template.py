@@ -12,14 +12,14 @@ import json
 import sys
 from pathlib import Path
 
-from paycli.core.validate import load_template, translate
+from paycli.lint.cfn import load_template, translate_template
 
 STACK = Path(__file__).resolve().parents[1] / "stack"
 
 
 def main(out: Path) -> int:
     sam, findings = load_template((STACK / "template.yaml").read_text(encoding="utf-8"))
-    translated, more = translate(sam) if sam else (None, [])
+    translated, more = translate_template(sam) if sam else (None, [])
     if sam is None or translated is None:
         sys.stderr.write(f"the template does not translate: {findings + more}\n")
         return 1

@@ -2,15 +2,18 @@
 
 Starts the daemon the way `paycli local up` does (own PAYCLI_HOME, free ports), deploys
 stack/template.yaml, puts `--n` messages in the dead-letter queue (bodies naming payments that
-do not exist, as a poison message would), then runs `paycli dlq redrive`'s service (the local
-receive-send-delete loop, paycli/core/dlq.py) and prints messages moved per second. The pipe
-keeps running meanwhile, as it would for an operator: each moved message starts an execution,
-which finds no payment and ends in the ASL's PaymentNotFound state. So once the stack is quiet,
-each of the N payment ids must be in exactly one execution's input (or still in a queue): that
-is the "none lost" check.
+do not exist, as a poison message would), then runs `paycli dlq redrive`'s service and prints
+messages moved per second: `--method task` is SQS's StartMessageMoveTask (what `paycli dlq
+redrive` uses, implemented by the local stack in paycli/local/move_tasks.py: 500 messages in
+any second at most, AWS's cap), `--method loop` the receive-send-delete loop it used locally
+before (still `--max`'s path), `--method both` (the default) runs the two one after the other
+on the same stack, for the A/B. The pipe keeps running meanwhile, as it would for an operator:
+each moved message starts an execution, which finds no payment and ends in the ASL's
+PaymentNotFound state. So once the stack is quiet, each of the N payment ids must be in exactly
+one execution's input (or still in a queue): that is the "none lost" check.
 
     .venv/bin/python benchmarks/dlq_redrive.py --n 1000
-    .venv/bin/python benchmarks/dlq_redrive.py --n 1000 --workers 1   # one loop, as before
+    .venv/bin/python benchmarks/dlq_redrive.py --n 1000 --method loop --workers 1   # one loop
 
 Prints figures; asserts nothing (convention: benchmarks print, tests assert).
 """
@@ -19,15 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "stack" / "template.yaml"
+from _local_daemon import deployed_stack, load_average_1m, print_figures
 
 
 def fill(sqs: Any, dlq_url: str, n: int) -> set[str]:
@@ -67,53 +66,64 @@ def quiet(services: Any, timeout: float) -> float:
     return time.monotonic() - started
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    from paycli.core.context import AppContext  # noqa: PLC0415 - after PAYCLI_HOME is set
-    from paycli.core.settings import resolve_settings  # noqa: PLC0415
-    from paycli.local import control  # noqa: PLC0415
+def phase(services: Any, method: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Fill the DLQ, redrive it by `method`, wait for quiet, count what ran."""
+    from paycli.core.dlq import MOVE_WORKERS, DlqService, settled_payments  # noqa: PLC0415
 
-    control.up(time_scale=0.01)  # the ASL's retry waits in milliseconds, as in the e2e tests
-    try:
-        control.deploy(TEMPLATE)
-        services = AppContext(resolve_settings(flags={"target": "local"})).services()
-        sqs, out = services.target.sqs(), services.outputs
-        ids = fill(sqs, out.DeadLetterQueueUrl, args.n)
-        dlq = services.dlq()
-        if args.workers:
-            dlq.workers = args.workers
-        started = time.monotonic()
-        report = dlq.redrive()
-        seconds = time.monotonic() - started
-        waited = quiet(services, args.timeout)
-        found = executions_by_payment(services.target.sfn(), out.StateMachineArn)
-        left = services.dlq().stats().dlq_messages
-        return {
-            "n": args.n,
-            "workers": getattr(dlq, "workers", 1),
-            "moved": report.moved,
-            "failed": report.failed,
-            "redrive_seconds": round(seconds, 2),
-            "moved_per_s": round(report.moved / seconds, 1) if seconds else None,
-            "settle_seconds": round(waited, 1),
-            "executions": len(found),
-            "dlq_after": left,
-            "lost": len(ids - set(found)) - left,
-            "duplicated": len(found) - len(set(found)),
-            "load_average_1m": round(os.getloadavg()[0], 2),
-        }
-    finally:
-        control.down()
+    sqs, out = services.target.sqs(), services.outputs
+    ids = fill(sqs, out.DeadLetterQueueUrl, args.n)
+    dlq = services.dlq()  # the move task, as `paycli dlq redrive` runs it
+    if method == "loop":
+        ddb, table = services.target.dynamodb(), out.PaymentsTableName
+        dlq = DlqService(
+            sqs,
+            out.QueueUrl,
+            out.DeadLetterQueueUrl,
+            move_task_supported=False,
+            settled=lambda found: settled_payments(ddb, table, found),
+            workers=args.workers or MOVE_WORKERS,
+        )
+    started = time.monotonic()
+    report = dlq.redrive()
+    seconds = time.monotonic() - started
+    waited = quiet(services, args.timeout)
+    found = [p for p in executions_by_payment(services.target.sfn(), out.StateMachineArn)
+             if p in ids]  # fmt: skip
+    left = services.dlq().stats().dlq_messages
+    return {
+        "method": report.method,
+        "n": args.n,
+        "workers": dlq.workers if method == "loop" else None,
+        "moved": report.moved,
+        "failed": report.failed,
+        "redrive_seconds": round(seconds, 2),
+        "moved_per_s": round(report.moved / seconds, 1) if seconds else None,
+        "settle_seconds": round(waited, 1),
+        "executions": len(found),
+        "dlq_after": left,
+        "lost": len(ids - set(found)) - left,
+        "duplicated": len(found) - len(set(found)),
+        "load_average_1m": load_average_1m(),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Each method on the same stack, one after the other: {"task": ..., "loop": ...}."""
+    methods = ["task", "loop"] if args.method == "both" else [args.method]
+    # The ASL's retry waits in milliseconds (time_scale 0.01), as in the e2e tests.
+    with deployed_stack(time_scale=0.01) as services:
+        return {method: phase(services, method, args) for method in methods}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="messages in the DLQ (default 1000)")
-    parser.add_argument("--workers", type=int, default=0, help="redrive loops (default: its own)")
+    parser.add_argument(
+        "--method", choices=["task", "loop", "both"], default="both", help="default: both"
+    )
+    parser.add_argument("--workers", type=int, default=0, help="loops (default: the CLI's)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for quiet")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="paycli-bench-") as home:
-        os.environ["PAYCLI_HOME"] = home
-        print(json.dumps(run(args)))
+    print_figures(parser, run)
 
 
 if __name__ == "__main__":

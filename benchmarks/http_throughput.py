@@ -17,14 +17,17 @@ nothing (convention: benchmarks print, tests assert).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "stack" / "template.yaml"
+from _local_daemon import (
+    add_load_options,
+    deployed_stack,
+    load_average_1m,
+    load_plan,
+    print_figures,
+)
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -42,26 +45,13 @@ def rss_mb(pid: int) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from paycli.core.context import AppContext  # noqa: PLC0415 - after PAYCLI_HOME is set
-    from paycli.core.load import LoadPlan, parse_weights  # noqa: PLC0415
-    from paycli.core.settings import resolve_settings  # noqa: PLC0415
-    from paycli.local import control  # noqa: PLC0415
     from paycli.local.state import read_state  # noqa: PLC0415
 
-    control.up()
-    try:
-        control.deploy(TEMPLATE)
+    with deployed_stack() as services:
         state = read_state()
         assert state is not None
-        driver = AppContext(resolve_settings(flags={"target": "local"})).services().load()
-        plan = LoadPlan(
-            count=args.n,
-            concurrency=args.clients,
-            rate=args.rate,
-            accounts=args.accounts,
-            mix=parse_weights(args.mix, "mix"),
-            timeout=args.timeout,
-        )
+        driver = services.load()
+        plan = load_plan(args, timeout=args.timeout)
         rss_start, cpu_start = rss_mb(state.pid), cpu_seconds(state.pid)
         report = driver.run(plan)
         cpu_end = cpu_seconds(state.pid)
@@ -74,24 +64,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "daemon_system_cpu_share": round(cpu[1] / sum(cpu), 2) if sum(cpu) else None,
             "daemon_rss_start_mb": round(rss_start, 1),
             "daemon_rss_end_mb": round(rss_mb(state.pid), 1),
-            "load_average_1m": round(os.getloadavg()[0], 2),
+            "load_average_1m": load_average_1m(),
         }
-    finally:
-        control.down()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=500, help="payments to send (default 500)")
-    parser.add_argument("--rate", type=float, default=0.0, help="offered/s, 0 = flat out")
-    parser.add_argument("--clients", type=int, default=8, help="client threads (default 8)")
-    parser.add_argument("--accounts", type=int, default=50, help="accounts paid from")
-    parser.add_argument("--mix", default="card=1", help="method weights (default card=1)")
+    add_load_options(parser, n=500)
     parser.add_argument("--timeout", type=float, default=600.0)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="paycli-bench-") as home:
-        os.environ["PAYCLI_HOME"] = home
-        print(json.dumps(run(args)))
+    print_figures(parser, run)
 
 
 if __name__ == "__main__":

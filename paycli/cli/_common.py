@@ -38,6 +38,10 @@ StackNameOpt = Annotated[
     str | None,
     typer.Option("--stack-name", help="CloudFormation stack name. Env: PAYCLI_STACK_NAME."),
 ]
+#: `paycli load` and `paycli soak`: how many requests the load driver keeps in flight.
+ConcurrencyOpt = Annotated[
+    int, typer.Option("--concurrency", "-c", help="Requests in flight at most.")
+]
 
 
 TimeZoneOpt = Annotated[

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from paycli.cli._common import JsonOpt, renderer, services
+from paycli.cli._common import ConcurrencyOpt, JsonOpt, renderer, services
 
 if TYPE_CHECKING:
     from paycli.core.load import LoadReport
@@ -19,9 +19,7 @@ def load(
     ctx: typer.Context,
     *,
     count: Annotated[int, typer.Option("--count", "-n", help="Payments to send.")] = 100,
-    concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", help="Requests in flight at most.")
-    ] = 8,
+    concurrency: ConcurrencyOpt = 8,
     rate: Annotated[
         float,
         typer.Option("--rate", help="Offered payments/s, open loop (0: as fast as it goes)."),

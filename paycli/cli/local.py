@@ -52,6 +52,15 @@ def up(
         str | None,
         typer.Option("--faults", help="Inject this fault plan (a file, or all / none)."),
     ] = None,
+    lambda_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--lambda-workers",
+            min=0,
+            help="Worker processes per function (0: handlers run in the stack's process; "
+            "default: $PAYCLI_LAMBDA_WORKERS or 0).",
+        ),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Start the local stack; returns once it is ready (again: prints the running one).
@@ -73,10 +82,18 @@ def up(
         return
     if foreground:
         out.note("Running the local stack in the foreground; Ctrl-C stops it.")
-        status = control.up(port=port, foreground=True, time_scale=time_scale, fault_plan=plan)
+        status = control.up(
+            port=port,
+            foreground=True,
+            time_scale=time_scale,
+            fault_plan=plan,
+            lambda_workers=lambda_workers,
+        )
     else:
         with out.spinner("Starting the local stack..."):
-            status = control.up(port=port, time_scale=time_scale, fault_plan=plan)
+            status = control.up(
+                port=port, time_scale=time_scale, fault_plan=plan, lambda_workers=lambda_workers
+            )
     out.emit(asdict(status), lambda data: out.key_values("Local stack", data))
 
 

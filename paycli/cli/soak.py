@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from paycli.cli._common import JsonOpt, app_context, renderer, services
+from paycli.cli._common import ConcurrencyOpt, JsonOpt, app_context, renderer, services
 from paycli.core.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -21,9 +21,7 @@ def soak(
     *,
     payments: Annotated[int, typer.Option("--payments", "-n", help="Payments to send.")] = 500,
     accounts: Annotated[int, typer.Option("--accounts", help="Accounts to open.")] = 20,
-    concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", help="Requests in flight at most.")
-    ] = 16,
+    concurrency: ConcurrencyOpt = 16,
     faults: Annotated[
         str,
         typer.Option("--faults", help="Fault plan: a YAML/JSON file, or all / none (local)."),

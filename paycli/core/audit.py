@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from paystack.domain.accounts import OPENING_ENTRY_ID
-from paystack.domain.dynamo import from_item
+from paystack.domain.dynamo import TableNames, from_item
 from paystack.domain.payment import Status
 
 from paycli.core.dlq import DlqService
@@ -52,15 +52,6 @@ Progress = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
-class Tables:
-    """The three tables the audit reads (the stack's outputs)."""
-
-    payments: str
-    accounts: str
-    ledger: str
-
-
-@dataclass(frozen=True)
 class Violation:
     """One broken invariant: a stable `kind`, what it is about, and what was found."""
 
@@ -73,8 +64,19 @@ class Violation:
         return {"kind": self.kind, "subject": self.subject, "message": self.message}
 
 
+class Verdict:
+    """A report that passes when it found no violation (the audit, a soak)."""
+
+    violations: list[Violation]
+
+    @property
+    def ok(self) -> bool:
+        """No violation."""
+        return not self.violations
+
+
 @dataclass
-class AuditReport:
+class AuditReport(Verdict):
     """What was read, how, and every violation found."""
 
     stale_after: timedelta
@@ -87,11 +89,6 @@ class AuditReport:
     scans: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """No violation."""
-        return not self.violations
 
     def view(self) -> dict[str, Any]:
         """Stable JSON fields."""
@@ -130,7 +127,7 @@ class AuditService:
         ddb: DynamoDBClient,
         sqs: SQSClient,
         sfn: SFNClient,
-        tables: Tables,
+        tables: TableNames,
         *,
         queue_url: str,
         dlq_url: str,

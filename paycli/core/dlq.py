@@ -1,11 +1,13 @@
 """The dead-letter queue: count, look without consuming, move back, purge.
 
-Redrive never drops a message: with SQS's StartMessageMoveTask (AWS) SQS itself moves them; where
-that API is missing (the local emulator), or when only some messages are to move (`--max`), a
-loop receives a batch, sends it to the source queue and deletes from the DLQ only the entries
-whose send succeeded. A crash between send and delete leaves a copy in both queues: the pipeline
-is idempotent per payment_id (ValidatePayment/DeductAmount), so the duplicate is harmless, and a
-lost message would not be.
+Redrive never drops a message: SQS's StartMessageMoveTask moves them (on AWS, and on the local
+stack, whose emulator implements it: paycli/local/move_tasks.py); when only some messages are to
+move (`--max`, which a move task cannot do), a loop receives a batch, sends it to the source
+queue and deletes from the DLQ only the entries whose send succeeded. A crash between send and
+delete leaves a copy in both queues: the pipeline is idempotent per payment_id
+(ValidatePayment/DeductAmount), so the duplicate is harmless, and a lost message would not be.
+A move task cannot look at payments: a DLQ copy of a payment that already went through is moved
+too, and its second execution ends without a second debit.
 
 The loop decides per payment, so reruns and concurrent runs do not multiply work: a message whose
 payment is already settled (SUCCEEDED/DECLINED: a crashed run's copy that went through, or a
@@ -45,11 +47,16 @@ MOVE_WORKERS: Final = 4
 MOVE_VISIBILITY_SECONDS: Final = 60
 PEEK_VISIBILITY_SECONDS: Final = 30
 #: StartMessageMoveTask's error while another move task runs on the queue (SQS API reference:
-#: "Only one active message movement task is supported per queue"); botocore reports the
-#: query-compatible code, the JSON protocol's shape name is the other.
+#: "Only one active message movement task is supported per queue"). AWS answers
+#: InvalidParameterValue "There is already a task running..." (as recorded in LocalStack's
+#: snapshots of AWS); the API reference lists UnsupportedOperation (query-compatible code and
+#: the JSON protocol's shape name), so both are taken for a refusal.
 MOVE_TASK_REFUSED: Final = frozenset(
     {"AWS.SimpleQueueService.UnsupportedOperation", "UnsupportedOperation"}
 )
+MOVE_TASK_RUNNING_TEXT: Final = "already a task running"
+#: How often `redrive` asks ListMessageMoveTasks how far the task got (DlqService's default).
+MOVE_TASK_POLL_SECONDS: Final = 1.0
 
 Progress = Callable[[int, int], None]  # (done, total)
 #: Payment ids -> those of them that are settled (SUCCEEDED or DECLINED).
@@ -190,10 +197,13 @@ class DlqService:
         move_visibility: int = MOVE_VISIBILITY_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
         workers: int = 1,
+        poll_seconds: float = MOVE_TASK_POLL_SECONDS,
     ) -> None:
-        """`move_task_supported` is False on the local stack (moto lacks StartMessageMoveTask);
-        `settled` tells which payments need no redrive; `move_visibility` is how long a
-        message stays hidden between its receive and its delete; `workers` loops move at once."""
+        """`move_task_supported` says whether the target has StartMessageMoveTask (AWS and the
+        local stack do; False keeps to the loop); `settled` tells which payments the loop need
+        not send; `move_visibility` is how long a message stays hidden between its receive and
+        its delete; `workers` loops move at once; `poll_seconds` is how often a move task's
+        progress is read."""
         self._sqs = sqs
         self._queue = queue_url
         self._dlq = dlq_url
@@ -202,12 +212,22 @@ class DlqService:
         self._move_visibility = move_visibility
         self._sleep = sleep
         self.workers = workers
+        self._poll_seconds = poll_seconds
+        self._arns: dict[str, str] = {}  # queue URL -> ARN, read along with the counts
 
     def _counts(self, url: str) -> tuple[int, int]:
+        """Visible and in-flight counts; the queue's ARN comes in the same call (a redrive
+        needs both ARNs: two round trips fewer before its move task starts)."""
         attrs = self._sqs.get_queue_attributes(
             QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "QueueArn",
+            ],
         )["Attributes"]
+        if "QueueArn" in attrs:
+            self._arns[url] = attrs["QueueArn"]
         return (
             int(attrs.get("ApproximateNumberOfMessages", 0)),
             int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
@@ -286,8 +306,19 @@ class DlqService:
         if dry_run or total == 0:
             return report
         if use_task:
+            if stats.dlq_in_flight:
+                self._wait_visible()
             return self._move_task(report, progress)
         return self._move_loop(report, total, progress)
+
+    def _wait_visible(self) -> None:
+        """A move task moves what it can receive: messages another run (or a killed one)
+        holds are waited for until they are deleted or reappear (at most their visibility
+        timeout, bounded by this service's own)."""
+        waited = 0.0
+        while waited <= self._move_visibility and self.stats().dlq_in_flight:
+            self._sleep(1.0)
+            waited += 1.0
 
     def _move_task(self, report: RedriveReport, progress: Progress | None) -> RedriveReport:
         """Let SQS move everything, and follow the task until it finishes."""
@@ -295,8 +326,8 @@ class DlqService:
         try:
             task = self._sqs.start_message_move_task(SourceArn=arns[0], DestinationArn=arns[1])
         except ClientError as exc:
-            # SQS allows one active move task per source queue; a second is UnsupportedOperation.
-            if exc.response.get("Error", {}).get("Code") not in MOVE_TASK_REFUSED:
+            # SQS allows one active move task per source queue.
+            if not _move_task_refused(exc):
                 raise
             raise ConflictError(
                 "a message move task is already running on the dead-letter queue; SQS allows "
@@ -314,12 +345,12 @@ class DlqService:
             if current.get("Status") in {"COMPLETED", "CANCELLED", "FAILED"}:
                 report.failed = 0 if current.get("Status") == "COMPLETED" else 1
                 return report
-            self._sleep(1.0)
+            self._sleep(self._poll_seconds)
 
     def _arn(self, url: str) -> str:
-        return self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        if url not in self._arns:
+            self._counts(url)
+        return self._arns[url]
 
     def _move_loop(
         self, report: RedriveReport, total: int, progress: Progress | None
@@ -459,6 +490,16 @@ def settled_payments(ddb: DynamoDBClient, table: str, payment_ids: list[str]) ->
             if item.get("status", {}).get("S") in SETTLED
         )
     return settled
+
+
+def _move_task_refused(exc: ClientError) -> bool:
+    """StartMessageMoveTask refused because a task already runs on the queue."""
+    error = exc.response.get("Error", {})
+    if error.get("Code") in MOVE_TASK_REFUSED:
+        return True
+    return error.get("Code") == "InvalidParameterValue" and MOVE_TASK_RUNNING_TEXT in str(
+        error.get("Message", "")
+    )
 
 
 def _payment_id(body: str) -> str | None:

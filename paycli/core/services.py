@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from paycli.core.accounts import AccountsService
 from paycli.core.api import ApiClient
-from paycli.core.audit import AuditService, Progress, Tables
+from paycli.core.audit import AuditService, Progress
 from paycli.core.aws import AwsTarget, StackOutputs
 from paycli.core.deploy import (
     AwsPrerequisites,
@@ -27,7 +27,7 @@ from paycli.core.deploy import (
     stack_dir,
     template_path,
 )
-from paycli.core.dlq import MOVE_WORKERS, DlqService, settled_payments
+from paycli.core.dlq import MOVE_TASK_POLL_SECONDS, MOVE_WORKERS, DlqService, settled_payments
 from paycli.core.errors import ConfigError, PaycliError, from_botocore
 from paycli.core.executions import ExecutionsService
 from paycli.core.load import LoadDriver, LoadProgress
@@ -139,16 +139,18 @@ class Services:
         )
 
     def dlq(self) -> DlqService:
-        """The queue and its DLQ; StartMessageMoveTask only on AWS (moto lacks it)."""
+        """The queue and its DLQ; redrive by StartMessageMoveTask on AWS and on the local stack
+        (whose emulator implements it), read every 0.1 s locally where a call costs little."""
         out = self.outputs
         ddb, table = self.target.dynamodb(), out.PaymentsTableName
         return DlqService(
             self.target.sqs(),
             out.QueueUrl,
             out.DeadLetterQueueUrl,
-            move_task_supported=not self.target.is_local,
+            move_task_supported=True,
             settled=lambda ids: settled_payments(ddb, table, ids),
             workers=MOVE_WORKERS,
+            poll_seconds=0.1 if self.target.is_local else MOVE_TASK_POLL_SECONDS,
         )
 
     def audit(self, progress: Progress | None = None) -> AuditService:
@@ -158,7 +160,7 @@ class Services:
             self.target.dynamodb(),
             self.target.sqs(),
             self.target.sfn(),
-            Tables(out.PaymentsTableName, out.AccountsTableName, out.LedgerTableName),
+            out.tables,
             queue_url=out.QueueUrl,
             dlq_url=out.DeadLetterQueueUrl,
             state_machine_arn=out.StateMachineArn,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from paycli.core.audit import AuditReport, AuditService, Violation
+from paycli.core.audit import AuditReport, AuditService, Verdict, Violation
 from paycli.core.errors import PaycliError, UsageError
 from paycli.core.faultplan import FaultPlan
 from paycli.core.load import LoadDriver, LoadPlan, LoadProgress, LoadReport, read_payments
@@ -123,7 +123,7 @@ class Redriven:
 
 
 @dataclass
-class SoakReport:
+class SoakReport(Verdict):
     """The run's figures and every violation found."""
 
     plan: SoakPlan
@@ -136,11 +136,6 @@ class SoakReport:
     quiesce_s: float
     audit: AuditReport
     violations: list[Violation]
-
-    @property
-    def ok(self) -> bool:
-        """No violation."""
-        return not self.violations
 
     def view(self) -> dict[str, Any]:
         """Stable JSON fields (README: Output)."""

@@ -174,16 +174,20 @@ def up(
     foreground: bool = False,
     time_scale: float = 1.0,
     fault_plan: dict[str, Any] | None = None,
+    lambda_workers: int | None = None,
 ) -> LocalStatus:
     """Start the local stack unless it runs (idempotent); detached unless `foreground`.
-    `fault_plan` (a FaultPlan's JSON) is set once it runs (the running one's too)."""
+    `fault_plan` (a FaultPlan's JSON) is set once it runs (the running one's too);
+    `lambda_workers` is the worker processes per function (None: the daemon's default)."""
     if foreground:
-        return _up_foreground(port=port, time_scale=time_scale, fault_plan=fault_plan)
+        return _up_foreground(
+            port=port, time_scale=time_scale, fault_plan=fault_plan, lambda_workers=lambda_workers
+        )
     with _start_lock():
         if _running_state() is None:
             if port:
                 _check_port(port)
-            _spawn(port=port or 0, time_scale=time_scale)
+            _spawn(port=port or 0, time_scale=time_scale, lambda_workers=lambda_workers)
     if fault_plan is not None:
         set_fault_plan(fault_plan)
     return status()
@@ -203,7 +207,11 @@ def _check_port(port: int) -> None:
 
 
 def _up_foreground(
-    *, port: int | None, time_scale: float, fault_plan: dict[str, Any] | None = None
+    *,
+    port: int | None,
+    time_scale: float,
+    fault_plan: dict[str, Any] | None = None,
+    lambda_workers: int | None = None,
 ) -> LocalStatus:
     from paycli.local import daemon, doctor  # noqa: PLC0415 - imports moto: only when asked
 
@@ -215,15 +223,22 @@ def _up_foreground(
     if problem is not None:
         raise errors.ConfigError(problem, hint=DOCTOR_HINT)
     daemon.configure_logging()
+    workers = daemon.default_lambda_workers() if lambda_workers is None else lambda_workers
     code = daemon.run(
-        port=port or 0, time_scale=time_scale, home=st.home_dir(), fault_plan=fault_plan
+        daemon.Daemon(
+            port=port or 0,
+            time_scale=time_scale,
+            home=st.home_dir(),
+            fault_plan=fault_plan,
+            lambda_workers=workers,
+        )
     )
     if code != 0:
         raise errors.ConfigError("the local stack stopped with an error")
     return status()
 
 
-def _spawn(*, port: int, time_scale: float) -> None:
+def _spawn(*, port: int, time_scale: float, lambda_workers: int | None = None) -> None:
     """Start the daemon in its own session and wait until it published a live state.
 
     posix_spawn rather than Popen: the daemon outlives this process by design, and a Popen
@@ -242,6 +257,7 @@ def _spawn(*, port: int, time_scale: float) -> None:
         str(st.home_dir()),
         "--time-scale",
         str(time_scale),
+        *(["--lambda-workers", str(lambda_workers)] if lambda_workers is not None else []),
     ]
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),

@@ -26,7 +26,8 @@ from typing import Any
 from paycli.core.timeparse import iso_z
 from paycli.local import doctor
 from paycli.local import state as st
-from paycli.local.api import ControlSurface, Gateway, LocalApi
+from paycli.local.api import ControlSurface, Gateway
+from paycli.local.api_http import LocalApi
 from paycli.local.faults import FaultInjector, install_emulator_faults, uninstall_emulator_faults
 from paycli.local.model import Deployment, PipeSpec
 from paycli.local.pipe import DEFAULT_POLLERS, PipeFaults, PipePoller, check_supported
@@ -34,6 +35,10 @@ from paycli.local.pipe import DEFAULT_POLLERS, PipeFaults, PipePoller, check_sup
 # Not under "paycli": the handlers' Powertools Logger() is named after the service
 # ("paycli") and would capture and reformat these records as if a handler wrote them.
 log = logging.getLogger("paycli-local.daemon")
+#: Worker processes per function when neither --lambda-workers nor the variable says.
+DEFAULT_LAMBDA_WORKERS = 0
+#: The variable `paycli local up` passes --lambda-workers in (and a user may set).
+LAMBDA_WORKERS_ENV = "PAYCLI_LAMBDA_WORKERS"
 
 
 class Daemon:
@@ -48,8 +53,10 @@ class Daemon:
         time_scale: float = 1.0,
         pollers: int = DEFAULT_POLLERS,
         fault_plan: dict[str, Any] | None = None,
+        lambda_workers: int = 0,
     ) -> None:
         self.port, self.api_port, self.home = port, api_port, home or st.home_dir()
+        self.lambda_workers = lambda_workers
         self.initial_fault_plan = fault_plan
         self.time_scale, self.pollers = time_scale, pollers
         self.injector = FaultInjector()  # the fault plan, shared by every seam
@@ -118,7 +125,10 @@ class Daemon:
         from paycli.local.stack import LocalStack  # noqa: PLC0415 - imports moto internals
 
         self._stack = LocalStack(
-            region=st.LOCAL_REGION, time_scale=self.time_scale, log_dir=st.local_dir(self.home)
+            region=st.LOCAL_REGION,
+            time_scale=self.time_scale,
+            log_dir=st.local_dir(self.home),
+            lambda_workers=self.lambda_workers,
         )
         self._stack.start()
         self._stack.runner.faults = self.injector
@@ -169,7 +179,15 @@ class Daemon:
             "pipes": {spec.name: p.stats.to_json() for spec, p in self._pipes.items()},
             "schedules": self._schedule_counts(),
             "faults": self.faults_plan.to_json(),
+            "lambda_workers": self._worker_health(),
         }
+
+    def _worker_health(self) -> dict[str, Any]:
+        """Worker processes per function (0: handlers run in this process) and what they did."""
+        if self._stack is None:
+            return {"per_function": self.lambda_workers}
+        stats: dict[str, Any] = self._stack.runner.worker_stats.to_json()
+        return {"per_function": self.lambda_workers, **stats}
 
     def _schedule_counts(self) -> dict[str, int]:
         """How often each schedule rule has fired (LocalStack's scheduler runs them)."""
@@ -246,28 +264,13 @@ def _check_port_free(port: int) -> None:
             raise RuntimeError(msg) from None
 
 
-def run(
-    *,
-    port: int = 0,
-    api_port: int = 0,
-    home: Path | None = None,
-    time_scale: float = 1.0,
-    pollers: int = DEFAULT_POLLERS,
-    fault_plan: dict[str, Any] | None = None,
-) -> int:
-    """Run a daemon in this process until SIGTERM/SIGINT or the shutdown call; exit status."""
+def run(daemon: Daemon) -> int:
+    """Run `daemon` (built, not started) in this process until SIGTERM/SIGINT or the shutdown
+    call; exit status. A patch whose target changed refuses before anything starts."""
     problem = doctor.refusal()
     if problem is not None:  # one line, the log's last: `paycli local up` shows it as is
         sys.stderr.write(problem + "\n")
         return doctor.EXIT_PATCH_MISMATCH
-    daemon = Daemon(
-        port=port,
-        api_port=api_port,
-        home=home,
-        time_scale=time_scale,
-        pollers=pollers,
-        fault_plan=fault_plan,
-    )
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("signal %d: shutting down", signum)
@@ -320,6 +323,17 @@ class ExpectedFailureFilter(logging.Filter):
         return True
 
 
+def default_lambda_workers() -> int:
+    """$PAYCLI_LAMBDA_WORKERS if set (a whole number >= 0), else DEFAULT_LAMBDA_WORKERS."""
+    value = os.environ.get(LAMBDA_WORKERS_ENV, "").strip()
+    if not value:
+        return DEFAULT_LAMBDA_WORKERS
+    if not value.isdigit():
+        msg = f"{LAMBDA_WORKERS_ENV} must be a whole number >= 0, not {value!r}"
+        raise SystemExit(msg)
+    return int(value)
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m paycli.local.daemon", description="Run the paycli local stack."
@@ -336,6 +350,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pollers", type=int, default=DEFAULT_POLLERS, help="poller threads per pipe"
     )
+    parser.add_argument(
+        "--lambda-workers",
+        type=int,
+        default=default_lambda_workers(),
+        help="worker processes per function (0: handlers run in the daemon's process)",
+    )
     return parser.parse_args(argv)
 
 
@@ -346,11 +366,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `kill -USR1 <pid>` writes every thread's stack to the log: how to see a stuck poller.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     return run(
-        port=args.port,
-        api_port=args.api_port,
-        home=args.state_dir,
-        time_scale=args.time_scale,
-        pollers=args.pollers,
+        Daemon(
+            port=args.port,
+            api_port=args.api_port,
+            home=args.state_dir,
+            time_scale=args.time_scale,
+            pollers=args.pollers,
+            lambda_workers=args.lambda_workers,
+        )
     )
 
 

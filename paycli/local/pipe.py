@@ -139,12 +139,19 @@ def check_supported(spec: PipeSpec) -> None:
 
 @dataclass
 class PipeStats:
-    """Counters a test or `paycli local status` can read."""
+    """Counters a test or `paycli local status` can read.
+
+    `polls` counts the pollers' turns at the source queue that ended: a receive, or a look at a
+    paused pipe. One poller takes its turn at a time, so once `polls` has moved past a value
+    read after a change (a pause, a queue attribute), the turn that was in flight then has
+    ended and every receive from there on started after the change: what a test waits for
+    instead of sleeping through a long poll."""
 
     received: int = 0
     started: int = 0
     start_failures: int = 0
     deleted: int = 0
+    polls: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -161,6 +168,7 @@ class PipeStats:
                 "started": self.started,
                 "start_failures": self.start_failures,
                 "deleted": self.deleted,
+                "polls": self.polls,
             }
 
 
@@ -305,10 +313,9 @@ class PipePoller:
         try:
             # Paused while this poller waited for the other's long poll: receive nothing, so a
             # pause takes effect within one long poll, not two.
-            if self.faults.paused:
-                return 0
-            records = self.receive()
+            records = [] if self.faults.paused else self.receive()
         finally:
+            self.stats.add(polls=1)  # before the release: the turn has ended (see PipeStats)
             self._receiving.release()
         if records:
             self.process(records)
@@ -317,6 +324,7 @@ class PipePoller:
     def _run(self) -> None:
         while not self._stop.is_set():
             if self.faults.paused:
+                self.poll_once()  # receives nothing; counts a turn, so the pause can be seen
                 self._stop.wait(0.05)
                 continue
             pause = self.faults.injector.fire("pipe_paused")

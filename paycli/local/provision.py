@@ -155,13 +155,20 @@ class Provisioner:
         resolved = self.resolver.resolve(properties)
         return resolved if isinstance(resolved, dict) else {}
 
+    def _named(
+        self, logical_id: str, properties: dict[str, Any], name_key: str
+    ) -> tuple[dict[str, Any], str]:
+        """The resolved properties and the physical name: the template's `name_key` property,
+        else one made of the stack's name and the logical id, as CloudFormation makes it."""
+        props = self._props(properties)
+        return props, str(props.get(name_key) or _physical_name(self.stack_name, logical_id))
+
     def _arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{resource}"
 
     # ---------------------------------------------------------------- SQS
     def _queue(self, logical_id: str, properties: dict[str, Any]) -> None:
-        props = self._props(properties)
-        name = props.get("QueueName") or _physical_name(self.stack_name, logical_id)
+        props, name = self._named(logical_id, properties, "QueueName")
         if props.get("FifoQueue") and not name.endswith(".fifo"):
             name += ".fifo"
         attributes = {
@@ -180,8 +187,7 @@ class Provisioner:
 
     # ---------------------------------------------------------------- DynamoDB
     def _table(self, logical_id: str, properties: dict[str, Any]) -> None:
-        props = self._props(properties)
-        name = props.get("TableName") or _physical_name(self.stack_name, logical_id)
+        props, name = self._named(logical_id, properties, "TableName")
         ddb = self.client("dynamodb")
         try:
             description = ddb.describe_table(TableName=name)["Table"]
@@ -216,8 +222,7 @@ class Provisioner:
 
     # ---------------------------------------------------------------- Secrets Manager
     def _secret(self, logical_id: str, properties: dict[str, Any]) -> None:
-        props = self._props(properties)
-        name = props.get("Name") or _physical_name(self.stack_name, logical_id)
+        props, name = self._named(logical_id, properties, "Name")
         sm = self.client("secretsmanager")
         try:
             arn = sm.describe_secret(SecretId=name)["ARN"]
@@ -251,8 +256,7 @@ class Provisioner:
         return arn
 
     def _role(self, logical_id: str, properties: dict[str, Any]) -> None:
-        props = self._props(properties)
-        name = props.get("RoleName") or _physical_name(self.stack_name, logical_id)
+        props, name = self._named(logical_id, properties, "RoleName")
         arn = self._ensure_role(
             name, props.get("AssumeRolePolicyDocument") or {}, props.get("Policies") or []
         )
@@ -384,8 +388,7 @@ class Provisioner:
     # ---------------------------------------------------------------- EventBridge rules
     def _rule(self, logical_id: str, properties: dict[str, Any]) -> None:
         """A hand-written schedule rule: one ScheduleSpec per target (all functions here)."""
-        props = self._props(properties)
-        name = str(props.get("Name") or _physical_name(self.stack_name, logical_id))
+        props, name = self._named(logical_id, properties, "Name")
         expression = str(props["ScheduleExpression"])
         interval = _rate_seconds(logical_id, expression)
         targets = props.get("Targets") or []
@@ -471,8 +474,7 @@ class Provisioner:
 
     # ---------------------------------------------------------------- Step Functions
     def _state_machine(self, logical_id: str, properties: dict[str, Any]) -> None:
-        props = self._props(properties)
-        name = props.get("Name") or _physical_name(self.stack_name, logical_id)
+        props, name = self._named(logical_id, properties, "Name")
         definition = substitute_definition(
             self._definition_text(logical_id, props),
             {k: str(v) for k, v in (props.get("DefinitionSubstitutions") or {}).items()},
@@ -508,8 +510,7 @@ class Provisioner:
 
     # ---------------------------------------------------------------- Pipes
     def _pipe(self, logical_id: str, properties: dict[str, Any]) -> None:
-        props = self._props(properties)
-        name = props.get("Name") or _physical_name(self.stack_name, logical_id)
+        props, name = self._named(logical_id, properties, "Name")
         source, target = str(props["Source"]), str(props["Target"])
         if ":sqs:" not in source or ":states:" not in target:
             msg = f"{logical_id}: only SQS -> Step Functions pipes are supported locally"

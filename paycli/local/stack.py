@@ -14,7 +14,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -72,7 +72,9 @@ class LocalStack:
     Schedule rates (0.01 in tests);
     `log_dir` receives the handlers' JSONL log; `speed_patches=False` leaves moto's speed
     patches off (correctness, seams and memory stay: paycli/local/patches); `patch_moto=False`
-    keeps moto stock except the patches it cannot run without (the benchmarks' comparison).
+    keeps moto stock except the patches it cannot run without (the benchmarks' comparison);
+    `lambda_workers` N > 0 runs each function's handlers in up to N worker processes
+    (paycli/local/workers.py), 0 in this process.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class LocalStack:
         patch_moto: bool = True,
         speed_patches: bool = True,
         schedule_time_scale: float | None = None,
+        lambda_workers: int = 0,
     ) -> None:
         self.region = region
         self.schedule_time_scale = (
@@ -94,7 +97,7 @@ class LocalStack:
         self.speed_patches = speed_patches
         self.time_scale = time_scale
         self.stack_name = stack_name
-        self.runner = LambdaRunner(region=region, log_dir=log_dir)
+        self.runner = LambdaRunner(region=region, log_dir=log_dir, lambda_workers=lambda_workers)
         self.deployment: Deployment | None = None
         self.scheduler: Scheduler | None = None
         self._mock: Any = None
@@ -122,6 +125,7 @@ class LocalStack:
             if self._mock is None:
                 return
             self._stop_scheduler()
+            self.runner.close()  # worker processes end with the stack
             patches.set_lambda_invoker(None)
             self._mock.stop(remove_data=remove_data)
             self._mock = None
@@ -204,10 +208,22 @@ class LocalStack:
         return self._session.client(service, config=config)
 
 
+class Stopper(Protocol):
+    """What the Scheduler waits on between firings: `wait(seconds)` returns True once `set()`
+    was called (stop) and False when the seconds passed (fire). `threading.Event` is one;
+    tests pass a clock they advance by hand, so firings follow time the test controls."""
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+    def set(self) -> None: ...
+
+
 class Scheduler:
     """EventBridge's part for `Schedule` events: invokes each function every interval (scaled
     by the stack's time scale), first one interval after deploy, as a rate rule does. Each
-    firing runs in its own thread so a slow function never delays the others."""
+    firing runs in its own thread so a slow function never delays the others.
+
+    `stopper` is what the schedule threads wait on (a fresh `threading.Event` by default)."""
 
     def __init__(
         self,
@@ -215,13 +231,15 @@ class Scheduler:
         runner: LambdaRunner,
         time_scale: float,
         region: str,
+        *,
+        stopper: Stopper | None = None,
     ) -> None:
         self.schedules = [s for s in schedules if s.enabled]
         self.runner = runner
         self.time_scale = time_scale
         self.region = region
         self.fired: dict[str, int] = {s.name: 0 for s in self.schedules}
-        self._stop = threading.Event()
+        self._stop: Stopper = stopper if stopper is not None else threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+from waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "stack" / "template.yaml"
@@ -169,16 +168,38 @@ class LocalStackHandle:
         self, payment_id: str, statuses: set[str], timeout: float = 20.0
     ) -> dict[str, Any]:
         """Poll GET /payments/{id} until its status is one of `statuses`; the payment view."""
-        deadline = time.monotonic() + timeout
-        view: dict[str, Any] = {}
-        while time.monotonic() < deadline:
+        last: dict[str, Any] = {}
+
+        def reached() -> dict[str, Any] | None:
             response = self.request("GET", f"/payments/{payment_id}")
             if response.status == 200:
-                view = response.json()
-                if view["status"] in statuses:
-                    return view
-            time.sleep(0.05)
-        pytest.fail(f"payment {payment_id} never reached {statuses}: last {view}")
+                last.update(response.json())
+            return dict(last) if last.get("status") in statuses else None
+
+        view: dict[str, Any] = wait_until(
+            reached,
+            timeout=timeout,
+            interval=0.05,
+            what=lambda: f"payment {payment_id} to reach {sorted(statuses)} (last view {last})",
+        )
+        return view
+
+    def pipe_turns(self) -> dict[str, int]:
+        """Each pipe's turns at its source queue that have ended (PipeStats.polls, in health)."""
+        from paycli.local import control  # noqa: PLC0415
+
+        return {name: int(p["polls"]) for name, p in control.health()["pipes"].items()}
+
+    def wait_for_pipe_turns(self, timeout: float = 20) -> None:
+        """Until every pipe has ended the turn at its queue in flight now: every receive from
+        then on starts after what the caller just changed (a pause, a queue attribute), which
+        sleeping through one long poll only hoped for."""
+        before = self.pipe_turns()
+        wait_until(
+            lambda: all(turns > before[name] for name, turns in self.pipe_turns().items()),
+            timeout=timeout,
+            what="each pipe to end the turn at its queue in flight",
+        )
 
     def queue_bodies(self, queue_url: str) -> list[str]:
         """Bodies of every message now visible in a queue. Each is held while the scan goes on
@@ -194,8 +215,9 @@ class LocalStackHandle:
         seen, wanted ones first (with their attributes)."""
         sqs = self.client("sqs")
         seen: dict[str, dict[str, Any]] = {}
-        deadline = time.monotonic() + timeout
-        try:
+
+        def scan() -> bool:
+            """Receive until the queue gives nothing more; whether a wanted one was seen."""
             while True:
                 messages = sqs.receive_message(
                     QueueUrl=queue_url,
@@ -206,11 +228,12 @@ class LocalStackHandle:
                 for message in messages:
                     seen[message["MessageId"]] = message
                 if any(wanted(m) for m in seen.values()):
-                    break
-                if not messages and time.monotonic() >= deadline:
-                    break
+                    return True
                 if not messages:
-                    time.sleep(0.2)
+                    return False
+
+        try:
+            wait_until(scan, timeout=timeout, interval=0.2, fail=False, what=queue_url)
         finally:
             for message in seen.values():
                 sqs.change_message_visibility(

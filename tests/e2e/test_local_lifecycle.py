@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from e2e_support import REPO, TEST_CARDS, start_local_stack, stop_local_stack
 from typer.testing import CliRunner
+from waiting import wait_until
 
 from paycli.cli.app import app
 from paycli.core.errors import ConfigError, PaycliError
@@ -189,7 +190,6 @@ def test_foreground_runs_attached_and_stops_cleanly_on_ctrl_c(home: Path) -> Non
     import signal  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
-    import time  # noqa: PLC0415
 
     process = subprocess.Popen(
         [sys.executable, "-m", "paycli", "local", "up", "--foreground"],
@@ -198,11 +198,12 @@ def test_foreground_runs_attached_and_stops_cleanly_on_ctrl_c(home: Path) -> Non
         env={**os.environ},
     )
     try:
-        deadline = time.monotonic() + 30
-        while not control.status().running:
+
+        def ready() -> bool:
             assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "foreground stack never became ready"
-            time.sleep(0.1)
+            return control.status().running
+
+        wait_until(ready, timeout=30, interval=0.1, what="the foreground stack to be ready")
         assert control.status().pid == process.pid
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=20)

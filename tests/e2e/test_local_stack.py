@@ -7,14 +7,11 @@ tests talk to it only over HTTP (the local API, the moto endpoint) and its contr
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
 import pytest
 from e2e_support import TEST_CARDS, LocalStackHandle
-
-from paycli.local.pipe import DEFAULT_WAIT_SECONDS
 
 pytestmark = pytest.mark.e2e
 
@@ -145,9 +142,9 @@ def test_message_the_pipe_cannot_start_reaches_the_dlq(local_stack: LocalStackHa
     original = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "1"})
     control.set_faults(fail_start_matching=marker)
-    # moto fixes a receive's visibility timeout when the long poll starts: let the pipe's
-    # current polls (WaitTimeSeconds 1) end so the next ones use the 1 s timeout.
-    time.sleep(DEFAULT_WAIT_SECONDS + 0.5)
+    # moto fixes a receive's visibility timeout when the long poll starts: wait for the pipe's
+    # current long poll to end, so every later receive uses the 1 s timeout.
+    local_stack.wait_for_pipe_turns()
     try:
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"payment_id": marker}))
         found = local_stack.find_messages(dlq_url, lambda m: marker in m["Body"], timeout=20)

@@ -6,7 +6,6 @@ tests/e2e/test_money_suites.py` repeats them (README, Hostile-input suites)."""
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 from e2e_support import TEST_CARDS, LocalStackHandle, Response
+from waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -41,13 +41,16 @@ def _payments_of(local_stack: LocalStackHandle, account_id: str) -> list[dict[st
 
 
 def _pay_until_answered(local_stack: LocalStackHandle, account: str, key: str) -> Response:
-    """A client that retries what the API says to retry (409 in flight, 503 busy), same key."""
-    for _ in range(50):
-        response = local_stack.pay_card(account, 1_000, TEST_CARDS["approved"], key=key)
-        if response.status not in (409, 503):
-            return response
-        time.sleep(0.05)
-    return response
+    """A client that retries what the API says to retry (409 in flight, 503 busy), same key;
+    the last answer after 10 s of retrying."""
+    answers: list[Response] = []
+
+    def answered() -> bool:
+        answers.append(local_stack.pay_card(account, 1_000, TEST_CARDS["approved"], key=key))
+        return answers[-1].status not in (409, 503)
+
+    wait_until(answered, timeout=10, interval=0.05, fail=False, what=f"an answer for key {key}")
+    return answers[-1]
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))

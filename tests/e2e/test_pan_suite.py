@@ -7,7 +7,6 @@ the scan covers everything that happened on it."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 from e2e_support import TEST_CARDS, LocalStackHandle, local_stack_at
 from paystack.domain.redact import find_pans, mask_pans
 from typer.testing import CliRunner
+from waiting import wait_until
 
 from paycli.cli.app import app
 
@@ -85,18 +85,17 @@ def _cli(*args: str) -> str:
 def _wait_settled(stack: LocalStackHandle, timeout: float = 60) -> None:
     """Until no payment is PENDING or PROCESSING and the queue is empty."""
     ddb, sqs = stack.client("dynamodb"), stack.client("sqs")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def settled() -> bool:
         items = ddb.scan(TableName=stack.outputs["PaymentsTableName"])["Items"]
         busy = [i for i in items if i["status"]["S"] in ("PENDING", "PROCESSING")]
         attrs = sqs.get_queue_attributes(
             QueueUrl=stack.outputs["QueueUrl"],
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        if not busy and not any(int(v) for v in attrs.values()):
-            return
-        time.sleep(0.2)
-    pytest.fail("payments still in flight")
+        return not busy and not any(int(v) for v in attrs.values())
+
+    wait_until(settled, timeout=timeout, interval=0.2, what="no payment in flight, empty queue")
 
 
 def _everything(stack: LocalStackHandle) -> dict[str, str]:

@@ -7,7 +7,6 @@ its transaction and before SendMessage: nothing will ever process it unless it i
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 from e2e_support import LocalStackHandle
 from typer.testing import CliRunner
+from waiting import wait_until
 
 from paycli.cli.app import app
 
@@ -76,15 +76,12 @@ def test_the_daemon_runs_the_schedule_at_the_scaled_rate(local_stack: LocalStack
     the firings and `paycli logs --function reconcile` shows the function's own log line."""
     from paycli.local import control  # noqa: PLC0415
 
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+    def reconciled() -> bool:
         result = CliRunner().invoke(app, ["logs", "--function", "reconcile", "--json"])
         assert result.exit_code == 0, result.output
         messages = [json.loads(line)["message"] for line in result.stdout.splitlines() if line]
-        if any("reconcile finished" in str(m) for m in messages):
-            break
-        time.sleep(0.5)
-    else:
-        pytest.fail("the scheduled ReconcileFunction never ran")
+        return any("reconcile finished" in str(m) for m in messages)
+
+    wait_until(reconciled, timeout=15, interval=0.5, what="the scheduled ReconcileFunction's log")
     (fired,) = control.health()["schedules"].values()
     assert fired >= 1

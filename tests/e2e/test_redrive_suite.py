@@ -1,6 +1,9 @@
 """Suite 4, redrive, on the real daemon and the real CLI (a stack of this module's own): a
-`dlq redrive` killed halfway, run again, and run twice at once ends with the DLQ empty, no
-message lost, no payment debited twice and no execution multiplied; `executions redrive
+receive-send-delete redrive (`dlq redrive --max`'s loop) killed halfway, then `dlq redrive`
+(SQS's move task, which the local stack implements) run again, and run twice at once, ends with
+the DLQ empty, no message lost and no payment debited twice (the killed run's copies of
+payments it already sent are moved too, as SQS would: their second execution ends in
+AlreadySettled); `executions redrive
 --failed` killed, rerun and run twice at once restarts each payment at most once per run.
 
 `PAYCLI_REDRIVE_PAYMENTS=200 .venv/bin/python -m pytest tests/e2e/test_redrive_suite.py` is the
@@ -12,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,9 @@ from typing import Any
 
 import pytest
 from e2e_support import TEST_CARDS, LocalStackHandle, local_stack_at
+from waiting import wait_until
 
+from paycli.core.errors import ExitCode
 from paycli.core.executions import payment_id_from_input
 
 pytestmark = pytest.mark.e2e
@@ -34,10 +38,22 @@ endpoint, region, key, secret, queue, dlq, table = sys.argv[1:8]
 kw = dict(endpoint_url=endpoint, region_name=region, aws_access_key_id=key,
           aws_secret_access_key=secret)
 sqs, ddb = boto3.client("sqs", **kw), boto3.client("dynamodb", **kw)
-# Killed right after its first batch was sent, before the DLQ copies are deleted.
+# The loop (`dlq redrive --max`'s path), killed right after its first batch was sent, before
+# the DLQ copies are deleted.
 sqs.meta.events.register("after-call.sqs.SendMessageBatch", lambda **_: os._exit(137))
 DlqService(sqs, queue, dlq, move_task_supported=False, move_visibility=3,
            settled=lambda ids: settled_payments(ddb, table, ids)).redrive()
+"""
+KILLED_MOVE_TASK_RUN = """
+import os, sys, boto3
+from paycli.core.dlq import DlqService
+endpoint, region, key, secret, queue, dlq = sys.argv[1:7]
+kw = dict(endpoint_url=endpoint, region_name=region, aws_access_key_id=key,
+          aws_secret_access_key=secret)
+sqs = boto3.client("sqs", **kw)
+# `dlq redrive`'s move task, the CLI killed as soon as SQS has started it.
+sqs.meta.events.register("after-call.sqs.StartMessageMoveTask", lambda **_: os._exit(137))
+DlqService(sqs, queue, dlq, move_task_supported=True).redrive()
 """
 KILLED_EXECUTIONS_RUN = """
 import os, sys, boto3
@@ -111,7 +127,7 @@ def _dead_lettered_payments(stack: LocalStackHandle, account: str, count: int) -
 
     control.set_faults(paused=True)
     try:
-        time.sleep(2.5)  # the current long poll (1 s) ends; no poller starts another
+        stack.wait_for_pipe_turns()  # the poll in flight ends; no poller receives again
         ids = []
         for _ in range(count):
             response = stack.pay_card(account, 100, TEST_CARDS["approved"])
@@ -119,9 +135,8 @@ def _dead_lettered_payments(stack: LocalStackHandle, account: str, count: int) -
             ids.append(response.json()["payment_id"])
         sqs = stack.client("sqs")
         moved: set[str] = set()
-        deadline = time.monotonic() + 60
-        while len(moved) < count:
-            assert time.monotonic() < deadline, f"only {len(moved)} of {count} queued messages seen"
+
+        def move_to_dlq() -> bool:
             messages = sqs.receive_message(
                 QueueUrl=stack.outputs["QueueUrl"], MaxNumberOfMessages=10, VisibilityTimeout=30
             ).get("Messages", [])
@@ -131,6 +146,11 @@ def _dead_lettered_payments(stack: LocalStackHandle, account: str, count: int) -
                 sqs.delete_message(QueueUrl=stack.outputs["QueueUrl"],
                                    ReceiptHandle=message["ReceiptHandle"])  # fmt: skip
                 moved.add(json.loads(message["Body"])["payment_id"])
+            return len(moved) >= count
+
+        wait_until(
+            move_to_dlq, timeout=60, what=lambda: f"{count} queued messages (seen {len(moved)})"
+        )
     finally:  # never leave the pipe paused for the next test
         control.set_faults(paused=False)
     assert moved == set(ids)
@@ -147,14 +167,16 @@ def _succeeded(
 ) -> list[str]:
     """The payments of `ids` that are SUCCEEDED, once at least `at_least` are (or at the
     deadline, so the caller's assertion says how many)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        done = [
+    done: list[str] = []
+
+    def enough() -> bool:
+        done[:] = [
             p for p in ids if stack.request("GET", f"/payments/{p}").json()["status"] == "SUCCEEDED"
         ]
-        if len(done) >= at_least or time.monotonic() > deadline:
-            return done
-        time.sleep(0.2)
+        return len(done) >= at_least
+
+    wait_until(enough, timeout=timeout, interval=0.2, fail=False, what="SUCCEEDED payments")
+    return done
 
 
 def _executions_per_payment(stack: LocalStackHandle) -> Counter[str]:
@@ -180,7 +202,7 @@ def _debits(stack: LocalStackHandle, account: str) -> Counter[str]:
     return Counter(item["payment_id"]["S"] for item in items)
 
 
-def test_dlq_redrive_killed_rerun_and_concurrent_loses_and_multiplies_nothing(
+def test_dlq_redrive_killed_rerun_and_concurrent_loses_nothing_and_debits_once(
     stack: LocalStackHandle,
 ) -> None:
     account = stack.create_account(10**8)
@@ -194,22 +216,64 @@ def test_dlq_redrive_killed_rerun_and_concurrent_loses_and_multiplies_nothing(
     # The killed run sent its first batch before it died: those payments settle on their own.
     sent_by_the_killed_run = _succeeded(stack, first, at_least=10)
     assert len(sent_by_the_killed_run) == 10
+    # The rerun's move task starts once the killed run's hidden copies reappear, so it moves
+    # them too: the ten already sent run again and end without a second debit.
     (rerun,) = _finish(_paycli("dlq", "redrive", "--json"))
-    assert rerun["moved"] + rerun["dropped_settled"] + rerun["dropped_duplicates"] == PAYMENTS
-    assert rerun["dropped_settled"] >= len(sent_by_the_killed_run)
+    assert (rerun["method"], rerun["moved"], rerun["failed"]) == (
+        "StartMessageMoveTask",
+        PAYMENTS,
+        0,
+    )
     _wait_statuses(stack, first, {"SUCCEEDED"})
     assert _dlq_counts(stack) == (0, 0)
 
     second = _dead_lettered_payments(stack, account, PAYMENTS)
-    both = _finish(_paycli("dlq", "redrive", "--json"), _paycli("dlq", "redrive", "--json"))
-    assert sum(run["moved"] for run in both) == PAYMENTS
+    runs = _finish_or_refused(_paycli("dlq", "redrive", "--json"),
+                              _paycli("dlq", "redrive", "--json"))  # fmt: skip
+    assert sum(run["moved"] for run in runs) == PAYMENTS
     _wait_statuses(stack, second, {"SUCCEEDED"})
     assert _dlq_counts(stack) == (0, 0)
 
+    _wait_idle(stack)
     executions = _executions_per_payment(stack)
-    assert {executions[p] for p in first + second} == {1}, "an execution was multiplied"
+    twice = set(sent_by_the_killed_run)
+    assert {executions[p] for p in twice} == {2}, "the killed run's copies run once more"
+    assert {executions[p] for p in first + second if p not in twice} == {1}
     assert _debits(stack, account) == Counter(dict.fromkeys(first + second, 1))
     assert stack.balance(account) == 10**8 - 100 * 2 * PAYMENTS
+
+
+def _finish_or_refused(*processes: subprocess.Popen[str]) -> list[Any]:
+    """The reports of the runs that ran; a run refused because the other's move task was
+    running (SQS allows one per queue) exits with CONFLICT and says so."""
+    outputs = []
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        if process.returncode == ExitCode.CONFLICT:
+            assert "a message move task is already running" in err
+            continue
+        assert process.returncode == 0, err
+        outputs.append(json.loads(out))
+    assert outputs, "at least one run moved the messages"
+    return outputs
+
+
+def test_a_move_task_goes_on_when_the_cli_that_started_it_is_killed(
+    stack: LocalStackHandle,
+) -> None:
+    """The task runs in SQS (here the daemon), not in the CLI: killed right after
+    StartMessageMoveTask, the redrive still moves every message; each payment settles once."""
+    account = stack.create_account(10**8)
+    ids = _dead_lettered_payments(stack, account, PAYMENTS)
+    out = stack.outputs
+    _killed(KILLED_MOVE_TASK_RUN, *_credentials(stack), out["QueueUrl"],
+            out["DeadLetterQueueUrl"])  # fmt: skip
+    _wait_statuses(stack, ids, {"SUCCEEDED"})
+    assert _dlq_counts(stack) == (0, 0)
+    _wait_idle(stack)
+    executions = _executions_per_payment(stack)
+    assert {executions[p] for p in ids} == {1}
+    assert _debits(stack, account) == Counter(dict.fromkeys(ids, 1))
 
 
 def test_executions_redrive_killed_rerun_and_concurrent_restart_once_per_run(
@@ -249,8 +313,13 @@ def test_executions_redrive_killed_rerun_and_concurrent_restart_once_per_run(
 
 def _wait_idle(stack: LocalStackHandle, timeout: float = 60) -> None:
     sfn = stack.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while sfn.list_executions(stateMachineArn=stack.outputs["StateMachineArn"],
-                              statusFilter="RUNNING")["executions"]:  # fmt: skip
-        assert time.monotonic() < deadline, "executions still running"
-        time.sleep(0.2)
+    wait_until(
+        lambda: (
+            not sfn.list_executions(
+                stateMachineArn=stack.outputs["StateMachineArn"], statusFilter="RUNNING"
+            )["executions"]
+        ),
+        timeout=timeout,
+        interval=0.2,
+        what="no RUNNING executions",
+    )

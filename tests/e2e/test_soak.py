@@ -8,13 +8,13 @@ The long run is documented in README (Soak): `paycli soak --payments 10000 ...`.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from e2e_support import LocalStackHandle, local_stack_at
 from typer.testing import CliRunner, Result
+from waiting import wait_until
 
 from paycli.cli.app import app
 from paycli.core.errors import ExitCode
@@ -49,12 +49,12 @@ def test_fault_plans_set_show_clear(soak_stack: LocalStackHandle, tmp_path: Any)
     shown = json.loads(cli("local", "faults", "set", str(plan), "--json").stdout)
     assert shown["plan"]["seed"] == 3
     assert shown["plan"]["faults"] == {"pipe_paused": {"rate": 1.0, "pause_seconds": 0.5}}
-    fired: dict[str, int] = {}
-    for _ in range(100):  # the idle pipe's pollers pause at their next poll
-        fired = json.loads(cli("local", "faults", "show", "--json").stdout)["fired"]
-        if fired:
-            break
-        time.sleep(0.1)
+    fired: dict[str, int] = wait_until(  # the idle pipe's pollers pause at their next poll
+        lambda: json.loads(cli("local", "faults", "show", "--json").stdout)["fired"],
+        timeout=10,
+        interval=0.1,
+        what="a fired fault",
+    )
     assert fired.get("pipe_paused", 0) > 0
     cleared = json.loads(cli("local", "faults", "clear", "--json").stdout)
     assert cleared["plan"] is None

@@ -6,7 +6,6 @@ pipe's start of an execution from the queued message, and the resulting state.""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 from paystack.domain.accounts import create_account as domain_create_account
 from paystack.domain.dynamo import TableNames
+from waiting import wait_until
 
 from paycli.local.api import HttpRequest, RouteTable, build_proxy_event
 from paycli.local.model import Deployment
@@ -111,13 +111,15 @@ def start_from_queue(env: Env, payment_id: str) -> str:
 
 def wait_terminal(env: Env, execution_arn: str, timeout: float = 15.0) -> dict[str, Any]:
     sfn = env.stack.client("stepfunctions")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ended() -> dict[str, Any] | None:
         described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.02)
-    pytest.fail(f"{execution_arn} still RUNNING after {timeout} s")
+        return described if described["status"] != "RUNNING" else None
+
+    ended_view: dict[str, Any] = wait_until(
+        ended, timeout=timeout, what=f"execution {execution_arn} to end"
+    )
+    return ended_view
 
 
 def payment(env: Env, payment_id: str) -> dict[str, Any]:

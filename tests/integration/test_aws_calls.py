@@ -234,18 +234,14 @@ def test_dlq_redrive_on_aws_uses_start_message_move_task() -> None:
     """SQS moves the messages itself; the service follows the task to COMPLETED."""
     sqs = boto3.client("sqs", region_name=REGION)
     queue, dlq = "https://sqs/q", "https://sqs/dlq"
-    counts = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    arn = {"Attributes": {"QueueArn": "arn:dlq"}}
-    with Stubber(sfn_or_sqs := sqs) as stub:
-        stub.add_response("get_queue_attributes", {"Attributes": {counts[0]: "0", counts[1]: "0"}},
+    counts = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "QueueArn"]
+    with Stubber(sfn_or_sqs := sqs) as stub:  # the ARNs come with the counts: no call of their own
+        stub.add_response("get_queue_attributes",
+                          {"Attributes": {counts[0]: "0", counts[1]: "0", counts[2]: "arn:q"}},
                           {"QueueUrl": queue, "AttributeNames": counts})  # fmt: skip
-        stub.add_response("get_queue_attributes", {"Attributes": {counts[0]: "7", counts[1]: "0"}},
+        stub.add_response("get_queue_attributes",
+                          {"Attributes": {counts[0]: "7", counts[1]: "0", counts[2]: "arn:dlq"}},
                           {"QueueUrl": dlq, "AttributeNames": counts})  # fmt: skip
-        stub.add_response(
-            "get_queue_attributes", arn, {"QueueUrl": dlq, "AttributeNames": ["QueueArn"]}
-        )
-        stub.add_response("get_queue_attributes", {"Attributes": {"QueueArn": "arn:q"}},
-                          {"QueueUrl": queue, "AttributeNames": ["QueueArn"]})  # fmt: skip
         stub.add_response("start_message_move_task", {"TaskHandle": "h1"},
                           {"SourceArn": "arn:dlq", "DestinationArn": "arn:q"})  # fmt: skip
         for status, moved in (("RUNNING", 3), ("COMPLETED", 7)):

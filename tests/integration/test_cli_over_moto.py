@@ -13,14 +13,17 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
+from click.testing import Result
 from state_machine_support import CARD_PROCESSING_ERROR, TEMPLATE, TIME_SCALE
 from typer.testing import CliRunner
+from waiting import wait_until
 
 from paycli.cli.app import app
 from paycli.core.aws import AwsTarget, StackOutputs
 from paycli.core.context import AppContext
 from paycli.core.settings import Settings
-from paycli.local.api import Gateway, LocalApi
+from paycli.local.api import Gateway
+from paycli.local.api_http import LocalApi
 from paycli.local.stack import LocalStack
 from paycli.local.state import LOCAL_ACCESS_KEY, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOCAL_SECRET_KEY
 
@@ -138,10 +141,12 @@ def test_failed_payment_in_dlq_then_stats_peek_redrive_purge(cli: Cli) -> None:
     assert failed["status"] == "FAILED"
     assert failed["error"] == "IssuerUnavailableError"
     # MarkFailed writes FAILED (which ends --wait) just before SendToDlq parks the message.
-    deadline = time.monotonic() + 30
-    while cli("dlq", "stats")["dlq_messages"] < 1:
-        assert time.monotonic() < deadline, "the FAILED payment's message never reached the DLQ"
-        time.sleep(0.1)
+    wait_until(
+        lambda: cli("dlq", "stats")["dlq_messages"] >= 1,
+        timeout=30,
+        interval=0.1,
+        what="the FAILED payment's message in the DLQ",
+    )
     assert failed["payment_id"] in {m["payment_id"] for m in cli("dlq", "peek")}
     dry = cli("dlq", "redrive", "--dry-run")
     assert (dry["dry_run"], dry["moved"]) == (True, 0)
@@ -165,3 +170,139 @@ def test_an_injected_context_is_never_replaced(cli: Cli) -> None:
     cli("accounts", "list")
     assert cli.context.resolved_target is before
     assert replace(cli.context.settings) == cli.context.settings
+
+
+def _invoke(cli: Cli, *args: str) -> Result:
+    """`paycli ARGS --json` with the injected context, unparsed (streams print a line each)."""
+    return CliRunner().invoke(app, [*args, "--json"], obj=cli.context)
+
+
+def _error_line(result: Result) -> str:
+    """The one `Error: ...` line a failure prints on stderr (and no traceback)."""
+    assert "Traceback" not in result.output
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    return line
+
+
+def test_logs_reads_each_function_log_group_and_filters_by_payment(
+    cli: Cli, stack: LocalStack
+) -> None:
+    """`paycli logs` on AWS finds the functions' physical names in the stack's resources and
+    reads `/aws/lambda/{name}`: one JSON object per line, only the payment asked for."""
+    # ListStackResources' view of a function: a log group stands in (moto's CloudFormation
+    # cannot create a function from the template's code).
+    resources = {
+        "IngressFunction": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {"LogGroupName": "paycli-IngressFunction"},
+        }
+    }
+    stack.client("cloudformation").create_stack(
+        StackName=cli.context.settings.stack_name, TemplateBody=json.dumps({"Resources": resources})
+    )
+    logs, group = stack.client("logs"), "/aws/lambda/paycli-IngressFunction"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="2026/01/01/[$LATEST]1")
+    mine, other = f"pay_{uuid.uuid4().hex}", f"pay_{uuid.uuid4().hex}"
+    now = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="2026/01/01/[$LATEST]1",
+        logEvents=[
+            {"timestamp": now + i, "message": json.dumps({"message": m, "payment_id": p})}
+            for i, (m, p) in enumerate([("accepted", mine), ("accepted", other), ("sent", mine)])
+        ],
+    )
+
+    result = _invoke(cli, "logs", "--function", "ingress", "--payment", mine)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(line["function"], line["payment_id"]) for line in lines] == [("Ingress", mine)] * 2
+    assert ['"sent"' in line["message"] for line in lines] == [False, True]
+    assert all(line["timestamp"].endswith("Z") or "+00:00" in line["timestamp"] for line in lines)
+
+    every = _invoke(cli, "logs")
+    assert every.exit_code == 0, every.output
+    assert len(every.stdout.splitlines()) == 3
+
+    bad = _invoke(cli, "logs", "--function", "nope")
+    assert bad.exit_code == 2, bad.output
+    assert _error_line(bad) == "Error: unknown function 'nope'"
+    assert bad.stdout == ""
+
+
+def test_load_sends_payments_through_the_api_and_reports_them(cli: Cli) -> None:
+    """`paycli load` opens its accounts, sends signed POSTs to the API, waits for every
+    payment, and reports them; a bad mix is one usage line before anything is sent."""
+    report = cli("load", "--count", "4", "--concurrency", "2", "--accounts", "1", "--mix", "card=1")
+    assert (report["count"], report["accepted"], report["completed"]) == (4, 4, 4)
+    assert report["outcomes"] == {"SUCCEEDED": 4}
+    assert report["errors"] == {}
+    assert report["ok"] is True
+    (account_id,) = report["accounts"]
+    payments = cli("payments", "list", "--account", account_id)
+    assert len(payments) == 4
+
+    bad = _invoke(cli, "load", "--count", "1", "--mix", "bitcoin=1")
+    assert bad.exit_code == 2, bad.output
+    assert "bitcoin" in _error_line(bad)
+    assert bad.stdout == ""
+
+
+def test_executions_redrive_restarts_a_failed_payment_and_refuses_a_succeeded_one(
+    cli: Cli,
+) -> None:
+    """A payment whose execution ended in the workflow's Fail state is restarted under a new
+    name with the same input; a SUCCEEDED one is a conflict (exit 4); no ref is a usage error."""
+    account_id = _account(cli)
+    card = ["--card", CARD_PROCESSING_ERROR]
+    failed = cli("pay", "card", "--amount", "1.00", "--account", account_id, *card, "--wait")
+    payment_id = failed["payment_id"]
+    # MarkFailed ends --wait; the execution ends FAILED a moment later (SendToDlq, then Fail).
+    old = wait_until(
+        lambda: (d := cli("executions", "show", payment_id))["status"] == "FAILED" and d,
+        timeout=30,
+        what="the failed payment's execution to end FAILED",
+    )
+    (result,) = cli("executions", "redrive", payment_id, "--yes")
+    assert (result["payment_id"], result["method"]) == (payment_id, "restart")
+    assert result["execution_arn"] == old["execution_arn"]
+    assert result["new_execution_arn"] not in (None, old["execution_arn"])
+    assert cli("executions", "show", result["new_execution_arn"])["payment_id"] == payment_id
+
+    paid = cli("pay", "card", "--amount", "1.00", "--account", account_id, "--wait")
+    wait_until(
+        lambda: cli("executions", "show", paid["payment_id"])["status"] == "SUCCEEDED",
+        timeout=30,
+        what="the paid payment's execution to end SUCCEEDED",
+    )
+    conflict = _invoke(cli, "executions", "redrive", paid["payment_id"], "--yes")
+    assert conflict.exit_code == 4, conflict.output
+    assert "only failed, timed-out or aborted executions can be redriven" in _error_line(conflict)
+
+    neither = _invoke(cli, "executions", "redrive", "--yes")
+    assert neither.exit_code == 2, neither.output
+    assert _error_line(neither) == "Error: give execution ids/payment ids, or --failed (not both)"
+
+
+def test_soak_without_faults_settles_every_payment_and_audits_clean(cli: Cli) -> None:
+    """`paycli soak --faults none` on AWS: every payment accepted and settled (the always-failing
+    card's FAILED and parked), no fault fired, an audit with no violation (exit 0); impossible
+    settings are one usage line before anything is sent."""
+    result = _invoke(
+        cli, "soak", "--payments", "6", "--accounts", "2", "--concurrency", "2",
+        "--faults", "none", "--seed", "3", "--quiesce-timeout", "120",
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    report = json.loads(result.stdout)
+    assert (report["payments"], report["accepted"], report["fault_plan"]) == (6, 6, "none")
+    # Quiesced: every payment in the table is terminal (this module's earlier ones too).
+    assert sum(report["outcomes"].values()) >= 6
+    assert set(report["outcomes"]) <= {"SUCCEEDED", "DECLINED", "FAILED"}
+    assert report["faults_fired_total"] == 0
+    assert (report["violations"], report["ok"]) == ([], True)
+
+    bad = _invoke(cli, "soak", "--payments", "0", "--faults", "none")
+    assert bad.exit_code == 2, bad.output
+    assert "--payments" in _error_line(bad)
+    assert bad.stdout == ""

@@ -21,6 +21,8 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from paycli.cli.app import app
+from paycli.core.aws import AwsTarget
+from paycli.core.context import AppContext
 from paycli.core.dlq import DlqService
 from paycli.core.errors import ConflictError, ExitCode
 from paycli.core.regions import check_region
@@ -373,3 +375,99 @@ def test_dry_run_is_for_aws_only(clean_env: Path) -> None:
     result = CliRunner().invoke(app, ["deploy", "--dry-run"])
     assert result.exit_code == ExitCode.USAGE
     assert "add --target aws" in result.stderr
+
+
+# ------------------------------------------------------------------------------ injected context
+
+
+def _injected(clean_env: Path, target: str = "aws") -> AppContext:
+    """A frozen AppContext as a test injects it: the AWS stack `blue` in REGION (or the local
+    target), its config file in the test's directory."""
+    settings = Settings(
+        target="aws" if target == "aws" else "local",
+        region=REGION if target == "aws" else None,
+        stack_name="blue",
+        config_path=clean_env / "home" / "config.toml",
+    )
+    return AppContext(settings, AwsTarget(settings) if target == "aws" else None)
+
+
+def _run(context: AppContext, *args: str) -> Any:
+    return CliRunner().invoke(app, list(args), obj=context)
+
+
+def _error_line(result: Any) -> str:
+    assert "Traceback" not in result.output
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    return str(line)
+
+
+def test_deploy_with_an_injected_context_deploys_its_stack_and_remembers_it(
+    aws: None, clean_env: Path, fake_sam: Path, deployable_account: Callable[..., None]
+) -> None:
+    """No flags: `sam deploy` gets the injected stack name and region, the outputs are read
+    back from CloudFormation as JSON, and the config file remembers the target."""
+    deployable_account()
+    outputs = _stack_with_outputs("blue")
+    context = _injected(clean_env)
+    result = _run(context, "deploy", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == outputs
+    args = fake_sam.read_text(encoding="utf-8").splitlines()
+    assert args[0] == "deploy"
+    assert args[args.index("--stack-name") + 1] == "blue"
+    assert args[args.index("--region") + 1] == REGION
+    config = context.settings.config_path.read_text(encoding="utf-8")
+    assert 'target = "aws"' in config
+    assert 'stack_name = "blue"' in config
+
+
+def test_deploy_dry_run_with_an_injected_context_is_offline(
+    clean_env: Path, fake_sam: Path
+) -> None:
+    """--dry-run with the injected AWS context: every check passes and the command names the
+    injected stack; sam never runs (no moto: any AWS call would fail)."""
+    result = _run(_injected(clean_env), "deploy", "--dry-run", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    view = json.loads(result.stdout)
+    assert view["ok"] is True
+    assert "--stack-name blue" in view["command_line"]
+    assert not fake_sam.exists()
+
+
+def test_aws_only_deploy_options_on_the_local_target_are_one_usage_line(clean_env: Path) -> None:
+    result = _run(_injected(clean_env, "local"), "deploy", "--dry-run", "--json")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    line = _error_line(result)
+    assert line == "Error: --dry-run, --parameter-overrides and --tags apply to AWS deploys"
+    assert "--target aws" in result.stderr
+    assert result.stdout == ""
+
+
+def test_destroy_with_an_injected_context_deletes_its_stack(
+    aws: None, clean_env: Path, fake_sam: Path
+) -> None:
+    outputs = _stack_with_outputs("blue")
+    result = _run(_injected(clean_env), "destroy", "--yes")
+    assert result.exit_code == 0, result.output
+    args = fake_sam.read_text(encoding="utf-8").splitlines()
+    assert args[0] == "delete"
+    assert args[args.index("--stack-name") + 1] == "blue"
+    assert outputs["PaymentsTableName"] in " ".join(result.stderr.split())
+
+
+def test_destroy_without_yes_and_no_terminal_refuses_before_anything(
+    aws: None, clean_env: Path, fake_sam: Path
+) -> None:
+    """A prompt with no terminal to ask on refuses (exit 2) with the --yes hint; sam never runs."""
+    result = _run(_injected(clean_env), "destroy")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert _error_line(result).startswith("Error: not confirmed: Destroy the AWS stack blue")
+    assert "pass --yes" in result.stderr
+    assert not fake_sam.exists()
+
+
+def test_destroy_on_the_local_target_with_nothing_running_says_so(clean_env: Path) -> None:
+    result = _run(_injected(clean_env, "local"), "destroy", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "local stack: not running" in result.stderr

@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 from botocore.model import OperationModel
 from handler_harness import Stack, deduct_as_the_state_machine_does, pay
-from paystack.domain.dynamo import BATCH_GET_ATTEMPTS, BatchReadIncompleteError, utc_now
+from paystack.domain.backoff import Backoff
+from paystack.domain.dynamo import (
+    BATCH_GET_ATTEMPTS,
+    BatchReadIncompleteError,
+    batch_get_consistent,
+    utc_now,
+)
 from paystack.domain.settlement import settle_payment
 from paystack.domain.store import find_payment_and_account
 from paystack.handlers import _runtime
@@ -177,6 +183,26 @@ def test_keys_left_unprocessed_every_time_raise(demo: Stack) -> None:
     client = LeavesKeysUnprocessed(demo.ddb, demo.tables.accounts, times=BATCH_GET_ATTEMPTS)
     with pytest.raises(BatchReadIncompleteError, match=demo.tables.accounts):
         find_payment_and_account(client, demo.tables, payment_id, "acc_demo")
+    assert len(client.sent) == BATCH_GET_ATTEMPTS
+
+
+def test_batch_reads_back_off_capped_with_their_injected_sleep(demo: Stack) -> None:
+    """Between BatchGetItem requests the read waits a full-jitter draw under a doubling,
+    capped ceiling, from the injected random source and sleep (no real sleeping)."""
+    client = LeavesKeysUnprocessed(demo.ddb, demo.tables.accounts, times=BATCH_GET_ATTEMPTS)
+    draws: list[tuple[float, float]] = []
+    waits: list[float] = []
+
+    def uniform(low: float, high: float) -> float:
+        draws.append((low, high))
+        return high
+
+    backoff = Backoff(base_seconds=0.02, cap_seconds=0.05, sleep=waits.append, uniform=uniform)
+    keys = {demo.tables.accounts: [{"account_id": {"S": "acc_demo"}}]}
+    with pytest.raises(BatchReadIncompleteError):
+        batch_get_consistent(client, keys, backoff=backoff)
+    assert draws == [(0, 0.02), (0, 0.04), (0, 0.05)]  # before requests 2, 3 and 4
+    assert waits == [0.02, 0.04, 0.05]
     assert len(client.sent) == BATCH_GET_ATTEMPTS
 
 

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from cfnlint.api import ManualArgs, lint
 from moto import mock_aws
 from typer.testing import CliRunner
+from waiting import wait_until
 
 from paycli.cli.app import app
 from paycli.core.errors import UsageError
@@ -356,13 +357,19 @@ def test_stop_before_delete_leaves_the_message_for_redelivery(pipe: PipeEnv) -> 
 
 
 def test_pause_holds_messages_in_the_queue(pipe: PipeEnv) -> None:
+    """With a message waiting, every turn of the poller pauses instead of receiving: after two
+    such turns nothing has been started."""
     pipe.faults.injector.set_plan(always("pipe_paused", pause_seconds=0.05))
     pipe.sqs.send_message(QueueUrl=pipe.url, MessageBody='{"payment_id": "pay_1"}')
     pipe.poller.start()
     try:
-        pipe.poller._stop.wait(0.3)
+        wait_until(
+            lambda: pipe.faults.injector.to_json()["fired"].get("pipe_paused", 0) >= 2,
+            timeout=10,
+            what="two injected pauses",
+        )
         assert pipe.executions() == 0
-        assert pipe.faults.injector.to_json()["fired"]["pipe_paused"] >= 2
+        assert pipe.poller.stats.received == 0
     finally:
         pipe.poller.stop()
 

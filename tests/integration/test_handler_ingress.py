@@ -14,7 +14,15 @@ from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
 from botocore.stub import Stubber
 from handler_harness import API_DOMAIN, Stack, api_event, decode
-from paystack.domain.intake import ACCOUNT_CONFLICT_ATTEMPTS
+from paystack.domain.backoff import Backoff
+from paystack.domain.dynamo import utc_now
+from paystack.domain.errors import AccountBusyError
+from paystack.domain.intake import (
+    ACCOUNT_CONFLICT_ATTEMPTS,
+    IntakeSettings,
+    accept_payment,
+    parse_request,
+)
 from paystack.handlers import _runtime, ingress
 
 
@@ -469,6 +477,37 @@ def test_an_account_busy_through_every_attempt_is_503(
     assert demo.drain() == []
     monkeypatch.setattr(ingress, "dynamodb", _runtime.dynamodb)
     assert demo.post("card", card_body()).status == 202
+
+
+def test_intake_backs_off_with_its_injected_sleep_and_randomness(demo: Stack) -> None:
+    """accept_payment on an account busy through every attempt: before each retry it waits a
+    full-jitter draw in [0, base * 2**(n-1)] from the injected random source, with the injected
+    sleep (no real sleeping), then raises AccountBusyError with nothing written or sent."""
+    client = CancelsTransactions(
+        demo.ddb, [{"Code": "None"}, {"Code": "None"}, CONFLICT], times=ACCOUNT_CONFLICT_ATTEMPTS
+    )
+    draws: list[tuple[float, float]] = []
+    waits: list[float] = []
+
+    def uniform(low: float, high: float) -> float:
+        draws.append((low, high))
+        return high / 2
+
+    backoff = Backoff(base_seconds=0.01, sleep=waits.append, uniform=uniform)
+    settings = IntakeSettings(max_amount_minor=1_000_000, ttl_seconds=86_400, fingerprint_key=b"k")
+    now = utc_now()
+    before = every_item(demo)
+    with pytest.raises(AccountBusyError):
+        accept_payment(
+            client, demo.sqs, demo.tables, queue_url=demo.queue_url,
+            request=parse_request("card", card_body(), settings, now), idempotency_key="busy",
+            fingerprint="f", status_url=lambda p: p, settings=settings, now=now, backoff=backoff,
+        )  # fmt: skip
+    assert draws == [(0, 0.01), (0, 0.02), (0, 0.04), (0, 0.08)]
+    assert waits == [0.005, 0.01, 0.02, 0.04]
+    assert len(client.sent) == ACCOUNT_CONFLICT_ATTEMPTS
+    assert every_item(demo) == before
+    assert demo.drain() == []
 
 
 def test_a_conflict_on_the_key_is_not_taken_for_a_busy_account(

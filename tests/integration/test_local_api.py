@@ -19,10 +19,10 @@ from paycli.local.api import (
     ControlSurface,
     Gateway,
     HttpRequest,
-    LocalApi,
     RouteTable,
     match_path,
 )
+from paycli.local.api_http import LocalApi
 from paycli.local.model import InvokeResult, Route
 from paycli.local.state import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY
 

@@ -18,7 +18,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from paycli.local import sigv4
-from paycli.local.api import Gateway, HttpRequest, LocalApi, RouteTable
+from paycli.local.api import Gateway, HttpRequest, RouteTable
+from paycli.local.api_http import LocalApi
 from paycli.local.model import InvokeResult, Route
 from paycli.local.runner import LogStore
 from paycli.local.state import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY
@@ -134,7 +135,7 @@ def test_a_body_shorter_than_announced_is_refused_without_waiting_for_ever(
 ) -> None:
     """The client announces 100 bytes, sends 2 and waits: 400 once the read gives up, with
     the connection still open on the client's side (not a hang until the client leaves)."""
-    monkeypatch.setattr("paycli.local.api.BODY_READ_TIMEOUT", 0.2)
+    monkeypatch.setattr("paycli.local.api_http.BODY_READ_TIMEOUT", 0.2)
     server, echo = api
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
         conn.sendall(

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from waiting import wait_until
 
 from paycli.local.model import PipeSpec
 from paycli.local.pipe import (
@@ -139,6 +140,7 @@ def test_batch_of_one_is_a_json_array_of_pipes_records_and_is_deleted(env: Env) 
         "started": 1,
         "start_failures": 0,
         "deleted": 1,
+        "polls": 1,
     }
 
 
@@ -200,6 +202,7 @@ def test_one_receive_is_split_into_batches_of_batch_size(
         "started": len(sizes),
         "start_failures": 0,
         "deleted": 7,
+        "polls": 1,
     }
 
 
@@ -248,12 +251,11 @@ def test_one_poller_long_polls_at_a_time(env: Env) -> None:
     )
     poller.start()
     try:
-        for index in range(5):
+        for index in range(5):  # one at a time, each while the pollers wait for it
+            polls = poller.stats.polls
             env.sqs.send_message(QueueUrl=env.queue_url, MessageBody=json.dumps({"n": index}))
-            time.sleep(0.05)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and env.count(env.queue_url) > 0:
-            time.sleep(0.05)
+            wait_until(lambda p=polls: poller.stats.polls > p, timeout=10, what=f"message {index}")
+        wait_until(lambda: env.count(env.queue_url) == 0, timeout=10, what="an empty queue")
     finally:
         poller.stop()
     # Visibility 0 here, so a message may be received again before its delete: at least once.
@@ -310,9 +312,7 @@ def test_running_pollers_fail_matching_messages_and_start_the_rest(env: Env) -> 
     try:
         env.sqs.send_message(QueueUrl=env.queue_url, MessageBody='{"payment_id": "poison"}')
         env.sqs.send_message(QueueUrl=env.queue_url, MessageBody='{"payment_id": "fine"}')
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and env.count(env.dlq_url) == 0:
-            time.sleep(0.05)
+        wait_until(lambda: env.count(env.dlq_url), timeout=10, what="the poison message in the DLQ")
     finally:
         poller.stop()
     assert not poller.running
@@ -322,28 +322,26 @@ def test_running_pollers_fail_matching_messages_and_start_the_rest(env: Env) -> 
 
 
 def test_a_paused_pipe_leaves_messages_queued_until_resumed(env: Env) -> None:
-    """The 'pipe down' fault: nothing is received while paused; resuming drains the queue."""
+    """The 'pipe down' fault: nothing is received while paused, though the poller took turns
+    at the queue after the message arrived; resuming drains the queue."""
     faults = PipeFaults(paused=True)
     poller = env.poller(faults=faults, pollers=1)  # stock moto SQS is not thread-safe
     poller.wait_seconds = 1
     poller.start()
     try:
         env.sqs.send_message(QueueUrl=env.queue_url, MessageBody='{"payment_id": "later"}')
-        time.sleep(0.5)
+        polls = poller.stats.polls
+        # A turn that began after the send ended (the one in flight at the read, then one more).
+        wait_until(lambda: poller.stats.polls >= polls + 2, timeout=10, what="two paused turns")
         assert poller.stats.received == 0
         assert env.count(env.queue_url) == 1
         faults.paused = False
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and poller.stats.deleted == 0:
-            time.sleep(0.05)
+        wait_until(lambda: poller.stats.deleted, timeout=10, what="the message started, deleted")
     finally:
         poller.stop()
-    assert poller.stats.to_json() == {
-        "received": 1,
-        "started": 1,
-        "start_failures": 0,
-        "deleted": 1,
-    }
+    counts = poller.stats.to_json()
+    assert counts.pop("polls") >= polls + 3
+    assert counts == {"received": 1, "started": 1, "start_failures": 0, "deleted": 1}
     assert env.count(env.queue_url) == 0
 
 

@@ -8,13 +8,13 @@ import json
 import re
 import shutil
 import textwrap
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from samtranslator.yaml_helper import yaml_parse
+from waiting import wait_until
 
 from paycli.local.model import Deployment
 from paycli.local.stack import LocalStack
@@ -269,9 +269,12 @@ def test_schedule_events_invoke_the_function_on_the_scaled_rate(tmp_path: Path) 
         deployment = local.deploy(template, api_base_url=API_URL)
         (tick,) = [s for s in deployment.schedules if s.function_name == "paycli-TickFunction"]
         assert (tick.expression, tick.interval_seconds) == ("rate(1 minute)", 60)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and len(local.runner.logs("TickFunction")) < 4:
-            time.sleep(0.05)
+        wait_until(
+            lambda: len(local.runner.logs("TickFunction")) >= 4,
+            timeout=5,
+            what="four TickFunction log records",
+            fail=False,
+        )
         lines = [r["message"] for r in local.runner.logs("TickFunction") if r["stream"] == "stdout"]
         assert len(lines) >= 2
         assert set(lines) == {"Scheduled Event"}

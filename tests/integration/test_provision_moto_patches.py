@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from waiting import wait_until
 
 from paycli.local import patches
 from paycli.local.stack import LocalStack
@@ -115,6 +116,10 @@ def test_long_poll_does_not_block_other_calls_and_wakes_on_send(stack: LocalStac
     url = sqs.create_queue(QueueName="idle")["QueueUrl"]
     make_table(stack, "side")
     result: dict[str, Any] = {}
+    polling = threading.Event()
+
+    def mark_polling(**_kwargs: Any) -> None:
+        polling.set()
 
     def long_poll() -> None:
         started = time.monotonic()
@@ -123,9 +128,13 @@ def test_long_poll_does_not_block_other_calls_and_wakes_on_send(stack: LocalStac
         )
         result["waited"] = time.monotonic() - started
 
+    # The side calls start once the poll's request is on its way into moto (botocore's
+    # before-call event), not after a sleep hoped to be long enough.
+    sqs.meta.events.register("before-call.sqs.ReceiveMessage", mark_polling, "test-polling")
     poller = threading.Thread(target=long_poll)
     poller.start()
-    time.sleep(0.1)
+    assert polling.wait(timeout=5), "the long poll never started"
+    sqs.meta.events.unregister("before-call.sqs.ReceiveMessage", unique_id="test-polling")
     started = time.monotonic()
     for i in range(20):
         stack.client("dynamodb").put_item(TableName="side", Item={"id": {"S": str(i)}})
@@ -237,13 +246,12 @@ def run_machine(
     execution = sfn.start_execution(stateMachineArn=arn, name="run", input=execution_input)[
         "executionArn"
     ]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ended() -> Any:
         described = sfn.describe_execution(executionArn=execution)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.02)
-    pytest.fail("execution still RUNNING")
+        return described if described["status"] != "RUNNING" else None
+
+    return wait_until(ended, timeout=timeout, what=f"execution {execution} to end")
 
 
 def test_asl_waits_follow_the_time_scale(stack: LocalStack) -> None:

@@ -1,7 +1,8 @@
 """DlqService against moto queues built from the template: counts, peek, redrive, purge.
 
-moto 5.2.5 has no StartMessageMoveTask, so this exercises the receive -> send -> delete loop
-that the local stack uses; the move-task path is covered with botocore's Stubber in
+These exercise the receive -> send -> delete loop (`--max`, and any target without message move
+tasks) on stock moto; the move-task path is covered over the local stack's move tasks in
+tests/integration/test_local_move_tasks.py and with botocore's Stubber in
 tests/integration/test_aws_calls.py.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -211,23 +211,25 @@ def test_two_redrives_at_once_move_every_message_exactly_once(stack: Any) -> Non
 
 
 class _CountingSqs:
-    """The moto client, counting how many ReceiveMessage calls are in progress at once (each
-    one held briefly, as a network round trip would be)."""
+    """The moto client, counting how many ReceiveMessage calls are in progress at once. The
+    first receives are held until a second one is in progress (or 5 s pass): loops that can
+    overlap then do, without hoping a sleep is long enough for them to meet."""
 
     def __init__(self, sqs: Any) -> None:
         self._sqs = sqs
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self.active = self.most = 0
 
     def receive_message(self, **kwargs: Any) -> Any:
-        with self._lock:
+        with self._cond:
             self.active += 1
             self.most = max(self.most, self.active)
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self.most > 1, timeout=5)
         try:
-            time.sleep(0.05)
             return self._sqs.receive_message(**kwargs)
         finally:
-            with self._lock:
+            with self._cond:
                 self.active -= 1
 
     def __getattr__(self, name: str) -> Any:

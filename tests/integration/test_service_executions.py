@@ -7,7 +7,6 @@ payment enters through the real ingress handler and is started the way the Pipe 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import wait_until
 
 from paycli.core.accounts import AccountsService
 from paycli.core.errors import ConflictError, NotFoundError, UsageError
@@ -87,10 +87,11 @@ class Env:
 
     def wait(self, arn: str) -> str:
         sfn = self.stack.client("stepfunctions")
-        deadline = time.monotonic() + 15
-        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-            assert time.monotonic() < deadline, f"{arn} still running"
-            time.sleep(0.02)
+        wait_until(
+            lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING",
+            timeout=15,
+            what=f"execution {arn} to end",
+        )
         return arn
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,9 +31,11 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+from paystack.domain.dynamo import TableNames
 from state_machine_support import TEMPLATE, TIME_SCALE, Env, create_account
+from waiting import wait_until
 
-from paycli.core.audit import AuditService, Tables
+from paycli.core.audit import AuditService
 from paycli.core.dlq import DlqService, settled_payments
 from paycli.core.executions import ExecutionsService
 from paycli.core.payments import PaymentsService
@@ -97,10 +98,10 @@ class World:
             ddb,
             self.sqs,
             self.sfn,
-            Tables(
-                env.output("PaymentsTableName"),
-                env.output("AccountsTableName"),
-                env.output("LedgerTableName"),
+            TableNames(
+                payments=env.output("PaymentsTableName"),
+                accounts=env.output("AccountsTableName"),
+                ledger=env.output("LedgerTableName"),
             ),
             queue_url=env.output("QueueUrl"),
             dlq_url=env.output("DeadLetterQueueUrl"),
@@ -162,11 +163,17 @@ class World:
         )
 
     def wait(self, arns: list[str]) -> None:
-        deadline = time.monotonic() + 60
-        for arn in arns:
-            while self.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-                assert time.monotonic() < deadline, f"{arn} still RUNNING"
-                time.sleep(0.01)
+        pending = list(arns)
+        sfn = self.sfn
+
+        def ended() -> bool:
+            while (
+                pending and sfn.describe_execution(executionArn=pending[-1])["status"] != "RUNNING"
+            ):
+                pending.pop()
+            return not pending
+
+        wait_until(ended, timeout=60, interval=0.01, what=lambda: f"executions {pending} to end")
 
     def deliver(self, messages: list[dict[str, Any]], copies: int = 1) -> None:
         """Start each message's execution `copies` times at once, delete it, wait for all."""

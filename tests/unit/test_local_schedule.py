@@ -1,17 +1,19 @@
 """The local stack's Scheduler (EventBridge rate rules): scaled rate, event shape, clean stop.
 
-A fake runner records invocations; no AWS, no moto backends involved.
+A fake runner records invocations and a hand-driven clock decides when time passes: no AWS, no
+moto, no sleeping; each firing happens because the test moved time past it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from waiting import wait_until
 
 from paycli.local.model import FunctionSpec, InvokeResult, ScheduleSpec
 from paycli.local.provision import Provisioner
@@ -20,20 +22,71 @@ from paycli.local.template import TemplateError, load_template
 
 
 class RecordingRunner:
-    """Stands in for LambdaRunner.invoke: remembers (when, function, event)."""
+    """Stands in for LambdaRunner.invoke: remembers (function, event)."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[float, str, Any]] = []
+        self.calls: list[tuple[str, Any]] = []
         self.lock = threading.Lock()
 
     def invoke(self, function_name: str, payload: bytes) -> InvokeResult:
         with self.lock:
-            self.calls.append((time.monotonic(), function_name, json.loads(payload)))
+            self.calls.append((function_name, json.loads(payload)))
         return InvokeResult(payload=b"{}")
 
     def count(self) -> int:
         with self.lock:
             return len(self.calls)
+
+    def wait_for(self, count: int) -> None:
+        """Each firing invokes in its own thread: wait for `count` invocations in all."""
+        wait_until(lambda: self.count() == count, timeout=5, what=f"{count} invocations")
+
+
+class ManualClock:
+    """The Scheduler's Stopper with time that moves only in `advance()`: a waiter returns
+    False once the clock passes its deadline, True once `set()` stops it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._stopped = False
+        self._cond = threading.Condition()
+        self._deadlines: dict[int, float] = {}  # waiting thread -> when it wakes
+
+    def wait(self, timeout: float | None = None) -> bool:
+        with self._cond:
+            me = threading.get_ident()
+            self._deadlines[me] = self.now + timeout if timeout is not None else math.inf
+            self._cond.notify_all()
+            try:
+                self._cond.wait_for(lambda: self._stopped or self.now >= self._deadlines[me])
+                return self._stopped
+            finally:
+                del self._deadlines[me]
+                self._cond.notify_all()
+
+    def set(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def settle(self, sleepers: int) -> None:
+        """Wait until exactly `sleepers` threads wait, none of them already due."""
+
+        def settled() -> bool:
+            due = [d for d in self._deadlines.values() if d <= self.now]
+            return len(self._deadlines) == sleepers and not due
+
+        with self._cond:
+            assert self._cond.wait_for(settled, timeout=5), (self.now, self._deadlines)
+
+    def advance(self, seconds: float, *, sleepers: int) -> None:
+        """Move time on by `seconds` once `sleepers` threads wait; return when they all wait
+        again (each that was due has fired)."""
+        self.settle(sleepers)
+        with self._cond:
+            self.now += seconds
+            self._cond.notify_all()
+        self.settle(sleepers)
 
 
 def spec(name: str = "sweep", seconds: int = 60, **changes: Any) -> ScheduleSpec:
@@ -46,54 +99,79 @@ def spec(name: str = "sweep", seconds: int = 60, **changes: Any) -> ScheduleSpec
     )
 
 
-def schedule_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("schedule-")]
+def scheduler(
+    schedules: tuple[ScheduleSpec, ...], time_scale: float = 1.0
+) -> tuple[Scheduler, RecordingRunner, ManualClock]:
+    runner, clock = RecordingRunner(), ManualClock()
+    made = Scheduler(schedules, runner, time_scale, "us-east-1", stopper=clock)  # type: ignore[arg-type]
+    return made, runner, clock
 
 
-def test_fires_at_the_scaled_rate_with_a_scheduled_event() -> None:
-    """rate(5 minutes) at time scale 0.0002 is every 60 ms: about 10 firings in 0.6 s (not
-    one at start: a rate rule first fires one period after it is created)."""
-    runner = RecordingRunner()
-    scheduler = Scheduler((spec(seconds=300),), runner, 0.0002, "us-east-1")  # type: ignore[arg-type]
-    started = time.monotonic()
-    scheduler.start()
-    time.sleep(0.6)
-    scheduler.stop()
-    calls = list(runner.calls)
-    assert 4 <= len(calls) <= 11, len(calls)
-    assert calls[0][0] - started >= 0.05
-    assert {name for _, name, _ in calls} == {"paycli-sweep"}
-    event = calls[0][2]
+def schedule_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("schedule-")]
+
+
+def test_fires_one_scaled_period_after_start_then_once_per_period() -> None:
+    """rate(5 minutes) at time scale 0.5 fires every 150 s: not at start, nor before the first
+    period ends (a rate rule first fires one period after it is created), then once a period,
+    with EventBridge's Scheduled Event."""
+    made, runner, clock = scheduler((spec(seconds=300),), time_scale=0.5)
+    made.start()
+    try:
+        clock.advance(149, sleepers=1)
+        assert made.fired == {"sweep": 0}
+        clock.advance(1, sleepers=1)
+        assert made.fired == {"sweep": 1}
+        for _ in range(3):
+            clock.advance(150, sleepers=1)
+        assert made.fired == {"sweep": 4}
+    finally:
+        made.stop()
+    runner.wait_for(4)
+    assert {name for name, _ in runner.calls} == {"paycli-sweep"}
+    event = runner.calls[0][1]
     assert event["detail-type"] == "Scheduled Event"
     assert event["source"] == "aws.events"
     assert event["resources"] == ["arn:aws:events:us-east-1:123456789012:rule/sweep"]
-    # One firing per period, never a catch-up burst: the span covers count-1 periods.
-    assert calls[-1][0] - calls[0][0] >= (len(calls) - 1) * 0.06 * 0.5
+
+
+def test_a_late_wake_fires_once_never_a_catch_up_burst() -> None:
+    """Ten periods passing at once (a stalled machine) give one firing, not ten."""
+    made, runner, clock = scheduler((spec(seconds=60),))
+    made.start()
+    try:
+        clock.advance(600, sleepers=1)
+        assert made.fired == {"sweep": 1}
+    finally:
+        made.stop()
+    runner.wait_for(1)
 
 
 def test_stop_ends_the_threads_and_nothing_fires_afterwards() -> None:
-    runner = RecordingRunner()
-    scheduler = Scheduler((spec("a"), spec("b")), runner, 0.001, "us-east-1")  # type: ignore[arg-type]
-    scheduler.start()
-    time.sleep(0.2)
-    scheduler.stop()
+    made, runner, clock = scheduler((spec("a"), spec("b")))
+    made.start()
+    assert sorted(schedule_threads()) == ["schedule-a", "schedule-b"]
+    clock.advance(60, sleepers=2)
+    runner.wait_for(2)
+    made.stop()
     assert schedule_threads() == []
-    fired = runner.count()
-    time.sleep(0.2)
-    assert runner.count() == fired
-    assert scheduler.fired["a"] >= 1
-    assert scheduler.fired["b"] >= 1
+    clock.advance(600, sleepers=0)  # time passes with no schedule thread left to fire
+    assert made.fired == {"a": 1, "b": 1}
+    assert runner.count() == 2
 
 
 def test_a_disabled_schedule_never_fires_and_input_replaces_the_event() -> None:
-    runner = RecordingRunner()
     schedules = (spec("off", enabled=False), spec("custom", input='{"sweep": "all"}'))
-    scheduler = Scheduler(schedules, runner, 0.001, "us-east-1")  # type: ignore[arg-type]
-    scheduler.start()
-    time.sleep(0.25)
-    scheduler.stop()
-    assert {name for _, name, _ in runner.calls} == {"paycli-custom"}
-    assert all(event == {"sweep": "all"} for _, _, event in runner.calls)
+    made, runner, clock = scheduler(schedules)
+    made.start()
+    try:
+        assert schedule_threads() == ["schedule-custom"]
+        clock.advance(60, sleepers=1)
+        clock.advance(60, sleepers=1)
+    finally:
+        made.stop()
+    runner.wait_for(2)
+    assert runner.calls == [("paycli-custom", {"sweep": "all"})] * 2
 
 
 EVENT_RULES = {

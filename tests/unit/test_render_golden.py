@@ -177,3 +177,40 @@ def test_table_times_use_one_labelled_zone_and_local_is_a_setting(
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+TIMELINE = {
+    "name": EXEC_NAME,
+    "status": "FAILED",
+    "payment_id": PAY_IDS[1],
+    "payment_status": "FAILED",
+    "failed_state": "ValidatePayment",
+    "error": "IssuerUnavailableError",
+    "cause": "issuer unavailable",
+    "steps": [
+        {"state": "ValidatePayment", "type": "Task", "entered": "2026-12-02T05:51:26.650Z",
+         "attempts": 3, "failed": True, "error": "IssuerUnavailableError"},
+        {"state": "SendToDeadLetterQueue", "type": "Task", "entered": "2026-12-02T05:51:29.700Z",
+         "attempts": 1, "failed": False, "error": None},
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_execution_timeline_keeps_state_and_error_names_whole(width: int) -> None:
+    """Before: at 80 columns `executions show` folded "SendToDeadLetterQ|ueue",
+    "IssuerUnavailableE|rror" and the entry time onto two lines; now it drops the columns that
+    matter least, says which, and stays within the width."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, no_color=True)
+    console.print(Renderer(where="local stack", out=console).execution_detail(TIMELINE))
+    text = buffer.getvalue()
+    for name in ("SendToDeadLetterQueue", "IssuerUnavailableError", "ValidatePayment"):
+        assert re.search(rf"│ {name}\s", text), text
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert f"payment {PAY_IDS[1]} is FAILED" in text
+    if width == 120:
+        assert "2026-12-02 05:51:29" in text
+        assert "hidden" not in text
+    else:
+        assert "hidden at 80 columns; --json has all" in text.replace("\n", " ")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from paycli.core.validate import load_template, translate
+from paycli.lint.cfn import load_template, translate_template
 
 STACK = Path(__file__).resolve().parents[2] / "stack"
 #: SQS's default MessageRetentionPeriod (4 days).
@@ -54,7 +54,7 @@ def _sam() -> dict[str, Any]:
 
 
 def _translate(sam: dict[str, Any]) -> dict[str, Any]:
-    translated, findings = translate(sam)
+    translated, findings = translate_template(sam)
     assert findings == []
     assert translated is not None
     return translated

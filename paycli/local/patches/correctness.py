@@ -8,9 +8,7 @@ docs/moto.md ("Traps") has the measurements these cite.
 # ruff: noqa: PLC0415
 from __future__ import annotations
 
-import importlib
 import re
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -193,16 +191,7 @@ def _install_definite_json_paths(patcher: Patcher) -> None:
                 return matches[0].value
         return original(path, data)
 
-    for name in _JSON_PATH_MODULES:
-        importlib.import_module(name)
-    repoint(patcher, "extract_json", original, extract_json)
-
-
-def repoint(patcher: Patcher, name: str, original: Any, replacement: Any) -> None:
-    """Re-point every loaded moto.stepfunctions module that imported `original` as `name`."""
-    for module_name, module in list(sys.modules.items()):
-        if module_name.startswith("moto.stepfunctions") and vars(module).get(name) is original:
-            patcher.set(module, name, replacement)
+    patcher.repoint("extract_json", original, extract_json, _JSON_PATH_MODULES)
 
 
 DEFINITE_JSON_PATHS = Patch(
@@ -222,4 +211,60 @@ DEFINITE_JSON_PATHS = Patch(
     required=True,
 )
 
-PATCHES = (BACKEND_LOCK_PATCH, SQS_LONG_POLL, DEFINITE_JSON_PATHS)
+
+def _install_message_move_tasks(patcher: Patcher) -> None:
+    """SQSResponse gets the three actions; call_action finds them by name (it dispatches to
+    any method whose name is the action's in snake case) and serialises ServiceExceptions
+    with the error's shape from botocore's model, as for moto's own actions."""
+    from moto.core.responses import ActionResult
+    from moto.sqs.responses import SQSResponse
+
+    from paycli.local import move_tasks
+
+    def start_message_move_task(self: Any) -> Any:
+        handle = move_tasks.start(
+            self._get_param("SourceArn"),
+            self._get_param("DestinationArn"),
+            self._get_param("MaxNumberOfMessagesPerSecond"),
+        )
+        return ActionResult({"TaskHandle": handle})
+
+    def list_message_move_tasks(self: Any) -> Any:
+        results = move_tasks.list_tasks(self._get_param("SourceArn"), self._get_param("MaxResults"))
+        return ActionResult({"Results": results})
+
+    def cancel_message_move_task(self: Any) -> Any:
+        moved = move_tasks.cancel(self._get_param("TaskHandle"))
+        return ActionResult({"ApproximateNumberOfMessagesMoved": moved})
+
+    for method in (start_message_move_task, list_message_move_tasks, cancel_message_move_task):
+        patcher.set(SQSResponse, method.__name__, method)
+
+
+MESSAGE_MOVE_TASKS = Patch(
+    name="sqs_message_move_tasks",
+    purpose=Purpose.CORRECTNESS,
+    fixes="moto 5.2.5 has no StartMessageMoveTask, ListMessageMoveTasks or "
+    "CancelMessageMoveTask (500 NotImplementedError in server mode), so `paycli dlq redrive` "
+    "ran a receive-send-delete loop locally (99.6 messages/s, benchmarks/dlq_redrive.py). "
+    "paycli/local/move_tasks.py implements them on the backend, with AWS's checks.",
+    targets={
+        "moto.core.responses:BaseResponse.call_action": "d3196be30903803f",
+        "moto.sqs.responses:SQSResponse": "5598debdf2c1cff8",
+        "moto.sqs.models:SQSBackend.send_message": "290ee658970a53ac",
+        "moto.sqs.models:SQSBackend.list_dead_letter_source_queues": "7d3b0e7634b9e0cf",
+        "moto.sqs.models:Queue.add_message": "0318ef09cdd3fdc1",
+        "moto.sqs.models:Queue.messages": "7d3714ccd946a7b8",
+        "moto.sqs.models:Queue.delete_message": "635a5ac16f74289f",
+        "moto.sqs.models:Message.__init__": "a6b6c8813a5a4d1a",
+        "moto.sqs.models:Message.mark_sent": "7198adca55ac6aa3",
+        "moto.sqs.models:Message.visible": "08e353e389af0359",
+        "moto.sqs.models:Message.delayed": "dfdbb681863b1bc5",
+        "moto.sqs.models:Message.all_receipt_handles": "6f1ef54355e06960",
+    },
+    install=_install_message_move_tasks,
+    required=True,
+)
+
+
+PATCHES = (BACKEND_LOCK_PATCH, SQS_LONG_POLL, DEFINITE_JSON_PATHS, MESSAGE_MOVE_TASKS)

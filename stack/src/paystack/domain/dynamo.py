@@ -8,11 +8,12 @@ which is what we want: a float amount is a bug.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -25,7 +26,11 @@ from paystack.domain.timestamps import normalize_timestamp as normalize_timestam
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, KeysAndAttributesTypeDef
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        KeysAndAttributesTypeDef,
+        TransactWriteItemTypeDef,
+    )
 
     Item = dict[str, AttributeValueTypeDef]
 
@@ -103,6 +108,19 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+def transact(ddb: DynamoDBClient, items: Sequence[TransactWriteItemTypeDef]) -> ClientError | None:
+    """Write `items` as one transaction: None once written, or the TransactionCanceledException
+    when a condition or a conflicting write stopped it (nothing written; its
+    cancellation_reasons say which item and why). Any other error raises."""
+    try:
+        ddb.transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        if error_code(exc) != "TransactionCanceledException":
+            raise
+        return exc
+    return None
+
+
 def cancellation_reasons(error: ClientError) -> list[dict[str, Any]]:
     """TransactWriteItems' per-item CancellationReasons, in the order the items were sent."""
     reasons = error.response.get("CancellationReasons", [])
@@ -135,6 +153,25 @@ def get_consistent(
     deserialised, or None."""
     item = ddb.get_item(TableName=table, Key=to_item(key), ConsistentRead=True).get("Item")
     return None if item is None else from_item(item)
+
+
+T = TypeVar("T")
+
+
+def find_by_id(
+    ddb: DynamoDBClient,
+    table: str,
+    key: tuple[str, str],
+    pattern: re.Pattern[str],
+    parse: Callable[[dict[str, Any]], T],
+) -> T | None:
+    """The item whose key attribute `key[0]` is `key[1]`, read strongly consistently and
+    parsed, or None. An id that does not fit `pattern` cannot be ours: None without a call."""
+    name, value = key
+    if not pattern.fullmatch(value):
+        return None
+    attrs = get_consistent(ddb, table, {name: value})
+    return None if attrs is None else parse(attrs)
 
 
 def batch_get_consistent(

@@ -19,8 +19,8 @@ from paystack.domain.dynamo import (
     batch_get_consistent,
     condition_failure_item,
     error_code,
+    find_by_id,
     from_item,
-    get_consistent,
     iso_timestamp,
     to_value,
 )
@@ -46,26 +46,27 @@ NOT_SETTLED_VALUES: dict[str, AttributeValueTypeDef] = {
 def find_payment(ddb: DynamoDBClient, tables: TableNames, payment_id: str) -> Payment | None:
     """The payment (strongly consistent: a retry must see the previous attempt's write), or
     None. Ids that cannot be ours are answered without a call."""
-    if not PAYMENT_ID_RE.fullmatch(payment_id):
-        return None
-    attrs = get_consistent(ddb, tables.payments, {"payment_id": payment_id})
-    return None if attrs is None else payment_from_attributes(attrs)
+    key = ("payment_id", payment_id)
+    return find_by_id(ddb, tables.payments, key, PAYMENT_ID_RE, payment_from_attributes)
 
 
 def get_payment(ddb: DynamoDBClient, tables: TableNames, payment_id: str) -> Payment:
     """The payment, or PaymentNotFoundError."""
     payment = find_payment(ddb, tables, payment_id)
     if payment is None:
-        raise PaymentNotFoundError(f"payment {payment_id_text(payment_id)} does not exist")
+        raise payment_not_found(payment_id)
     return payment
 
 
-def payment_id_text(payment_id: str) -> str:
-    """The id quoted for a message when it is a well-formed payment id, else only its length:
-    an id that failed validation may be anything a client typed, a card number included."""
+def payment_not_found(payment_id: str) -> PaymentNotFoundError:
+    """The error for an id with no payment. The id is quoted when it is a well-formed payment
+    id, else only its length is given: an id that failed validation may be anything a client
+    typed, a card number included."""
     if PAYMENT_ID_RE.fullmatch(payment_id):
-        return repr(payment_id)
-    return f"with a malformed id ({len(payment_id)} characters)"
+        return PaymentNotFoundError(f"payment {payment_id!r} does not exist")
+    return PaymentNotFoundError(
+        f"payment with a malformed id ({len(payment_id)} characters) does not exist"
+    )
 
 
 def find_payment_and_account(

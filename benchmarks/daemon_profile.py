@@ -1,0 +1,123 @@
+"""Where the daemon's CPU goes under `paycli load`: a py-spy sample of every thread, sorted into
+the part that would leave the daemon if Lambda handlers and their boto3 clients ran in worker
+processes (the handler's own code and botocore's client side) and the part that stays (moto's
+request/response layers and backends, the interpreter, the pipe, the local API).
+
+    pip install py-spy   # into any venv; pass its path with --py-spy
+    .venv/bin/python benchmarks/daemon_profile.py --n 300 --py-spy /tmp/pyspy/bin/py-spy
+
+The share that leaves is the Amdahl bound on what worker processes can buy: with a fraction p
+of the daemon's CPU moved out, the daemon alone can at best go 1/(1-p) times faster. Prints
+figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _local_daemon import TEMPLATE
+from http_throughput import cpu_seconds
+
+#: A sample whose stack passes through the runner's handler call ran Lambda code.
+HANDLER_FRAME = "_run (paycli/local/runner.py"
+#: ...unless it is inside moto's dispatch of the handler's AWS call (stays in the daemon).
+MOTO_DISPATCH = "botocore_stubber.py"
+
+
+def classify(stack: str) -> str:
+    if HANDLER_FRAME in stack or "paycli/local/worker" in stack:
+        return "stays: moto dispatch of handler calls" if MOTO_DISPATCH in stack else "leaves"
+    for needle, name in (
+        ("moto/stepfunctions", "stays: step functions interpreter"),
+        ("paycli/local/pipe", "stays: pipe poller"),
+        ("paycli/local/api", "stays: local api"),
+        ("werkzeug", "stays: moto http server"),
+    ):
+        if needle in stack:
+            return name
+    return "stays: other"
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from paycli.core.context import AppContext  # noqa: PLC0415 - after PAYCLI_HOME is set
+    from paycli.core.load import LoadPlan  # noqa: PLC0415
+    from paycli.core.settings import resolve_settings  # noqa: PLC0415
+    from paycli.local import control  # noqa: PLC0415
+    from paycli.local.state import read_state  # noqa: PLC0415
+
+    control.up()
+    try:
+        control.deploy(TEMPLATE)
+        state = read_state()
+        assert state is not None
+        driver = AppContext(resolve_settings(flags={"target": "local"})).services().load()
+        raw = Path(args.raw) if args.raw else Path(os.environ["PAYCLI_HOME"]) / "spy.txt"
+        spy = subprocess.Popen(  # noqa: S603 - our own profiler on our own daemon
+            [
+                args.py_spy,
+                "record",
+                "--pid",
+                str(state.pid),
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--rate",
+                "100",
+                "--output",
+                str(raw),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)
+        cpu0 = sum(cpu_seconds(state.pid))
+        report = driver.run(LoadPlan(count=args.n, concurrency=args.clients, accounts=50))
+        cpu = sum(cpu_seconds(state.pid)) - cpu0
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+        shares: Counter[str] = Counter()
+        for line in raw.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():  # py-spy leaves idle (sleeping, waiting) threads out
+                continue
+            shares[classify(stack)] += int(count)
+        total = sum(shares.values()) or 1
+        leaves = shares["leaves"] / total
+        return {
+            "payments": report.completed,
+            "completed_per_s": round(report.completed_per_s, 1),
+            "daemon_cpu_ms_per_payment": round(cpu * 1000 / max(1, report.completed), 1),
+            "samples": total,
+            "shares": {k: round(v / total, 3) for k, v in shares.most_common()},
+            "leaves_share": round(leaves, 3),
+            "amdahl_bound_x": round(1 / (1 - leaves), 2) if leaves < 1 else None,
+        }
+    finally:
+        control.down()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--py-spy", default="py-spy")
+    parser.add_argument("--raw", default="", help="keep the collapsed stacks here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="paycli-prof-") as home:
+        os.environ["PAYCLI_HOME"] = home
+        print(json.dumps(run(args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The `paycli local ...` commands that need no daemon, through Typer's CliRunner with an
+injected, frozen AppContext on the local target and a PAYCLI_HOME of their own (nothing runs in
+it): status and down say nothing runs, doctor passes or names what fails, the fault commands and
+the stack's readers refuse with one line and exit 5, export-fis writes the FIS template. Each
+test asserts the exit code and the JSON on stdout, or the one error line on stderr."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import Result
+from typer.testing import CliRunner
+
+from paycli.cli.app import app
+from paycli.core.context import AppContext
+from paycli.core.settings import Settings
+
+NOT_RUNNING = "Error: the local stack is not running"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty PAYCLI_HOME: no state.json, so no local stack runs for these commands."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("PAYCLI_HOME", str(home))
+    return home
+
+
+def run(*args: str) -> Result:
+    """`paycli ARGS` with a frozen context on the local target (what the root would build)."""
+    context = AppContext(Settings(target="local"))
+    return CliRunner().invoke(app, list(args), obj=context)
+
+
+def error_lines(result: Result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port something listens on."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        yield int(listener.getsockname()[1])
+
+
+def test_local_status_says_nothing_runs(home: Path) -> None:
+    result = run("local", "status", "--json")
+    assert result.exit_code == 0, result.output
+    view = json.loads(result.stdout)
+    assert view["running"] is False
+    assert view["deployed"] is False
+    assert view["pid"] is None
+
+
+def test_local_down_with_nothing_running_stops_nothing(home: Path) -> None:
+    result = run("local", "down", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"stopped": False}
+
+
+def test_local_doctor_passes_with_a_free_state_dir(home: Path) -> None:
+    """Every check passes here (the installed moto, botocore and typer are the verified ones)."""
+    result = run("local", "doctor", "--json")
+    assert result.exit_code == 0, result.output
+    view = json.loads(result.stdout)
+    assert view["ok"] is True
+    names = [check["name"] for check in view["checks"]]
+    assert any(name.startswith("patch ") for name in names)
+    assert all(check["ok"] for check in view["checks"])
+
+
+def test_local_doctor_names_a_taken_port_and_exits_1(home: Path, taken_port: int) -> None:
+    result = run("local", "doctor", "--port", str(taken_port), "--json")
+    assert result.exit_code == 1, result.output
+    view = json.loads(result.stdout)
+    failed = [check for check in view["checks"] if not check["ok"]]
+    assert len(failed) == 1
+    assert str(taken_port) in failed[0]["name"] + failed[0]["detail"]
+    assert view["ok"] is False
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("local", "faults", "show", "--json"),
+        ("local", "faults", "clear", "--json"),
+        ("local", "faults", "set", "all", "--json"),
+        ("logs", "--json"),
+        ("status", "--json"),
+    ],
+)
+def test_commands_that_need_the_stack_refuse_in_one_line(home: Path, args: tuple[str, ...]) -> None:
+    """No traceback and no data: exit 5 (environment), one error line, a hint that names
+    what starts it."""
+    result = run(*args)
+    assert result.exit_code == 5, result.output
+    assert result.stdout == ""
+    assert error_lines(result) == [NOT_RUNNING]
+    assert "`paycli deploy`" in result.stderr  # the hint: what starts it
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_fault_plan_is_refused_before_the_stack_is_asked(home: Path) -> None:
+    """The plan is read first: a missing file is a usage error (exit 2), not 'not running'."""
+    result = run("local", "faults", "set", str(home / "no-such-plan.yaml"))
+    assert result.exit_code == 2, result.output
+    (line,) = error_lines(result)
+    assert "no-such-plan.yaml" in line
+
+
+def test_export_fis_writes_the_experiment_template(home: Path, tmp_path: Path) -> None:
+    """The built-in `all` plan's Lambda faults as an FIS experiment template (no daemon)."""
+    target = tmp_path / "fis.yaml"
+    result = run("local", "faults", "export-fis", "all", "--output", str(target))
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {target}" in result.stderr
+    template = yaml.safe_load(target.read_text(encoding="utf-8"))
+    kinds = {resource["Type"] for resource in template["Resources"].values() if "Type" in resource}
+    assert "AWS::FIS::ExperimentTemplate" in kinds
+    assert run("local", "faults", "export-fis", "all").stdout == target.read_text("utf-8")
+
+
+def test_export_fis_to_an_unwritable_place_is_one_error_line(home: Path, tmp_path: Path) -> None:
+    result = run("local", "faults", "export-fis", "all", "--output", str(tmp_path / "no" / "f"))
+    assert result.exit_code == 2, result.output
+    (line,) = error_lines(result)
+    assert line.startswith("Error: cannot write ")
+
+
+def test_local_up_on_a_taken_port_refuses_before_starting(home: Path, taken_port: int) -> None:
+    """One line naming the port (exit 5), and no daemon was started: status still says none."""
+    result = run("local", "up", "--port", str(taken_port), "--json")
+    assert result.exit_code == 5, result.output
+    line = error_lines(result)
+    assert line == [
+        f"Error: port {taken_port} on 127.0.0.1 is not available (Address already in use)"
+    ]
+    assert result.stdout == ""
+    assert json.loads(run("local", "status", "--json").stdout)["running"] is False
+
+
+def test_local_up_with_a_bad_fault_plan_refuses_before_starting(home: Path) -> None:
+    result = run("local", "up", "--faults", str(home / "missing.yaml"), "--json")
+    assert result.exit_code == 2, result.output
+    (line,) = error_lines(result)
+    assert "missing.yaml" in line
+    assert json.loads(run("local", "status", "--json").stdout)["running"] is False
