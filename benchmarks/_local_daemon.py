@@ -1,6 +1,7 @@
 """What the benchmarks that start the real daemon share: a PAYCLI_HOME of their own, the daemon
 started and stopped as `paycli local up`/`down` do with stack/template.yaml deployed, and the
-one JSON line of figures they print."""
+one JSON line of figures they print; and the load driver's flags, which the in-process
+throughput.py takes too."""
 
 from __future__ import annotations
 
@@ -35,12 +36,25 @@ def deployed_stack(*, time_scale: float = 1.0) -> Iterator[Services]:
         control.down()
 
 
-def add_load_options(parser: argparse.ArgumentParser, *, n: int) -> None:
-    """The load driver's flags of the benchmarks that drive the API over HTTP."""
+def add_load_options(
+    parser: argparse.ArgumentParser,
+    *,
+    n: int,
+    clients: int = 8,
+    rate: float = 0.0,
+    accounts: int = 50,
+) -> None:
+    """The load driver's flags (what `load_plan` reads), with this benchmark's defaults."""
     parser.add_argument("--n", type=int, default=n, help=f"payments to send (default {n})")
-    parser.add_argument("--clients", type=int, default=8, help="client threads (default 8)")
-    parser.add_argument("--rate", type=float, default=0.0, help="offered/s; 0 = flat out")
-    parser.add_argument("--accounts", type=int, default=50, help="accounts paid from")
+    parser.add_argument(
+        "--clients", type=int, default=clients, help=f"client threads (default {clients})"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=rate, help=f"offered/s; 0 = flat out (default {rate:g})"
+    )
+    parser.add_argument(
+        "--accounts", type=int, default=accounts, help=f"accounts paid from (default {accounts})"
+    )
     parser.add_argument("--mix", default="card=1", help="method weights (default card=1)")
 
 

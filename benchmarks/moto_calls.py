@@ -147,21 +147,13 @@ def measure(*, patched: bool, calls: int) -> dict[str, float]:
         stack.stop()
 
 
-#: The operation each speed patch is for: `--each` measures the patch on it.
-PATCH_OPERATION = {
-    "asl_parse_cache": "stepfunctions.execution",
-    "jsonpath_cache": "stepfunctions.execution",
-    "sfn_clients": "stepfunctions.execution",
-    "sfn_direct_invoke": "stepfunctions.execution",
-    "transact_write_items": "dynamodb.TransactWriteItems",
-    "dynamodb_json_results": "dynamodb.GetItem",
-    "update_expression_cache": "dynamodb.UpdateItem",
-    "method_names_cache": "dynamodb.GetItem",
-    "request_ids": "dynamodb.GetItem",
-    "in_process_signing": "dynamodb.GetItem",
-    "sqs_retention_check": f"sqs.ReceiveMessage({BACKLOG} queued)",
-    "sqs_send_attributes": "sqs.SendMessage",
-}
+def patch_operations() -> dict[str, str]:
+    """The operation each speed patch is for (its record's `saves`): `--each` measures it there."""
+    from paycli.local import patches  # noqa: PLC0415
+
+    return {
+        patch.name: patch.saves.operation for patch in patches.PATCHES if patch.saves is not None
+    }
 
 
 def each(*, calls: int, rounds: int, names: list[str] | None = None) -> dict[str, Any]:
@@ -174,10 +166,11 @@ def each(*, calls: int, rounds: int, names: list[str] | None = None) -> dict[str
 
     stack, deployment = _started(patched=True)
     ops = operations(stack, deployment)
+    operation_of = patch_operations()
     result: dict[str, Any] = {}
 
     def sample(name: str, exclude: tuple[str, ...]) -> float:
-        call, share = ops[PATCH_OPERATION[name]]
+        call, share = ops[operation_of[name]]
         patches.restore()
         patches.apply(exclude=exclude)
         try:
@@ -188,7 +181,7 @@ def each(*, calls: int, rounds: int, names: list[str] | None = None) -> dict[str
             patches.apply()
 
     try:
-        for name, operation in PATCH_OPERATION.items():
+        for name, operation in operation_of.items():
             if names and name not in names:
                 continue
             with_all: list[float] = []

@@ -24,13 +24,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from _local_daemon import add_load_options, load_plan
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "stack" / "template.yaml"
-ACCOUNTS = 16
 
 
 def rss_mb() -> float:
@@ -168,7 +169,7 @@ class WindowReporter:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from paycli.core.accounts import AccountsService  # noqa: PLC0415 - after arg parsing
-    from paycli.core.load import LoadDriver, LoadPlan, parse_weights  # noqa: PLC0415
+    from paycli.core.load import LoadDriver  # noqa: PLC0415
 
     stack, deployment = build_stack(args)
     outputs = deployment.outputs
@@ -188,15 +189,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"RSS at start {rss_start:.1f} MB",
         flush=True,
     )
-    plan = LoadPlan(
-        count=args.n,
-        concurrency=args.clients,
-        rate=args.rate,
-        accounts=ACCOUNTS,
-        mix=parse_weights(args.mix, "mix"),
-        timeout=args.timeout,
-        poll_interval=0.2,
-    )
+    plan = replace(load_plan(args, timeout=args.timeout), poll_interval=0.2)
     cpu0 = time.process_time()
     report = driver.run(plan, on_progress=WindowReporter(args.report_every))
     cpu = time.process_time() - cpu0
@@ -252,14 +245,7 @@ def queue_depths(stack: Any, deployment: Any) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=200, help="payments to send (default 200)")
-    parser.add_argument(
-        "--rate",
-        type=float,
-        default=40.0,
-        help="offered payments per second, 0 = as fast as possible",
-    )
-    parser.add_argument("--clients", type=int, default=4, help="ingress caller threads")
+    add_load_options(parser, n=200, clients=4, rate=40.0, accounts=16)
     parser.add_argument("--pollers", type=int, default=2, help="pipe poller threads")
     parser.add_argument(
         "--report-every",
@@ -267,7 +253,6 @@ def main() -> None:
         default=0,
         help="print a progress line every K settled (default N/10)",
     )
-    parser.add_argument("--mix", default="card=1", help="method weights (default card=1)")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument(
         "--stock",
@@ -289,20 +274,9 @@ def main() -> None:
     args.report_every = args.report_every or max(1, args.n // 10)
     result = run(args)
     print(json.dumps(result))
-    if args.compare and not args.stock:
-        command = [
-            sys.executable,
-            __file__,
-            "--stock",
-            "--n",
-            str(args.n),
-            "--rate",
-            str(args.rate),
-            "--clients",
-            str(args.clients),
-            "--pollers",
-            str(args.pollers),
-        ]
+    if args.compare and not args.stock:  # the same flags, on stock moto
+        flags = [arg for arg in sys.argv[1:] if arg != "--compare"]
+        command = [sys.executable, __file__, *flags, "--stock"]
         subprocess.run(command, check=False)  # noqa: S603 - our own script
 
 

@@ -1,7 +1,5 @@
 """`paycli accounts create|get|list`: test accounts with balances."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -4,12 +4,9 @@ Nothing here (or in any cli module at import time) imports boto3, moto or the lo
 `paycli --help` must stay fast. Commands import what they need inside their bodies.
 """
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated, Any
 
-import click
 import typer
 
 import paycli
@@ -43,15 +40,21 @@ from paycli.core.context import AppContext
 from paycli.core.errors import PaycliError, to_paycli_error
 from paycli.core.settings import resolve_settings
 
-#: click's and typer's own control flow (usage errors, --help, Exit, Abort): they print and exit.
-_CLICK_FLOW = (
-    click.exceptions.ClickException,
-    click.exceptions.Exit,
-    click.exceptions.Abort,
-    typer.Exit,
-    typer.Abort,
-    typer.exceptions.TyperException,
-)
+
+def _click_flow() -> tuple[type[BaseException], ...]:
+    """click's and typer's own control flow (usage errors, --help, Exit, Abort): they print
+    and exit. typer 0.29 vendors click (its exceptions are TyperExceptions); older typers run on
+    click itself, which they have imported by now. Importing click here when typer does not use
+    it cost a fifth of `paycli --help` (benchmarks/cli_startup.py)."""
+    flow: list[type[BaseException]] = [typer.Exit, typer.Abort, typer.exceptions.TyperException]
+    click = sys.modules.get("click")
+    if click is not None:
+        exceptions = click.exceptions
+        flow += [exceptions.ClickException, exceptions.Exit, exceptions.Abort]
+    return tuple(flow)
+
+
+_CLICK_FLOW = _click_flow()
 
 
 def report_error(error: PaycliError) -> None:

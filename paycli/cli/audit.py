@@ -1,7 +1,5 @@
 """`paycli audit`: check the ledger, the payments and their queues; exit 1 on any violation."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
@@ -35,7 +33,7 @@ def audit(
     """
     from paycli.core.reconcile import parse_age  # noqa: PLC0415 - keeps --help light
 
-    age = parse_age(stale_after)
+    age = parse_age(stale_after, "--stale-after")
     out = renderer(ctx, json_output)
     with out.spinner("Auditing ...") as update:
         report = (

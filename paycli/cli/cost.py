@@ -1,7 +1,5 @@
 """`paycli cost`: the stack's AWS bill per component, and what binds first as traffic grows."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Annotated
 

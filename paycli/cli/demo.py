@@ -1,7 +1,5 @@
 """`paycli demo`: the quickstart walkthrough on the local stack."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

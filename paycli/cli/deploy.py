@@ -1,7 +1,5 @@
 """`paycli deploy`, `paycli destroy`, `paycli status`: the stack's life cycle."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """`paycli dlq stats|peek|redrive|purge`: the dead-letter queue."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """`paycli executions list|show|watch|redrive`: the payment workflow's executions."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
@@ -136,11 +134,13 @@ def redrive(
         raise UsageError("give execution ids/payment ids, or --failed (not both)")
     for ref in refs or []:
         inputs.execution_ref(ref)
+    local = app_context(ctx).settings.time_zone == "local"  # a bare time: the tables' zone
+    started_since = parse_since(since, local=local) if since else None  # before any lookup
     if not yes:
         can_ask("Redrive the execution(s)?")
     out = renderer(ctx, json_output)
     svc = services(ctx).executions()
-    targets = list(refs or []) or svc.failed_since(parse_since(since) if since else None)
+    targets = list(refs or []) or svc.failed_since(started_since)
     if not targets:
         out.note(f"Nothing to redrive on {app_context(ctx).settings.describe()}.")
     elif not yes:

@@ -4,8 +4,6 @@ Thin: plans are read and validated by `paycli.core.faultplan`, set in the runnin
 `paycli.local.control`, exported by `paycli.core.fis` (all imported in the bodies).
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Any
 

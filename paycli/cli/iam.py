@@ -1,7 +1,5 @@
 """`paycli iam policy`: the least-privilege IAM policy for the people who use a stack."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

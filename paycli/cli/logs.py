@@ -1,7 +1,5 @@
 """`paycli logs`: the handlers' logs (captured locally, CloudWatch Logs on AWS)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """`paycli pay card|bank|wallet`: send one payment through the API (SigV4-signed)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

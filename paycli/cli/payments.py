@@ -1,13 +1,11 @@
 """`paycli payments get|list`: read payments (Query on an index, never a Scan)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
 from paystack.domain.payment import Method
 
-from paycli.cli._common import JsonOpt, PlainGroup, renderer, services
+from paycli.cli._common import JsonOpt, PlainGroup, app_context, renderer, services
 
 app = typer.Typer(
     cls=PlainGroup,
@@ -52,7 +50,8 @@ def list_(
     ] = None,
     account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
     since: Annotated[
-        str | None, typer.Option("--since", help="Age (30m, 1h, 2d) or ISO-8601 time.")
+        str | None,
+        typer.Option("--since", help="Age (30m, 1h, 2d) or ISO-8601 time (no zone: the tables')."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
     json_output: JsonOpt = False,
@@ -72,7 +71,9 @@ def list_(
         status=status.upper() if status else None,
         method=method.value if method else None,
         account_id=account,
-        since=parse_since(since) if since else None,
+        since=parse_since(since, local=app_context(ctx).settings.time_zone == "local")
+        if since
+        else None,
         limit=limit + 1,  # one more than shown: tells whether there are more
     )
     found = services(ctx).payments().list_payments(filters)

@@ -5,8 +5,6 @@ cfn-lint, samtranslator and moto's ASL parser (about 2 s), which `paycli --help`
 It needs no target: it reads files only, so it works without AWS credentials or a local stack.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from paystack.domain.accounts import OPENING_ENTRY_ID
-from paystack.domain.dynamo import from_item
+from paystack.domain.dynamo import TableNames, from_item
 from paystack.domain.payment import Status
 
 from paycli.core.dlq import DlqService
@@ -49,15 +49,6 @@ DLQ_READ_LIMIT: Final = 100_000
 
 #: `progress(stage, items_read_so_far)`: the CLI shows it on stderr.
 Progress = Callable[[str, int], None]
-
-
-@dataclass(frozen=True)
-class Tables:
-    """The three tables the audit reads (the stack's outputs)."""
-
-    payments: str
-    accounts: str
-    ledger: str
 
 
 @dataclass(frozen=True)
@@ -136,7 +127,7 @@ class AuditService:
         ddb: DynamoDBClient,
         sqs: SQSClient,
         sfn: SFNClient,
-        tables: Tables,
+        tables: TableNames,
         *,
         queue_url: str,
         dlq_url: str,

@@ -17,9 +17,10 @@ import boto3
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from paystack.domain.dynamo import TableNames
 
 from paycli import __version__
-from paycli.core.errors import ConfigError, from_botocore
+from paycli.core.errors import ConfigError, UsageError, from_botocore
 from paycli.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -69,6 +70,16 @@ class StackOutputs:
                 hint="redeploy it with this version of paycli (`paycli deploy`)",
             )
         return cls(**{f.name: outputs[f.name] for f in fields(cls)})
+
+    @property
+    def tables(self) -> TableNames:
+        """The stack's tables, as the domain's functions take them."""
+        return TableNames(
+            payments=self.PaymentsTableName,
+            accounts=self.AccountsTableName,
+            ledger=self.LedgerTableName,
+            idempotency=self.IdempotencyTableName,
+        )
 
     def as_dict(self) -> dict[str, str]:
         """The outputs as CloudFormation lists them (for `status --json`)."""
@@ -138,7 +149,18 @@ class AwsTarget:
         return Credentials(str(frozen.access_key), str(frozen.secret_key), frozen.token)
 
     def _client(self, service: str) -> Any:
-        """Every client goes through here: the target's endpoint and the shared Config."""
+        """Every client goes through here: the target's endpoint and the shared Config. On AWS
+        the region is checked first: a typo would otherwise say "cannot reach ..." (the deploy
+        dry run, which builds no client, reports it in its own region check)."""
+        if not self.is_local:
+            from paycli.core.regions import partition_of  # noqa: PLC0415
+
+            if partition_of(self.region) is None:
+                raise UsageError(
+                    f"{self.region!r} is not an AWS region",
+                    hint="e.g. --region eu-west-1 (the region comes from --region, AWS_REGION"
+                    " or the profile)",
+                )
         return self.session.client(  # type: ignore[call-overload]
             service, endpoint_url=self._endpoint, config=CLIENT_CONFIG
         )

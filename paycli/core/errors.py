@@ -357,6 +357,15 @@ def from_botocore(exc: BaseException, *, subject: str | None = None) -> PaycliEr
                 "for the local stack run `paycli local up`; for AWS check the network",
             ),
         ),
+        (
+            (bexc.ReadTimeoutError,),  # a wedged or stopped local daemon: minutes, then this
+            Failure(
+                ConfigError,
+                "no answer from {subject} (read timed out on every attempt)",
+                "for the local stack see `paycli local status` and its log, or restart it"
+                " (`paycli local down`, then `paycli deploy`); for AWS check the network",
+            ),
+        ),
         ((bexc.BotoCoreError,), Failure(PaycliError, "AWS SDK error: {detail}")),
     ]
     for classes, failure in table:

@@ -14,7 +14,7 @@ from typing import Final
 from paystack.domain.accounts import ACCOUNT_ID_RE
 from paystack.domain.intake import IDEMPOTENCY_KEY_RE
 from paystack.domain.methods import WALLET_ID_RE
-from paystack.domain.redact import mask_pans
+from paystack.domain.redact import find_pans, mask_pans
 from paystack.domain.store import PAYMENT_ID_RE
 
 from paycli.core.errors import UsageError
@@ -24,6 +24,8 @@ from paycli.core.errors import UsageError
 _EXECUTION_REF_RE: Final = re.compile(r"[^\s\x00-\x1f\x7f<>{}\[\]?*\"#%\\^|~`$&,;]{1,256}")
 _SEPARATORS: Final = re.compile(r"[\s-]+")
 _ECHO_LIMIT: Final = 64
+_CARD_NUMBER: Final = re.compile(r"[0-9]{12,19}")  # stack/openapi.yaml's card.number
+_IBAN: Final = re.compile(r"[A-Za-z0-9]+")  # stack/openapi.yaml's bank.iban, without spaces
 
 
 def shown(value: str) -> str:
@@ -54,8 +56,12 @@ def payment_id(value: str) -> str:
 
 
 def account_id(value: str, hint: str = "list accounts with `paycli accounts list`") -> str:
-    """An account id: 1-64 letters, digits or _.:- (the domain's rule)."""
-    return _check(value, ACCOUNT_ID_RE, "an account id", "1-64 letters, digits or _.:-", hint)
+    """An account id: 1-64 letters, digits or _.:- (the domain's rule), never a card number
+    (a PAN typed in the wrong option is refused before it is sent, stored or echoed)."""
+    _check(value, ACCOUNT_ID_RE, "an account id", "1-64 letters, digits or _.:-", hint)
+    if find_pans(value):
+        raise UsageError(f"an account id must not be a card number, not {shown(value)}", hint=hint)
+    return value
 
 
 def wallet_id(value: str) -> str:
@@ -96,3 +102,34 @@ def positive_seconds(value: float, option: str) -> float:
 def digits(value: str) -> str:
     """A card number or IBAN without the spaces and dashes people type between groups."""
     return _SEPARATORS.sub("", value)
+
+
+def card_number(value: str) -> str:
+    """A card number as the API's request model takes it: 12-19 ASCII digits once the
+    separators are gone (the API would only say "Invalid request body"). The value itself is
+    never echoed back, only its shape."""
+    number = digits(value)
+    if _CARD_NUMBER.fullmatch(number):
+        return number
+    if not number:
+        got = "an empty value"
+    elif number.isascii() and number.isdigit():
+        got = f"{len(number)} digits"
+    else:
+        got = f"a {len(value)}-character value that is not all digits"
+    raise UsageError(
+        f"--card must be a card number of 12-19 digits, not {got}",
+        hint="test cards are listed in the README (4242424242424242 succeeds)",
+    )
+
+
+def iban(value: str) -> str:
+    """An IBAN as the API's request model takes it: ASCII letters and digits once the
+    separators are gone (the domain checks its country, length and check digits)."""
+    number = digits(value)
+    if not _IBAN.fullmatch(number):
+        raise UsageError(
+            f"--iban must be ASCII letters and digits (e.g. DE89370400440532013000), "
+            f"not {shown(value)}"
+        )
+    return number

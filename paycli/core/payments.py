@@ -183,17 +183,17 @@ class PayRequest:
         if self.idempotency_key is not None:
             inputs.idempotency_key(self.idempotency_key)
         inputs.account_id(self.account_id)
-        instruments: dict[Method, dict[str, Any]] = {
-            Method.CARD: {
-                "number": inputs.digits(self.card_number),
+        instruments: dict[Method, Callable[[], dict[str, Any]]] = {  # only the method's checked
+            Method.CARD: lambda: {
+                "number": inputs.card_number(self.card_number),
                 "exp_month": self.exp_month,
                 "exp_year": self.exp_year,
                 "cvc": self.cvc,
             },
-            Method.BANK: {"iban": inputs.digits(self.iban)},
-            Method.WALLET: {"wallet_id": inputs.wallet_id(self.wallet_id)},
+            Method.BANK: lambda: {"iban": inputs.iban(self.iban)},
+            Method.WALLET: lambda: {"wallet_id": inputs.wallet_id(self.wallet_id)},
         }
-        instrument = instruments[method]
+        instrument = instruments[method]()
         return PaymentInput(
             method, amount_minor, currency, self.account_id, instrument, self.idempotency_key
         )

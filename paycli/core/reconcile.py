@@ -27,14 +27,24 @@ _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 DEFAULT_OLDER_THAN: Final = "15m"
 
 
-def parse_age(text: str) -> timedelta:
-    """ "0s", "90s", "15m", "2h", "1d" as a timedelta; a UsageError naming the forms otherwise."""
+def parse_age(text: str, option: str = "--older-than") -> timedelta:
+    """ "0s", "90s", "15m", "2h", "1d" as a timedelta; a UsageError naming `option` and the
+    forms otherwise, or when the age reaches back past the calendar (the callers subtract it
+    from now)."""
     match = _AGE.fullmatch(text.strip().lower())
     if match is None:
         raise UsageError(
-            f"cannot read --older-than {text!r}", hint="use an age such as 0s, 15m, 2h or 1d"
+            f"cannot read {option} {text!r}", hint="use an age such as 0s, 15m, 2h or 1d"
         )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        age = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        _ = datetime.now(UTC) - age
+    except OverflowError:
+        raise UsageError(
+            f"{option} {text!r} reaches back before the year 1",
+            hint="use an age such as 0s, 15m, 2h or 1d",
+        ) from None
+    return age
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from paycli.core.accounts import AccountsService
 from paycli.core.api import ApiClient
-from paycli.core.audit import AuditService, Progress, Tables
+from paycli.core.audit import AuditService, Progress
 from paycli.core.aws import AwsTarget, StackOutputs
 from paycli.core.deploy import (
     AwsPrerequisites,
@@ -160,7 +160,7 @@ class Services:
             self.target.dynamodb(),
             self.target.sqs(),
             self.target.sfn(),
-            Tables(out.PaymentsTableName, out.AccountsTableName, out.LedgerTableName),
+            out.tables,
             queue_url=out.QueueUrl,
             dlq_url=out.DeadLetterQueueUrl,
             state_machine_arn=out.StateMachineArn,

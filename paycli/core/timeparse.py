@@ -18,13 +18,21 @@ _RELATIVE: Final = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def parse_since(text: str, *, now: datetime | None = None) -> datetime:
-    """The UTC instant `text` names; a UsageError with the accepted forms otherwise."""
+def parse_since(text: str, *, now: datetime | None = None, local: bool = False) -> datetime:
+    """The UTC instant `text` names; a UsageError with the accepted forms otherwise. A time
+    written without a zone is in the tables' zone: UTC, or this machine's with `local`
+    (`--time-zone local`), so a time copied from a table means what it showed."""
     now = now or datetime.now(UTC)
     cleaned = text.strip().lower()
     if match := _RELATIVE.fullmatch(cleaned):
         amount, unit = int(match.group(1)), match.group(2)
-        return now - timedelta(**{_UNITS[unit]: amount})
+        try:
+            return now - timedelta(**{_UNITS[unit]: amount})
+        except OverflowError:
+            raise UsageError(
+                f"--since {text!r} reaches back before the year 1",
+                hint="use an age such as 30m, 1h, 2d or an ISO-8601 time such as 2026-01-31T12:00Z",
+            ) from None
     try:
         instant = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -32,8 +40,8 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
             f"cannot read --since {text!r}",
             hint="use an age such as 30m, 1h, 2d or an ISO-8601 time such as 2026-01-31T12:00Z",
         ) from None
-    if instant.tzinfo is None:  # a bare time is read as UTC, the tables' zone
-        instant = instant.replace(tzinfo=UTC)
+    if instant.tzinfo is None:  # a bare time is read in the tables' zone
+        instant = instant.astimezone() if local else instant.replace(tzinfo=UTC)
     return instant.astimezone(UTC)
 
 

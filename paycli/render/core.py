@@ -169,8 +169,9 @@ class BaseRenderer:
         stream.flush()
 
     def note(self, text: str) -> None:
-        """A remark for people, on stderr (never mixed into data)."""
-        self.err.print(text, highlight=False)
+        """A remark for people, on stderr (never mixed into data). Off a terminal (a log file,
+        CI) it stays one line, so a grep for a sentence finds it."""
+        self.err.print(text, highlight=False, soft_wrap=not self.err.is_terminal)
 
     def title(self, what: str) -> str:
         """A table title that names the target."""
@@ -233,7 +234,9 @@ def _parse_time(stamp: Any) -> datetime | None:
 
 
 def _cell_len(value: Cell) -> int:
-    return value.cell_len if isinstance(value, Text) else cell_len(value)
+    """The cells of the widest line (a cell may hold one value per line)."""
+    text = value.plain if isinstance(value, Text) else value
+    return max(cell_len(line) for line in text.split("\n"))
 
 
 def _fit_widths(columns: Sequence[Col], natural: Sequence[int], room: int) -> list[int | None]:

@@ -175,24 +175,32 @@ class PaymentViews(BaseRenderer):
 
     def execution_detail(self, view: Mapping[str, Any]) -> RenderableType:
         """The timeline of one execution; the failing state in red with error and cause."""
-        table = Table(
-            title=self.title(f"Execution {view['name']}"),
-            caption=_execution_caption(view),
-        )
-        for column in ("state", "type", f"entered ({self.zone})", "attempts", "result"):
-            table.add_column(column, overflow="fold")
+        columns = [  # state and error names are what people search for: never folded
+            Col("state", whole=True),
+            Col("type", drop=1),
+            self.time_col("entered", drop=3),
+            Col("attempts", drop=2),
+            Col("result", whole=True),
+        ]
+        rows: list[list[Cell]] = []
         for step in view["steps"]:
             failing = step["state"] == view.get("failed_state")
             result = Text(f"{step['error']}" if step["failed"] else "ok")
             if step["failed"]:
                 result.stylize("red")
-            table.add_row(
+            rows.append([
                 Text(step["state"], style="bold red" if failing else ""),
                 step["type"],
                 self.time(step["entered"]),
                 cell(step["attempts"] or ""),
                 result,
-            )
+            ])  # fmt: skip
+        table = self.fit_table(
+            self.title(f"Execution {view['name']}"),
+            columns,
+            rows,
+            caption=_execution_caption(view),
+        )
         if not view.get("failed_state"):
             return table
         summary = Text.assemble(

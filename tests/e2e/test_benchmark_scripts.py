@@ -74,3 +74,15 @@ def test_moto_call_costs_print_for_each_operation() -> None:
         "stepfunctions.execution",
     }
     assert all(value > 0 for value in figures.values())
+
+
+def test_dlq_redrive_moves_every_message_by_task_and_by_loop(tmp_path: Path) -> None:
+    """dlq_redrive.py: the move task and the receive-send-delete loop each move all N poison
+    messages on a daemon it starts itself; each payment id reaches one execution."""
+    (summary,) = run_script("dlq_redrive.py", "--n", "20", env={"TMPDIR": str(tmp_path)})
+    assert set(summary) == {"task", "loop"}
+    assert summary["task"]["method"] == "StartMessageMoveTask"
+    assert summary["loop"]["method"] == "receive-send-delete"
+    for figures in summary.values():
+        assert (figures["moved"], figures["failed"], figures["executions"]) == (20, 0, 20)
+        assert figures["lost"] == figures["duplicated"] == figures["dlq_after"] == 0

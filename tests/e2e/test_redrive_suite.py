@@ -44,6 +44,17 @@ sqs.meta.events.register("after-call.sqs.SendMessageBatch", lambda **_: os._exit
 DlqService(sqs, queue, dlq, move_task_supported=False, move_visibility=3,
            settled=lambda ids: settled_payments(ddb, table, ids)).redrive()
 """
+KILLED_MOVE_TASK_RUN = """
+import os, sys, boto3
+from paycli.core.dlq import DlqService
+endpoint, region, key, secret, queue, dlq = sys.argv[1:7]
+kw = dict(endpoint_url=endpoint, region_name=region, aws_access_key_id=key,
+          aws_secret_access_key=secret)
+sqs = boto3.client("sqs", **kw)
+# `dlq redrive`'s move task, the CLI killed as soon as SQS has started it.
+sqs.meta.events.register("after-call.sqs.StartMessageMoveTask", lambda **_: os._exit(137))
+DlqService(sqs, queue, dlq, move_task_supported=True).redrive()
+"""
 KILLED_EXECUTIONS_RUN = """
 import os, sys, boto3
 from paycli.core.executions import ExecutionsService
@@ -245,6 +256,24 @@ def _finish_or_refused(*processes: subprocess.Popen[str]) -> list[Any]:
         outputs.append(json.loads(out))
     assert outputs, "at least one run moved the messages"
     return outputs
+
+
+def test_a_move_task_goes_on_when_the_cli_that_started_it_is_killed(
+    stack: LocalStackHandle,
+) -> None:
+    """The task runs in SQS (here the daemon), not in the CLI: killed right after
+    StartMessageMoveTask, the redrive still moves every message; each payment settles once."""
+    account = stack.create_account(10**8)
+    ids = _dead_lettered_payments(stack, account, PAYMENTS)
+    out = stack.outputs
+    _killed(KILLED_MOVE_TASK_RUN, *_credentials(stack), out["QueueUrl"],
+            out["DeadLetterQueueUrl"])  # fmt: skip
+    _wait_statuses(stack, ids, {"SUCCEEDED"})
+    assert _dlq_counts(stack) == (0, 0)
+    _wait_idle(stack)
+    executions = _executions_per_payment(stack)
+    assert {executions[p] for p in ids} == {1}
+    assert _debits(stack, account) == Counter(dict.fromkeys(ids, 1))
 
 
 def test_executions_redrive_killed_rerun_and_concurrent_restart_once_per_run(

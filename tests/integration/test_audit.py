@@ -16,7 +16,7 @@ import pytest
 from handler_harness import REGION, Stack, age, pay
 from paystack.domain.dynamo import iso_timestamp, to_item
 
-from paycli.core.audit import AuditReport, AuditService, Tables
+from paycli.core.audit import AuditReport, AuditService
 
 CARD_DECLINED = "4000000000000002"
 CARD_FAILS = "4000000000000119"
@@ -39,12 +39,11 @@ class World:
         self.failed = ""  # the baseline's FAILED payment
 
     def audit(self, stale_after: timedelta = timedelta(minutes=15)) -> AuditReport:
-        tables = self.stack.tables
         service = AuditService(
             self.stack.ddb,
             self.stack.sqs,
             self.sfn,
-            Tables(tables.payments, tables.accounts, tables.ledger),
+            self.stack.tables,
             queue_url=self.stack.queue_url,
             dlq_url=self.stack.dlq_url,
             state_machine_arn=self.machine,

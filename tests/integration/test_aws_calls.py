@@ -234,25 +234,29 @@ def test_dlq_redrive_on_aws_uses_start_message_move_task() -> None:
     """SQS moves the messages itself; the service follows the task to COMPLETED."""
     sqs = boto3.client("sqs", region_name=REGION)
     queue, dlq = "https://sqs/q", "https://sqs/dlq"
-    counts = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    arn = {"Attributes": {"QueueArn": "arn:dlq"}}
-    with Stubber(sfn_or_sqs := sqs) as stub:
-        stub.add_response("get_queue_attributes", {"Attributes": {counts[0]: "0", counts[1]: "0"}},
+    counts = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "QueueArn"]
+    with Stubber(sfn_or_sqs := sqs) as stub:  # the ARNs come with the counts: no call of their own
+        stub.add_response("get_queue_attributes",
+                          {"Attributes": {counts[0]: "0", counts[1]: "0", counts[2]: "arn:q"}},
                           {"QueueUrl": queue, "AttributeNames": counts})  # fmt: skip
-        stub.add_response("get_queue_attributes", {"Attributes": {counts[0]: "7", counts[1]: "0"}},
+        stub.add_response("get_queue_attributes",
+                          {"Attributes": {counts[0]: "7", counts[1]: "0", counts[2]: "arn:dlq"}},
                           {"QueueUrl": dlq, "AttributeNames": counts})  # fmt: skip
-        stub.add_response(
-            "get_queue_attributes", arn, {"QueueUrl": dlq, "AttributeNames": ["QueueArn"]}
-        )
-        stub.add_response("get_queue_attributes", {"Attributes": {"QueueArn": "arn:q"}},
-                          {"QueueUrl": queue, "AttributeNames": ["QueueArn"]})  # fmt: skip
         stub.add_response("start_message_move_task", {"TaskHandle": "h1"},
                           {"SourceArn": "arn:dlq", "DestinationArn": "arn:q"})  # fmt: skip
+        # Its own task: by its handle while RUNNING, then by when it started (an older task is
+        # listed too, and SQS lists no handle once a task has ended).
+        older = {"Status": "COMPLETED", "ApproximateNumberOfMessagesMoved": 99,
+                 "StartedTimestamp": 1}  # fmt: skip
         for status, moved in (("RUNNING", 3), ("COMPLETED", 7)):
+            own: dict[str, Any] = {"Status": status, "ApproximateNumberOfMessagesMoved": moved,
+                                   "StartedTimestamp": 5}  # fmt: skip
+            if status == "RUNNING":
+                own["TaskHandle"] = "h1"
             stub.add_response(
                 "list_message_move_tasks",
-                {"Results": [{"Status": status, "ApproximateNumberOfMessagesMoved": moved}]},
-                {"SourceArn": "arn:dlq", "MaxResults": 1},
+                {"Results": [own, older]},
+                {"SourceArn": "arn:dlq", "MaxResults": 10},
             )
         seen: list[int] = []
         service = DlqService(

@@ -82,3 +82,22 @@ def test_deploy_to_aws_without_yes_and_no_terminal_refuses_at_once(home: Path) -
     result = CliRunner().invoke(app, ["deploy", "--target", "aws", "--region", "eu-west-1"])
     assert result.exit_code == ExitCode.USAGE, result.output
     assert "Hint: pass --yes" in result.stderr
+
+
+@pytest.mark.parametrize("region", ["eu-west1", "EU-WEST-1", "nowhere"])
+def test_a_mistyped_region_is_named_not_blamed_on_the_network(
+    home: Path, monkeypatch: pytest.MonkeyPatch, region: str
+) -> None:
+    """Before: `--region eu-west1` tried https://cloudformation.eu-west1.amazonaws.com/ and said
+    "cannot reach ...; for AWS check the network" (exit 5). Now: one usage line (exit 2), no
+    call made (botocore's partitions know every region's shape, new regions included)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        result = CliRunner().invoke(app, ["--target", "aws", "--region", region, "status"])
+        good = CliRunner().invoke(app, ["--target", "aws", "--region", "ap-southeast-7", "status"])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.splitlines()[0] == f"Error: {region!r} is not an AWS region"
+    assert result.stdout == ""
+    assert good.exit_code == ExitCode.ENVIRONMENT, good.output  # a real region: no stack there
+    assert "is not an AWS region" not in good.stderr

@@ -69,3 +69,17 @@ def test_get_find_and_list(stack: Stack) -> None:
     assert find_account(stack.ddb, stack.tables, "bad id") is None
     with pytest.raises(AccountNotFoundError):
         get_account(stack.ddb, stack.tables, "acc_x")
+
+
+@pytest.mark.parametrize("account_id", ["4242424242424242", "acc_4000000000000002"])
+def test_an_account_id_holding_a_card_number_is_refused_and_nothing_is_written(
+    stack: Stack, account_id: str
+) -> None:
+    """The id is stored, listed and quoted in every payment: a card number must never be (the
+    API then answers account_not_found to a payment naming one)."""
+    with pytest.raises(InvalidInputError) as refused:
+        create_account(stack.ddb, stack.tables, account_id, 1_000, "USD")
+    assert refused.value.code == "invalid_account_id"
+    assert account_id not in refused.value.message
+    assert list_accounts(stack.ddb, stack.tables) == []
+    assert stack.items(stack.tables.ledger) == []

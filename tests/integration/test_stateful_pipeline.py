@@ -31,10 +31,11 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+from paystack.domain.dynamo import TableNames
 from state_machine_support import TEMPLATE, TIME_SCALE, Env, create_account
 from waiting import wait_until
 
-from paycli.core.audit import AuditService, Tables
+from paycli.core.audit import AuditService
 from paycli.core.dlq import DlqService, settled_payments
 from paycli.core.executions import ExecutionsService
 from paycli.core.payments import PaymentsService
@@ -97,10 +98,10 @@ class World:
             ddb,
             self.sqs,
             self.sfn,
-            Tables(
-                env.output("PaymentsTableName"),
-                env.output("AccountsTableName"),
-                env.output("LedgerTableName"),
+            TableNames(
+                payments=env.output("PaymentsTableName"),
+                accounts=env.output("AccountsTableName"),
+                ledger=env.output("LedgerTableName"),
             ),
             queue_url=env.output("QueueUrl"),
             dlq_url=env.output("DeadLetterQueueUrl"),

@@ -74,14 +74,15 @@ def test_importing_the_cli_loads_no_aws_sdk_no_moto_no_rich() -> None:
 )
 def test_help_loads_neither_boto3_nor_pydantic(args: list[str]) -> None:
     """Help stays fast (benchmarks/cli_startup.py times it against `sam logs --help`): no AWS
-    SDK, no moto, no rich, and typer's pydantic coercion is skipped for flags and the global
-    string options (see cli._common.PlainGroup)."""
+    SDK, no moto, no rich, no second click beside the one typer 0.29 vendors (cli/app.py's
+    _click_flow), and typer's pydantic coercion is skipped for flags and the global string
+    options (see cli._common.PlainGroup)."""
     code = (
         "import sys\n"
         f"sys.argv = ['paycli', *{args!r}]\n"
         "from paycli.cli.app import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print([m for m in ('boto3', 'botocore', 'moto', 'pydantic', 'rich.console') "
+        "print([m for m in ('boto3', 'botocore', 'moto', 'pydantic', 'rich.console', 'click') "
         "if m in sys.modules], "
         "file=sys.stderr)"
     )

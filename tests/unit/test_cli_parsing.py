@@ -7,7 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 
 from paycli.core.errors import (
     ConfigError,
@@ -40,6 +45,25 @@ NOW = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 )
 def test_parse_since(text: str, expected: datetime) -> None:
     assert parse_since(text, now=NOW) == expected
+
+
+def test_a_bare_since_time_is_read_in_the_tables_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `--time-zone local` the tables show local times: a time copied from one into
+    --since means that time (before: read as UTC, 5 h 30 off in Asia/Kolkata). Times with a
+    zone, and every time under the default UTC setting, are unchanged."""
+    import time  # noqa: PLC0415
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        ist = parse_since("2026-12-02T16:00", now=NOW, local=True)
+        utc = parse_since("2026-12-02T16:00", now=NOW)
+        zoned = parse_since("2026-12-02T16:00Z", now=NOW, local=True)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert ist == datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
+    assert utc == zoned == datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("text", ["yesterday", "-1h", "1y", "", "12"])
@@ -80,6 +104,18 @@ def test_botocore_errors_map_once_to_exit_codes(
     error = from_botocore(exc)
     assert type(error) is cls
     assert error.exit_code == code
+
+
+def test_a_read_timeout_names_the_endpoint_and_what_to_do() -> None:
+    """Before: a stopped local daemon made `paycli status` hang 158 s, then print "AWS SDK
+    error: Read timeout on endpoint URL" with exit 1 (an answer from AWS), no hint."""
+    error = from_botocore(ReadTimeoutError(endpoint_url="http://127.0.0.1:4566/", error="x"))
+    assert type(error) is ConfigError
+    assert error.exit_code == ExitCode.ENVIRONMENT
+    assert error.message == (
+        "no answer from http://127.0.0.1:4566/ (read timed out on every attempt)"
+    )
+    assert "paycli local status" in (error.hint or "")
 
 
 def test_non_botocore_errors_are_not_mapped() -> None:

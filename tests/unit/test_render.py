@@ -108,3 +108,16 @@ def test_execution_detail_names_the_failing_state() -> None:
     assert "Failed in ValidatePayment: IssuerUnavailableError" in text
     assert "issuer down" in text
     assert "stackTrace" not in text  # the Lambda error JSON is reduced to its message
+
+
+def test_a_note_off_a_terminal_is_one_line_at_any_width() -> None:
+    """Before: `paycli demo 2>log` at 80 columns split "... (processing_error) " / "and lands
+    in the DLQ..." over two lines; on a terminal rich still wraps it to the width."""
+    text = "Paying 12.50 USD with card ****0119, which fails technically and lands in the DLQ..."
+    err = io.StringIO()
+    renderer = Renderer(err=Console(file=err, width=40, color_system=None))
+    renderer.note(text)
+    assert err.getvalue() == text + "\n"
+    tty = io.StringIO()
+    Renderer(err=Console(file=tty, width=40, force_terminal=True, color_system=None)).note(text)
+    assert len(tty.getvalue().splitlines()) > 1

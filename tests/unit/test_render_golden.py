@@ -177,3 +177,66 @@ def test_table_times_use_one_labelled_zone_and_local_is_a_setting(
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+TIMELINE = {
+    "name": EXEC_NAME,
+    "status": "FAILED",
+    "payment_id": PAY_IDS[1],
+    "payment_status": "FAILED",
+    "failed_state": "ValidatePayment",
+    "error": "IssuerUnavailableError",
+    "cause": "issuer unavailable",
+    "steps": [
+        {"state": "ValidatePayment", "type": "Task", "entered": "2026-12-02T05:51:26.650Z",
+         "attempts": 3, "failed": True, "error": "IssuerUnavailableError"},
+        {"state": "SendToDeadLetterQueue", "type": "Task", "entered": "2026-12-02T05:51:29.700Z",
+         "attempts": 1, "failed": False, "error": None},
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_execution_timeline_keeps_state_and_error_names_whole(width: int) -> None:
+    """Before: at 80 columns `executions show` folded "SendToDeadLetterQ|ueue",
+    "IssuerUnavailableE|rror" and the entry time onto two lines; now it drops the columns that
+    matter least, says which, and stays within the width."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, no_color=True)
+    console.print(Renderer(where="local stack", out=console).execution_detail(TIMELINE))
+    text = buffer.getvalue()
+    for name in ("SendToDeadLetterQueue", "IssuerUnavailableError", "ValidatePayment"):
+        assert re.search(rf"│ {name}\s", text), text
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert f"payment {PAY_IDS[1]} is FAILED" in text
+    if width == 120:
+        assert "2026-12-02 05:51:29" in text
+        assert "hidden" not in text
+    else:
+        assert "hidden at 80 columns; --json has all" in text.replace("\n", " ")
+
+
+def test_the_iam_policy_table_never_folds_an_action_or_an_arn() -> None:
+    """Before: at 80 columns `paycli iam policy` folded "cloudformation:Desc|ribeStacks" and
+    ".../POST/payment|s/bank". Actions and resources are whole, one per line; "needed by" (which
+    --json, the bare policy document, does not carry) wraps but is never dropped."""
+    arns = [f"arn:aws:execute-api:*:*:*/*/POST/payments/{m}" for m in ("bank", "card", "wallet")]
+    document = {
+        "Statement": [
+            {"Sid": "Paycli01", "Action": ["cloudformation:DescribeStacks"],
+             "Resource": ["arn:aws:cloudformation:*:*:stack/paycli/*"]},
+            {"Sid": "Paycli02", "Action": ["execute-api:Invoke"], "Resource": arns},
+        ]
+    }  # fmt: skip
+    reasons = ["pay (finds the API's URL in the stack's outputs)", "pay (the signed POST)"]
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=80, color_system=None, no_color=True)
+    renderer = Renderer(out=console)
+    console.print(renderer.policy_table("IAM policy", document, reasons), crop=False)
+    text = buffer.getvalue()
+    for value in ["cloudformation:DescribeStacks", "arn:aws:cloudformation:*:*:stack/paycli/*"]:
+        assert f" {value} " in text, text
+    for arn in arns:
+        assert re.search(rf"│ {re.escape(arn)}\s*│", text), text
+    assert "pay (the signed" in text
+    assert "hidden" not in text

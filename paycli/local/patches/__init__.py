@@ -69,16 +69,15 @@ TYPER_COERCION = Patch(
     purpose=Purpose.SPEED,
     fixes="typer 0.29 builds a pydantic-backed coercer for every parameter it processes "
     "(pydantic's import is about 200 ms of a start-up); a root string option or an unset "
-    "group flag gets typer's pass-through coercion instead. If the symbols change, the CLI "
-    "still works and only pays the import again.",
+    "group flag gets typer's pass-through coercion instead (tests/unit/test_cli_app.py checks "
+    "pydantic stays unloaded). If the symbols change, the CLI still works and only pays the "
+    "import again.",
     targets={
         "typer._coercion:PassThroughRuntimeParam": "e863563138b2ae17",
         "typer.core:_TyperParameter.get_runtime_param": "1f3ae22c878d01c1",
     },
     install=None,
     applied_by="paycli.cli._common.PlainGroup",
-    saves="the pydantic import at start-up (about 200 ms of `paycli --help`, measured when it "
-    "was written; tests/unit/test_cli_app.py checks pydantic stays unloaded)",
 )
 
 #: Every patch, in the order apply() installs them (correctness first: the lock wraps what the

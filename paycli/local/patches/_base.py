@@ -13,7 +13,8 @@ import enum
 import hashlib
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,18 @@ class Patcher:
         _ORIGINALS.setdefault((id(holder), name), previous)
         setattr(holder, name, value)
 
+    def repoint(
+        self, name: str, original: Any, replacement: Any, importers: Iterable[str] = ()
+    ) -> None:
+        """Re-point every loaded moto.stepfunctions module that imported `original` by name
+        (`from x import name`), after importing `importers`, the modules known to, so that
+        none loaded later keeps the original."""
+        for module_name in importers:
+            importlib.import_module(module_name)
+        for module_name, module in list(sys.modules.items()):
+            if module_name.startswith("moto.stepfunctions") and vars(module).get(name) is original:
+                self.set(module, name, replacement)
+
     def undo(self) -> None:
         """Put back every attribute this patcher set, newest first."""
         while self._log:
@@ -60,13 +73,38 @@ _ORIGINALS: dict[tuple[int, str], Any] = {}
 
 
 @dataclass(frozen=True)
+class Saving:
+    """What `benchmarks/moto_calls.py --each --calls N --rounds R` measured for a speed patch:
+    CPU ms per call of its `operation` (the benchmark's name for it) without the patch and
+    with it, every other patch on."""
+
+    operation: str
+    without_ms: float
+    with_ms: float
+    calls: int = 400
+    rounds: int = 2
+
+    @property
+    def percent(self) -> int:
+        """The share of the operation's CPU the patch saves, in whole percent."""
+        return round(100 * (self.without_ms - self.with_ms) / self.without_ms)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.operation}: {self.without_ms} -> {self.with_ms} ms CPU per call "
+            f"({self.percent}% saved), moto_calls.py --each --calls {self.calls} "
+            f"--rounds {self.rounds}"
+        )
+
+
+@dataclass(frozen=True)
 class Patch:
     """One change to a dependency's internals, with its receipt (CONVENTIONS 13).
 
     `targets` maps each private symbol the patch replaces or relies on ("module:Qual.name") to
     its fingerprint as verified; `fixes` says what breaks or costs without it, with the figure
-    measured; `saves` (speed patches) is what `benchmarks/moto_calls.py --each` measured on
-    the patch's operation, CPU per call with every patch and without this one; `required`
+    measured; `saves` (speed patches) is the `Saving` that `benchmarks/moto_calls.py --each`
+    measured on the patch's operation; `required`
     patches stay on in the benchmarks' "stock" mode (the local stack cannot run without them);
     `install` is None for a patch applied elsewhere (named in `applied_by`), which doctor still
     checks."""
@@ -78,7 +116,7 @@ class Patch:
     install: Callable[[Patcher], None] | None
     required: bool = False
     applied_by: str = "paycli.local.patches.apply"
-    saves: str = ""
+    saves: Saving | None = None
     doc: str = field(default="", compare=False)
 
 

@@ -8,9 +8,7 @@ docs/moto.md ("Traps") has the measurements these cite.
 # ruff: noqa: PLC0415
 from __future__ import annotations
 
-import importlib
 import re
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -193,16 +191,7 @@ def _install_definite_json_paths(patcher: Patcher) -> None:
                 return matches[0].value
         return original(path, data)
 
-    for name in _JSON_PATH_MODULES:
-        importlib.import_module(name)
-    repoint(patcher, "extract_json", original, extract_json)
-
-
-def repoint(patcher: Patcher, name: str, original: Any, replacement: Any) -> None:
-    """Re-point every loaded moto.stepfunctions module that imported `original` as `name`."""
-    for module_name, module in list(sys.modules.items()):
-        if module_name.startswith("moto.stepfunctions") and vars(module).get(name) is original:
-            patcher.set(module, name, replacement)
+    patcher.repoint("extract_json", original, extract_json, _JSON_PATH_MODULES)
 
 
 DEFINITE_JSON_PATHS = Patch(

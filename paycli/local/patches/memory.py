@@ -3,8 +3,6 @@
 # ruff: noqa: PLC0415 - each patch imports the moto module it changes next to the change
 from __future__ import annotations
 
-import importlib
-import sys
 import threading
 from functools import wraps
 from typing import Any
@@ -40,24 +38,20 @@ class _DiscardingThreadList(list[Any]):
         return None
 
 
+_THREAD_LIST_IMPORTERS = (
+    "moto.stepfunctions.parser.backend.execution_worker",
+    "moto.stepfunctions.parser.asl.component.program.program",
+    "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
+)
+
+
 def _install_thread_registry(patcher: Patcher) -> None:
     """The modules imported the list by name; each is re-pointed at a list that keeps
     nothing."""
     from moto.stepfunctions.parser import utils
 
-    for name in (
-        "moto.stepfunctions.parser.backend.execution_worker",
-        "moto.stepfunctions.parser.asl.component.program.program",
-        "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
-    ):
-        importlib.import_module(name)
     original = utils.TMP_THREADS
-    replacement = _DiscardingThreadList()
-    for module_name, module in list(sys.modules.items()):
-        if module_name.startswith("moto.stepfunctions") and vars(module).get("TMP_THREADS") is (
-            original
-        ):
-            patcher.set(module, "TMP_THREADS", replacement)
+    patcher.repoint("TMP_THREADS", original, _DiscardingThreadList(), _THREAD_LIST_IMPORTERS)
     original.clear()
 
 

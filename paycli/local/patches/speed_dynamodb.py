@@ -15,7 +15,7 @@ import threading
 from functools import wraps
 from typing import Any
 
-from paycli.local.patches._base import Patch, Patcher, Purpose
+from paycli.local.patches._base import Patch, Patcher, Purpose, Saving
 
 
 def _item_key(table: Any, op_type: str, op: dict[str, Any]) -> tuple[Any, Any]:
@@ -112,10 +112,7 @@ TRANSACT_WRITE_ITEMS = Patch(
         "moto.dynamodb.models.table:Table.get_item": "22ca95e44e025f7e",
     },
     install=_install_transact_write_items,
-    saves=(
-        "TransactWriteItems, 1,000 items: 24.85 -> 1.51 ms CPU per call (94% saved), "
-        "moto_calls.py --each --calls 400 --rounds 2"
-    ),
+    saves=Saving("dynamodb.TransactWriteItems", 24.85, 1.51),
 )
 
 
@@ -167,10 +164,7 @@ DYNAMODB_JSON_RESULTS = Patch(
     "wire form.",
     targets={"moto.core.responses:BaseResponse.serialized": "13346b9dcf82b22c"},
     install=_install_dynamodb_json_results,
-    saves=(
-        "GetItem: 1.041 -> 0.688 ms CPU per call (34% saved), "
-        "moto_calls.py --each --calls 400 --rounds 2"
-    ),
+    saves=Saving("dynamodb.GetItem", 1.041, 0.688),
 )
 
 
@@ -191,10 +185,7 @@ UPDATE_EXPRESSION_CACHE = Patch(
         "moto.dynamodb.parsing.validators:Validator.__init__": "e2193bb74cac256e",
     },
     install=_install_update_expression_cache,
-    saves=(
-        "UpdateItem: 3.032 -> 2.373 ms CPU per call (22% saved), "
-        "moto_calls.py --each --calls 2000 --rounds 3"
-    ),
+    saves=Saving("dynamodb.UpdateItem", 3.032, 2.373, calls=2000, rounds=3),
 )
 
 

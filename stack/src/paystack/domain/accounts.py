@@ -14,20 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from paystack.domain.dynamo import (
     TableNames,
     cancellation_reasons,
-    error_code,
     find_by_id,
     from_item,
     iso_timestamp,
     to_item,
+    transact,
     utc_now,
 )
 from paystack.domain.errors import AccountExistsError, AccountNotFoundError, InvalidInputError
 from paystack.domain.money import MAX_MINOR_UNITS, currency_exponent
+from paystack.domain.redact import find_pans
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -96,6 +95,10 @@ def _check_new_account(account_id: str, balance_minor: int, currency: str) -> No
         raise InvalidInputError(
             "account id must be 1-64 letters, digits or _.:-", code="invalid_account_id"
         )
+    if find_pans(account_id):  # the id is stored and shown everywhere: never a card number
+        raise InvalidInputError(
+            "account id must not contain a card number", code="invalid_account_id"
+        )
     currency_exponent(currency)
     if isinstance(balance_minor, bool) or not isinstance(balance_minor, int):
         raise InvalidInputError("balance must be an integer of minor units", code="invalid_amount")
@@ -130,31 +133,32 @@ def create_account(
         "balance_after_minor": balance_minor,
         "created_at": stamp,
     }
-    try:
-        ddb.transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": tables.accounts,
-                        "Item": to_item({**account.view(), "version": 1}),
-                        "ConditionExpression": "attribute_not_exists(account_id)",
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": tables.ledger,
-                        "Item": to_item(entry),
-                        "ConditionExpression": "attribute_not_exists(entry_id)",
-                    }
-                },
-            ]
-        )
-    except ClientError as exc:
-        if error_code(exc) == "TransactionCanceledException" and any(
-            reason.get("Code") == "ConditionalCheckFailed" for reason in cancellation_reasons(exc)
+    cancelled = transact(
+        ddb,
+        [
+            {
+                "Put": {
+                    "TableName": tables.accounts,
+                    "Item": to_item({**account.view(), "version": 1}),
+                    "ConditionExpression": "attribute_not_exists(account_id)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": tables.ledger,
+                    "Item": to_item(entry),
+                    "ConditionExpression": "attribute_not_exists(entry_id)",
+                }
+            },
+        ],
+    )
+    if cancelled is not None:
+        if any(
+            reason.get("Code") == "ConditionalCheckFailed"
+            for reason in cancellation_reasons(cancelled)
         ):
-            raise AccountExistsError(f"account {account_id!r} already exists") from None
-        raise
+            raise AccountExistsError(f"account {account_id!r} already exists")
+        raise cancelled
     return account
 
 
@@ -168,8 +172,13 @@ def get_account(ddb: DynamoDBClient, tables: TableNames, account_id: str) -> Acc
     """The account, or AccountNotFoundError."""
     account = find_account(ddb, tables, account_id)
     if account is None:
-        raise AccountNotFoundError(f"account {account_id!r} does not exist")
+        raise account_not_found(account_id)
     return account
+
+
+def account_not_found(account_id: str) -> AccountNotFoundError:
+    """The error for an id with no account."""
+    return AccountNotFoundError(f"account {account_id!r} does not exist")
 
 
 def iter_accounts(ddb: DynamoDBClient, tables: TableNames) -> Iterator[Account]:

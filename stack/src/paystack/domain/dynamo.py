@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -26,7 +26,11 @@ from paystack.domain.timestamps import normalize_timestamp as normalize_timestam
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, KeysAndAttributesTypeDef
+    from mypy_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        KeysAndAttributesTypeDef,
+        TransactWriteItemTypeDef,
+    )
 
     Item = dict[str, AttributeValueTypeDef]
 
@@ -102,6 +106,19 @@ def _plain(value: Any) -> Any:
 def error_code(error: ClientError) -> str:
     """The AWS error code of a ClientError, e.g. ConditionalCheckFailedException."""
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def transact(ddb: DynamoDBClient, items: Sequence[TransactWriteItemTypeDef]) -> ClientError | None:
+    """Write `items` as one transaction: None once written, or the TransactionCanceledException
+    when a condition or a conflicting write stopped it (nothing written; its
+    cancellation_reasons say which item and why). Any other error raises."""
+    try:
+        ddb.transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        if error_code(exc) != "TransactionCanceledException":
+            raise
+        return exc
+    return None
 
 
 def cancellation_reasons(error: ClientError) -> list[dict[str, Any]]:

@@ -23,21 +23,20 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
-from paystack.domain.accounts import ACCOUNT_ID_RE
+from paystack.domain.accounts import ACCOUNT_ID_RE, account_not_found
 from paystack.domain.backoff import Backoff
 from paystack.domain.dynamo import (
     TableNames,
     cancellation_reasons,
     cancelled_item,
-    error_code,
     from_item,
     iso_timestamp,
     to_item,
     to_value,
+    transact,
 )
 from paystack.domain.errors import (
     AccountBusyError,
-    AccountNotFoundError,
     IdempotencyKeyInFlightError,
     IdempotencyKeyReusedError,
     InvalidInputError,
@@ -339,15 +338,9 @@ def _write_payment_and_record(
     for attempt in range(ACCOUNT_CONFLICT_ATTEMPTS):
         if attempt:
             backoff.pause(attempt)
-        try:
-            ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            if not _account_locked(exc, request):
-                return exc
-        else:
-            return None
+        cancelled = transact(ddb, items)
+        if cancelled is None or not _account_locked(cancelled, request):
+            return cancelled
     raise AccountBusyError(
         f"account {request.account_id!r} is busy with other payments; nothing was recorded, "
         "retry shortly"
@@ -384,7 +377,7 @@ def _account_refusal(old: Mapping[str, Any] | None, request: PaymentRequest) -> 
     """The failed account check as the caller's error: ALL_OLD returns no item when there is
     no account, and the account as it is when its currency differs."""
     if not old:
-        return AccountNotFoundError(f"account {request.account_id!r} does not exist")
+        return account_not_found(request.account_id)
     currency = from_item(old).get("currency")
     return InvalidInputError(
         f"account {request.account_id!r} holds {currency}, not {request.currency}",

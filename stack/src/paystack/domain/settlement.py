@@ -19,13 +19,12 @@ from paystack.domain.dynamo import (
     TableNames,
     cancellation_reasons,
     cancelled_item,
-    error_code,
     from_item,
     iso_timestamp,
     to_item,
     to_value,
+    transact,
 )
-from paystack.domain.errors import PaymentNotFoundError
 from paystack.domain.payment import Payment, Status, payment_from_attributes
 from paystack.domain.store import (
     NOT_SETTLED,
@@ -33,7 +32,7 @@ from paystack.domain.store import (
     find_payment_and_account,
     get_payment,
     mark_declined,
-    payment_id_text,
+    payment_not_found,
 )
 
 if TYPE_CHECKING:
@@ -99,7 +98,7 @@ def _read_payment_and_account(
         return payment, find_account(ddb, tables, payment.account_id)
     found, account = find_payment_and_account(ddb, tables, payment_id, account_id)
     if found is None:
-        raise PaymentNotFoundError(f"payment {payment_id_text(payment_id)} does not exist")
+        raise payment_not_found(payment_id)
     if found.account_id != account_id:
         raise AccountMismatchError(
             f"payment {payment_id} belongs to account {found.account_id!r}, "
@@ -124,12 +123,9 @@ def _try_settle(
     if account.balance_minor < payment.amount_minor:
         return _decline(ddb, tables, payment, "insufficient_funds", now)
     balance_after = account.balance_minor - payment.amount_minor
-    try:
-        ddb.transact_write_items(TransactItems=_settlement_items(tables, payment, account, now))
-    except ClientError as exc:
-        if error_code(exc) != "TransactionCanceledException":
-            raise
-        return _after_cancellation(ddb, tables, payment, exc, now)
+    cancelled = transact(ddb, _settlement_items(tables, payment, account, now))
+    if cancelled is not None:
+        return _after_cancellation(ddb, tables, payment, cancelled, now)
     return _outcome(payment.payment_id, Status.SUCCEEDED, None, balance_after)
 
 

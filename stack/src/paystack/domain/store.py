@@ -54,16 +54,19 @@ def get_payment(ddb: DynamoDBClient, tables: TableNames, payment_id: str) -> Pay
     """The payment, or PaymentNotFoundError."""
     payment = find_payment(ddb, tables, payment_id)
     if payment is None:
-        raise PaymentNotFoundError(f"payment {payment_id_text(payment_id)} does not exist")
+        raise payment_not_found(payment_id)
     return payment
 
 
-def payment_id_text(payment_id: str) -> str:
-    """The id quoted for a message when it is a well-formed payment id, else only its length:
-    an id that failed validation may be anything a client typed, a card number included."""
+def payment_not_found(payment_id: str) -> PaymentNotFoundError:
+    """The error for an id with no payment. The id is quoted when it is a well-formed payment
+    id, else only its length is given: an id that failed validation may be anything a client
+    typed, a card number included."""
     if PAYMENT_ID_RE.fullmatch(payment_id):
-        return repr(payment_id)
-    return f"with a malformed id ({len(payment_id)} characters)"
+        return PaymentNotFoundError(f"payment {payment_id!r} does not exist")
+    return PaymentNotFoundError(
+        f"payment with a malformed id ({len(payment_id)} characters) does not exist"
+    )
 
 
 def find_payment_and_account(

@@ -16,7 +16,6 @@ from botocore.exceptions import ClientError
 
 from paystack.domain.accounts import find_account
 from paystack.domain.dynamo import TableNames, error_code, from_item, iso_timestamp, to_value
-from paystack.domain.errors import PaymentNotFoundError
 from paystack.domain.methods import IBAN_LENGTHS, WALLET_ID_RE, SimulatedIssuer
 from paystack.domain.payment import Payment, Status, payment_from_attributes
 from paystack.domain.store import (
@@ -26,7 +25,7 @@ from paystack.domain.store import (
     mark_declined,
     outcome_of,
     payment_after_condition_failure,
-    payment_id_text,
+    payment_not_found,
     validation_result,
 )
 
@@ -93,7 +92,7 @@ def _mark_processing(
     means no such payment: PaymentNotFoundError, and nothing is created.
     """
     if not PAYMENT_ID_RE.fullmatch(payment_id):
-        raise PaymentNotFoundError(f"payment {payment_id_text(payment_id)} does not exist")
+        raise payment_not_found(payment_id)
     names = {"#status": "status", "#error": "error"}
     values = {
         **NOT_SETTLED_VALUES,
