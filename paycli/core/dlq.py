@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -323,6 +323,7 @@ class DlqService:
     def _move_task(self, report: RedriveReport, progress: Progress | None) -> RedriveReport:
         """Let SQS move everything, and follow the task until it finishes."""
         arns = [self._arn(self._dlq), self._arn(self._queue)]
+        sent_ms = int(time.time() * 1000)
         try:
             task = self._sqs.start_message_move_task(SourceArn=arns[0], DestinationArn=arns[1])
         except ClientError as exc:
@@ -335,10 +336,13 @@ class DlqService:
                 hint="wait for it to finish (`paycli dlq stats` shows the DLQ emptying), then "
                 "run `paycli dlq redrive` again for what is left",
             ) from exc
-        report.task_handle = task["TaskHandle"]
+        report.task_handle = handle = task["TaskHandle"]
+        started: int | None = None  # our task's StartedTimestamp, once seen with our handle
         while True:
-            tasks = self._sqs.list_message_move_tasks(SourceArn=arns[0], MaxResults=1)["Results"]
-            current = tasks[0] if tasks else {}
+            tasks = self._sqs.list_message_move_tasks(SourceArn=arns[0], MaxResults=10)
+            current = _own_task(tasks["Results"], handle, started, sent_ms)
+            if current.get("TaskHandle") == handle:
+                started = current.get("StartedTimestamp")
             report.moved = int(current.get("ApproximateNumberOfMessagesMoved", 0))
             if progress:
                 progress(report.moved, report.candidates)
@@ -490,6 +494,29 @@ def settled_payments(ddb: DynamoDBClient, table: str, payment_ids: list[str]) ->
             if item.get("status", {}).get("S") in SETTLED
         )
     return settled
+
+
+def _own_task(
+    results: Sequence[Mapping[str, Any]], handle: str, started: int | None, sent_ms: int
+) -> Mapping[str, Any]:
+    """This run's task among ListMessageMoveTasks' results (newest first). SQS lists the
+    TaskHandle only while a task is RUNNING, and another run's task may start as soon as ours
+    has ended (two `dlq redrive` at once: reading the newest task, each reported the other's
+    count). So: the task with our handle; else the one that started when ours did (seen
+    earlier with our handle); else, for a task that ended before it was first seen, the oldest
+    one started since our StartMessageMoveTask was sent (this machine's clock; on AWS skew
+    could hide it), else the newest."""
+    for entry in results:
+        if entry.get("TaskHandle") == handle:
+            return entry
+    if started is not None:
+        for entry in results:
+            if entry.get("StartedTimestamp") == started:
+                return entry
+    since = [entry for entry in results if int(entry.get("StartedTimestamp", 0)) >= sent_ms]
+    if since:
+        return since[-1]
+    return results[0] if results else {}
 
 
 def _move_task_refused(exc: ClientError) -> bool:

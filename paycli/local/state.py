@@ -46,7 +46,15 @@ def home_dir() -> Path:
 def local_dir(home: Path | None = None) -> Path:
     """The local stack's own directory under the state directory (created on demand)."""
     path = (home or home_dir()) / "local"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # PAYCLI_HOME read-only, under a file, on /proc...: not a bug
+        from paycli.core.errors import ConfigError  # noqa: PLC0415 - the fast path stays light
+
+        raise ConfigError(
+            f"cannot create the local stack's directory {path}: {exc.strerror}",
+            hint="set PAYCLI_HOME to a directory you can write to",
+        ) from None
     return path
 
 

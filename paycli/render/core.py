@@ -234,7 +234,9 @@ def _parse_time(stamp: Any) -> datetime | None:
 
 
 def _cell_len(value: Cell) -> int:
-    return value.cell_len if isinstance(value, Text) else cell_len(value)
+    """The cells of the widest line (a cell may hold one value per line)."""
+    text = value.plain if isinstance(value, Text) else value
+    return max(cell_len(line) for line in text.split("\n"))
 
 
 def _fit_widths(columns: Sequence[Col], natural: Sequence[int], room: int) -> list[int | None]:

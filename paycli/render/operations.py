@@ -208,16 +208,19 @@ class OperationViews(BaseRenderer):
     ) -> RenderableType:
         """`paycli iam policy`: one row per statement, with the commands that need it (the
         document itself, ready to paste, is what --json prints)."""
-        table = Table(title=title)
-        table.add_column("statement", no_wrap=True)
-        table.add_column("needed by", overflow="fold")
-        table.add_column("actions", overflow="fold")
-        table.add_column("resources", overflow="fold")
-        for statement, reason in zip(document["Statement"], reasons, strict=True):
-            table.add_row(
-                Text(str(statement["Sid"])),
-                Text(reason),
-                Text("\n".join(statement["Action"])),
-                Text("\n".join(statement["Resource"])),
-            )
-        return table
+        columns = [  # actions and ARNs are copied: whole, one per line, never folded
+            Col("statement", whole=True),
+            Col("needed by", wrap=True, shortest=16),  # --json (the document) lacks it
+            Col("actions", whole=True),
+            Col("resources", whole=True),
+        ]
+        rows = [
+            [
+                str(statement["Sid"]),
+                reason,
+                "\n".join(statement["Action"]),
+                "\n".join(statement["Resource"]),
+            ]
+            for statement, reason in zip(document["Statement"], reasons, strict=True)
+        ]
+        return self.fit_table(title, columns, rows)

@@ -244,11 +244,19 @@ def test_dlq_redrive_on_aws_uses_start_message_move_task() -> None:
                           {"QueueUrl": dlq, "AttributeNames": counts})  # fmt: skip
         stub.add_response("start_message_move_task", {"TaskHandle": "h1"},
                           {"SourceArn": "arn:dlq", "DestinationArn": "arn:q"})  # fmt: skip
+        # Its own task: by its handle while RUNNING, then by when it started (an older task is
+        # listed too, and SQS lists no handle once a task has ended).
+        older = {"Status": "COMPLETED", "ApproximateNumberOfMessagesMoved": 99,
+                 "StartedTimestamp": 1}  # fmt: skip
         for status, moved in (("RUNNING", 3), ("COMPLETED", 7)):
+            own: dict[str, Any] = {"Status": status, "ApproximateNumberOfMessagesMoved": moved,
+                                   "StartedTimestamp": 5}  # fmt: skip
+            if status == "RUNNING":
+                own["TaskHandle"] = "h1"
             stub.add_response(
                 "list_message_move_tasks",
-                {"Results": [{"Status": status, "ApproximateNumberOfMessagesMoved": moved}]},
-                {"SourceArn": "arn:dlq", "MaxResults": 1},
+                {"Results": [own, older]},
+                {"SourceArn": "arn:dlq", "MaxResults": 10},
             )
         seen: list[int] = []
         service = DlqService(

@@ -152,3 +152,21 @@ def test_local_up_with_a_bad_fault_plan_refuses_before_starting(home: Path) -> N
     (line,) = error_lines(result)
     assert "missing.yaml" in line
     assert json.loads(run("local", "status", "--json").stdout)["running"] is False
+
+
+@pytest.mark.parametrize("args", [["local", "up"], ["local", "status"], ["payments", "list"]])
+def test_an_unusable_paycli_home_is_one_line_not_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """Before: PAYCLI_HOME under a file (or read-only, or on /proc) was "internal error:
+    FileNotFoundError ... this is a bug in paycli". Now: the directory, why, and what to set."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    monkeypatch.setenv("PAYCLI_HOME", str(blocker / "home"))
+    result = run(*args)
+    assert result.exit_code == 5, result.output
+    (line,) = error_lines(result)
+    assert line.startswith(f"Error: cannot create the local stack's directory {blocker}/home/local")
+    assert "internal error" not in result.stderr
+    assert "Hint: set PAYCLI_HOME to a directory you can write to" in result.stderr
+    assert result.stdout == ""

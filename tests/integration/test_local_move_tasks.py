@@ -342,3 +342,28 @@ def test_dlq_service_waits_for_messages_another_run_holds(queues: Queues) -> Non
     report = service.redrive()
     assert (report.method, report.candidates, report.moved) == ("StartMessageMoveTask", 15, 15)
     assert queues.count(queues.dlq) == 0
+
+
+def test_each_redrive_reports_its_own_task_when_another_follows_it(queues: Queues) -> None:
+    """Two `dlq redrive` at once: the second run's task starts right after the first's ended,
+    before the first run reads its progress. Each reports what its own task moved (reading the
+    newest task, the first reported the second's count)."""
+    queues.park(10)
+    first_client = boto3.client("sqs", region_name=REGION)
+    second = DlqService(
+        queues.sqs, queues.source, queues.dlq, move_task_supported=True, poll_seconds=0.02
+    )
+    seconds: list[Any] = []
+
+    def run_the_second(**_kwargs: Any) -> None:
+        while queues.latest()["Status"] == "RUNNING":
+            time.sleep(0.01)
+        queues.park(4)
+        seconds.append(second.redrive())
+
+    first_client.meta.events.register("after-call.sqs.StartMessageMoveTask", run_the_second)
+    first = DlqService(
+        first_client, queues.source, queues.dlq, move_task_supported=True, poll_seconds=0.02
+    ).redrive()
+    assert (first.moved, seconds[0].moved) == (10, 4)
+    assert queues.count(queues.source) == 14

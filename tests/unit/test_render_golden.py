@@ -214,3 +214,29 @@ def test_the_execution_timeline_keeps_state_and_error_names_whole(width: int) ->
         assert "hidden" not in text
     else:
         assert "hidden at 80 columns; --json has all" in text.replace("\n", " ")
+
+
+def test_the_iam_policy_table_never_folds_an_action_or_an_arn() -> None:
+    """Before: at 80 columns `paycli iam policy` folded "cloudformation:Desc|ribeStacks" and
+    ".../POST/payment|s/bank". Actions and resources are whole, one per line; "needed by" (which
+    --json, the bare policy document, does not carry) wraps but is never dropped."""
+    arns = [f"arn:aws:execute-api:*:*:*/*/POST/payments/{m}" for m in ("bank", "card", "wallet")]
+    document = {
+        "Statement": [
+            {"Sid": "Paycli01", "Action": ["cloudformation:DescribeStacks"],
+             "Resource": ["arn:aws:cloudformation:*:*:stack/paycli/*"]},
+            {"Sid": "Paycli02", "Action": ["execute-api:Invoke"], "Resource": arns},
+        ]
+    }  # fmt: skip
+    reasons = ["pay (finds the API's URL in the stack's outputs)", "pay (the signed POST)"]
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=80, color_system=None, no_color=True)
+    renderer = Renderer(out=console)
+    console.print(renderer.policy_table("IAM policy", document, reasons), crop=False)
+    text = buffer.getvalue()
+    for value in ["cloudformation:DescribeStacks", "arn:aws:cloudformation:*:*:stack/paycli/*"]:
+        assert f" {value} " in text, text
+    for arn in arns:
+        assert re.search(rf"│ {re.escape(arn)}\s*│", text), text
+    assert "pay (the signed" in text
+    assert "hidden" not in text
