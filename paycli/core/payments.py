@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
 
-from paystack.domain.dynamo import from_item
+from paystack.domain.dynamo import TableNames, from_item
+from paystack.domain.errors import PaymentNotFoundError
 from paystack.domain.money import MoneyError, parse_amount
 from paystack.domain.payment import (
     METHOD_TABLE,
@@ -29,10 +30,11 @@ from paystack.domain.payment import (
     payment_view,
 )
 from paystack.domain.payment import Payment as Record
+from paystack.domain.store import get_payment
 
 from paycli.core import inputs
 from paycli.core.api import ApiClient
-from paycli.core.errors import NotFoundError, UsageError, WaitTimeoutError, to_paycli_error
+from paycli.core.errors import UsageError, WaitTimeoutError, to_paycli_error
 from paycli.core.timeparse import iso_z
 
 if TYPE_CHECKING:
@@ -331,15 +333,14 @@ class PaymentsService:
         return PayResult(Payment.from_view(response.body), key, replayed)
 
     def get(self, payment_id: str) -> Payment:
-        """One payment by id (strongly consistent: `pay` then `get` sees the write)."""
-        reply = self._ddb.get_item(
-            TableName=self._table, Key={"payment_id": {"S": payment_id}}, ConsistentRead=True
-        )
-        if "Item" not in reply:
-            raise NotFoundError(
-                f"no payment {payment_id}", hint="list them: `paycli payments list`"
-            )
-        return Payment.from_item(from_item(reply["Item"]))
+        """One payment by id, read by the domain's reader (paystack.domain.store.get_payment,
+        as GET /payments/{id} reads it): strongly consistent, so `pay` then `get` sees the
+        write, and an id that cannot be a payment's is not found without a call."""
+        try:
+            record = get_payment(self._ddb, TableNames(payments=self._table), payment_id)
+        except PaymentNotFoundError as exc:
+            raise to_paycli_error(exc) from exc
+        return Payment.from_record(record)
 
     def wait(
         self,

@@ -113,8 +113,8 @@ def test_throttling_is_retried_then_succeeds(aws: None) -> None:
         BillingMode="PAY_PER_REQUEST",
     )
     calls = _throttle(ddb, "GetItem", times=2)
-    with pytest.raises(PaycliError, match="no payment"):
-        PaymentsService(None, ddb, "payments").get("pay_x")
+    with pytest.raises(PaycliError, match="does not exist"):
+        PaymentsService(None, ddb, "payments").get(PAYMENT_ID)
     assert len(calls) == 3
 
 
@@ -123,7 +123,7 @@ def test_persistent_throttling_becomes_one_clear_error(aws: None) -> None:
     ddb = _target().dynamodb()
     calls = _throttle(ddb, "GetItem", times=99)
     with pytest.raises(ClientError) as caught:
-        PaymentsService(None, ddb, "payments").get("pay_x")
+        PaymentsService(None, ddb, "payments").get(PAYMENT_ID)
     error = from_botocore(caught.value)
     assert error is not None
     assert error.exit_code == ExitCode.FAILURE

@@ -239,9 +239,16 @@ def test_wait_times_out_with_a_hint(stack: Any, api_url: str, account_id: str) -
     assert payment_id in (caught.value.hint or "")
 
 
-def test_get_unknown_payment_is_not_found(payments: PaymentsService) -> None:
-    with pytest.raises(NotFoundError):
-        payments.get("pay_nope")
+@pytest.mark.parametrize("payment_id", ["pay_" + "0" * 32, "pay_nope", ""])
+def test_get_unknown_payment_is_not_found(payments: PaymentsService, payment_id: str) -> None:
+    """An unknown id, well-formed or not (an empty one included), is one NotFoundError (exit
+    3) with a hint, never DynamoDB's ValidationException; a malformed id is not echoed."""
+    with pytest.raises(NotFoundError) as caught:
+        payments.get(payment_id)
+    assert "does not exist" in caught.value.message
+    assert caught.value.hint == "list payments with `paycli payments list`"
+    if payment_id.startswith("pay_0"):
+        assert payment_id in caught.value.message
 
 
 # ------------------------------------------------------------------------------ list
