@@ -100,8 +100,7 @@ def positive_seconds(value: float, option: str) -> float:
     """A duration in seconds that makes sense: finite, above zero, at most a day."""
     if not math.isfinite(value) or value <= 0 or value > MAX_SECONDS:
         raise UsageError(
-            f"{option} must be a number of seconds above 0 and at most {MAX_SECONDS},"
-            f" not {value:g}"
+            f"{option} must be a number of seconds above 0 and at most {MAX_SECONDS}, not {value:g}"
         )
     return value
 
