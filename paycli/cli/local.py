@@ -67,9 +67,11 @@ def up(
 
     Example: paycli local up --json
     """
+    from paycli.core import inputs  # noqa: PLC0415
     from paycli.core.faultplan import load_plan  # noqa: PLC0415
     from paycli.local import control  # noqa: PLC0415 - keeps `paycli --help` fast
 
+    inputs.port(port)
     plan = load_plan(faults).to_json() if faults else None  # bad plan: refused before starting
     out = _renderer(json_output)
     running = control.status()
@@ -123,9 +125,11 @@ def doctor(
 
     Example: paycli local doctor --json | jq '.checks[] | select(.ok | not)'
     """
+    from paycli.core import inputs  # noqa: PLC0415
     from paycli.core.errors import ExitCode  # noqa: PLC0415
     from paycli.local import doctor as checks  # noqa: PLC0415 - imports moto to fingerprint it
 
+    inputs.port(port)
     out = _renderer(json_output)
     report = checks.run(port=port)
     view = {"ok": report.ok, "checks": [asdict(check) for check in report.checks]}

@@ -92,6 +92,13 @@ def execution_ref(value: str) -> str:
     )
 
 
+def port(value: int | None, option: str = "--port") -> int | None:
+    """A TCP port (0: any free one), or None when not given (bind() would overflow)."""
+    if value is not None and not 0 <= value <= 65_535:  # TCP port range
+        raise UsageError(f"{option} must be a TCP port from 0 to 65535, not {value}")
+    return value
+
+
 #: The longest --timeout/--interval taken: a day (time.sleep overflows on 1e308).
 MAX_SECONDS: Final = 86_400
 
