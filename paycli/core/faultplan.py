@@ -183,11 +183,21 @@ def _read(path: Path) -> Any:
     try:
         return yaml.safe_load(text) if path.suffix.lower() != ".json" else json.loads(text)
     except (yaml.YAMLError, ValueError) as exc:
-        where = getattr(exc, "problem_mark", None) or ""
         raise UsageError(
             f"fault plan {path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}"
-            f"{f' ({str(where).strip()})' if where else ''}"
+            f"{_where(exc)}"
         ) from None
+
+
+def _where(exc: Exception) -> str:
+    """ " (line L, column C: problem)" on one line (a YAML mark's text spans three)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f" (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return ""
+    problem = getattr(exc, "problem", None)
+    return f" (line {mark.line + 1}, column {mark.column + 1}{f': {problem}' if problem else ''})"
 
 
 def parse_plan(raw: Any, *, name: str = "plan") -> FaultPlan:

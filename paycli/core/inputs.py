@@ -92,10 +92,16 @@ def execution_ref(value: str) -> str:
     )
 
 
+#: The longest --timeout/--interval taken: a day (time.sleep overflows on 1e308).
+MAX_SECONDS: Final = 86_400
+
+
 def positive_seconds(value: float, option: str) -> float:
-    """A duration in seconds that makes sense: finite and above zero."""
-    if not math.isfinite(value) or value <= 0:
-        raise UsageError(f"{option} must be a number of seconds above 0, not {value:g}")
+    """A duration in seconds that makes sense: finite, above zero, at most a day."""
+    if not math.isfinite(value) or value <= 0 or value > MAX_SECONDS:
+        raise UsageError(
+            f"{option} must be a number of seconds above 0 and at most {MAX_SECONDS}, not {value:g}"
+        )
     return value
 
 

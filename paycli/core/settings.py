@@ -79,7 +79,7 @@ def read_config(path: Path) -> dict[str, str]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:  # binary, or not TOML
         raise ConfigError(
             f"cannot read config file {path}: {exc}", hint="fix or delete the file"
         ) from exc

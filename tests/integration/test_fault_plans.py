@@ -103,8 +103,20 @@ def test_missing_or_malformed_plan_files(tmp_path: Path) -> None:
         load_plan(str(tmp_path / "nope.yaml"))
     broken = tmp_path / "broken.yaml"
     broken.write_text("faults: [\n", encoding="utf-8")
-    with pytest.raises(UsageError, match="not valid YAML"):
+    with pytest.raises(UsageError, match="not valid YAML") as caught:
         load_plan(str(broken))
+    # one line (before: YAML's mark, a snippet and a caret over three lines)
+    assert caught.value.message == (
+        f"fault plan {broken} is not valid YAML (line 2, column 1: expected the node content,"
+        " but found '<stream end>')"
+    )
+    bad_json = tmp_path / "broken.json"
+    bad_json.write_text('{"faults": }', encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        load_plan(str(bad_json))
+    assert caught.value.message == (
+        f"fault plan {bad_json} is not valid JSON (line 1, column 12: Expecting value)"
+    )
 
 
 # ------------------------------------------------------------------ draws and counts

@@ -89,6 +89,15 @@ def test_broken_config_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
         resolve_settings(flags=NO_FLAGS, env={"PAYCLI_HOME": str(tmp_path)})
 
 
+def test_a_config_file_that_is_not_utf8_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    """Before: a binary or UTF-16 config.toml was "internal error: UnicodeDecodeError ... a
+    bug in paycli" on every command."""
+    (tmp_path / "config.toml").write_bytes(b"\xff\xfet\x00a\x00")
+    with pytest.raises(ConfigError, match=r"cannot read config file .*config\.toml") as caught:
+        resolve_settings(flags=NO_FLAGS, env={"PAYCLI_HOME": str(tmp_path)})
+    assert caught.value.hint == "fix or delete the file"
+
+
 def test_missing_config_file_is_empty() -> None:
     """No file yet (first run) is not an error."""
     assert read_config(Path("/nonexistent/paycli/config.toml")) == {}
