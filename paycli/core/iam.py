@@ -43,7 +43,8 @@ class Grant:
 
 # Resource keys: "stack"; "table:<LogicalId>" (and "index:<LogicalId>" for its indexes);
 # "queue:<LogicalId>"; "state-machine:<LogicalId>" / "executions:<LogicalId>";
-# "function-logs" (every function's log group); "routes" (the API's payment routes).
+# "function-logs" (every function's log group); "routes" (the API's payment routes: each POST,
+# and the GET of one payment that `pay --wait` polls).
 OPERATOR: Final = (
     Grant("every command (the stack's outputs)", ("cloudformation:DescribeStacks",), ("stack",)),
     Grant("logs (the stack's functions)", ("cloudformation:ListStackResources",), ("stack",)),
@@ -108,7 +109,11 @@ PAYER: Final = (
         ("cloudformation:DescribeStacks",),
         ("stack",),
     ),
-    Grant("pay (the signed POST of each method)", ("execute-api:Invoke",), ("routes",)),
+    Grant(
+        "pay (the signed POST of each method; --wait: GET of the payment)",
+        ("execute-api:Invoke",),
+        ("routes",),
+    ),
 )
 
 
@@ -190,7 +195,7 @@ class ResourceNames:
                     f"arn:{self.partition}:execute-api:{self.region}:{self.account}:*/*/"
                     f"{method.upper()}/{resource}"
                     for method in methods
-                    if method.upper() == "POST"
+                    if method.upper() in {"POST", "GET"}
                 ]
         return sorted(arns)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -280,7 +281,8 @@ def new_idempotency_key() -> str:
 
 
 class PaymentsService:
-    """Payments on one target: the API for writes, the PaymentsTable for reads."""
+    """Payments on one target: the API to pay and follow a payment (`pay`, `view`, `wait`),
+    the PaymentsTable for the operator's reads (`get`, `list_payments`)."""
 
     def __init__(
         self,
@@ -320,10 +322,9 @@ class PaymentsService:
         """POST /payments/{method} with an Idempotency-Key (generated when none was given).
         A PayRequest is parsed first: nothing is looked up or sent for bad input."""
         payment = request.parse() if isinstance(request, PayRequest) else request
-        if self._api is None:
-            raise UsageError("this PaymentsService has no API client")
+        api = self._require_api()
         key = new_idempotency_key() if payment.idempotency_key is None else payment.idempotency_key
-        response = self._api.request(
+        response = api.request(
             "POST",
             f"/payments/{payment.method.value}",
             body=payment.body(),
@@ -331,6 +332,18 @@ class PaymentsService:
         )
         replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
         return PayResult(Payment.from_view(response.body), key, replayed)
+
+    def _require_api(self) -> ApiClient:
+        api = self._api
+        if api is None:
+            raise UsageError("this PaymentsService has no API client")
+        return api
+
+    def view(self, payment_id: str) -> Payment:
+        """GET /payments/{id} through the API (signed like `pay`): the public view, operator
+        fields null. What a payer may read: it needs execute-api:Invoke, not the table."""
+        path = f"/payments/{urllib.parse.quote(payment_id, safe='')}"
+        return Payment.from_view(self._require_api().request("GET", path).body)
 
     def get(self, payment_id: str) -> Payment:
         """One payment by id, read by the domain's reader (paystack.domain.store.get_payment,
@@ -349,15 +362,18 @@ class PaymentsService:
         timeout: float = 60.0,
         on_change: Callable[[Payment], None] | None = None,
     ) -> Payment:
-        """Poll the payment until it is terminal (SUCCEEDED/DECLINED/FAILED) or time runs out.
+        """Poll GET /payments/{id} (`view`) until the payment is terminal (SUCCEEDED/DECLINED/
+        FAILED) or time runs out: paying and following a payment need only the API, never the
+        payments table. The result is the public view (the operator fields stay null: `payments
+        get` shows them).
 
         Starts at 100 ms and backs off to 1 s, so a quick payment is seen quickly and a slow
-        one costs at most one GetItem a second.
+        one costs at most one GET a second.
         """
         deadline = self._clock() + timeout
         delay, last_status = 0.1, ""
         while True:
-            payment = self.get(payment_id)
+            payment = self.view(payment_id)
             if payment.status != last_status and on_change is not None:
                 on_change(payment)
             last_status = payment.status

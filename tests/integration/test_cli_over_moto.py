@@ -138,8 +138,11 @@ def test_failed_payment_in_dlq_then_stats_peek_redrive_purge(cli: Cli) -> None:
     account_id = _account(cli)
     card = ["--card", CARD_PROCESSING_ERROR]
     failed = cli("pay", "card", "--amount", "1.00", "--account", account_id, *card, "--wait")
-    assert failed["status"] == "FAILED"
-    assert failed["error"] == "IssuerUnavailableError"
+    assert (failed["status"], failed["reason"]) == ("FAILED", "processing_error")
+    # `pay --wait` follows the payment through the API (public view: operator fields null);
+    # the operator's `payments get` reads the table and names the error.
+    assert (failed["error"], failed["execution_arn"]) == (None, None)
+    assert cli("payments", "get", failed["payment_id"])["error"] == "IssuerUnavailableError"
     # MarkFailed writes FAILED (which ends --wait) just before SendToDlq parks the message.
     wait_until(
         lambda: cli("dlq", "stats")["dlq_messages"] >= 1,

@@ -49,17 +49,24 @@ PAYMENT_ID = "pay_" + "0" * 31 + "1"
 
 
 class ApiGatewayStandIn(BaseHTTPRequestHandler):
-    """Answers every request 202 with a PENDING payment and records the route it asked for,
-    as `{METHOD}/{path}` under the stage (the last part of an execute-api ARN)."""
+    """Answers every POST 202 with a PENDING payment and every GET 200 with it SUCCEEDED, and
+    records the route each asked for, as `{METHOD}/{path}` under the stage (the last part of an
+    execute-api ARN)."""
 
     routes: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         self.rfile.read(length)
-        self.routes.append(f"POST{self.path.removeprefix('/v1')}")
-        body = json.dumps({"payment_id": PAYMENT_ID, "status": "PENDING", "method": "card"})
-        self.send_response(202)
+        self._answer(202, "PENDING")
+
+    def do_GET(self) -> None:
+        self._answer(200, "SUCCEEDED")
+
+    def _answer(self, status: int, payment_status: str) -> None:
+        self.routes.append(f"{self.command}{self.path.removeprefix('/v1')}")
+        body = json.dumps({"payment_id": PAYMENT_ID, "status": payment_status, "method": "card"})
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -232,13 +239,18 @@ def test_a_payer_can_pay_each_method_and_nothing_else(
     deployed: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`paycli pay` for each method needs DescribeStacks (to find the API) and execute-api:Invoke
-    on its route; the payer policy allows exactly that, and no operator command."""
+    on its route, and `pay --wait` only Invoke on GET /payments/{id} besides (no table read);
+    the payer policy allows exactly that, and no operator command."""
     recorder = CallRecorder({}, principal="payer")
     recorder.install(monkeypatch)
     payer = policy_of("payer")
     for method in ("card", "bank", "wallet"):
         result = run("pay", method, "--amount", "1.00", "--account", "acc_1")
         assert result.exit_code == 0, result.output
+    waited = run("pay", "card", "--amount", "1.00", "--account", "acc_1", "--wait", "--json")
+    assert waited.exit_code == 0, waited.output
+    assert json.loads(waited.stdout)["status"] == "SUCCEEDED"
+    assert {call.operation for call in recorder.calls} == {"DescribeStacks"}
     needs = [need for call in recorder.calls for need in needs_of(call, "pay", REGION)]
     needs += [
         Need(
@@ -251,7 +263,9 @@ def test_a_payer_can_pay_each_method_and_nothing_else(
         for route in ApiGatewayStandIn.routes
     ]
     assert sorted(ApiGatewayStandIn.routes) == [
+        f"GET/payments/{PAYMENT_ID}",
         "POST/payments/bank",
+        "POST/payments/card",
         "POST/payments/card",
         "POST/payments/wallet",
     ]
