@@ -18,6 +18,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from waiting import wait_until
 
 from paycli.core.dlq import DlqService
 from paycli.local import patches
@@ -85,11 +86,11 @@ class Queues:
         return dict(results["Results"][0])
 
     def finished(self, timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while (task := self.latest())["Status"] in {"RUNNING", "CANCELLING"}:
-            assert time.monotonic() < deadline, task
-            time.sleep(0.02)
-        return task
+        return wait_until(
+            lambda: (task := self.latest())["Status"] not in {"RUNNING", "CANCELLING"} and task,
+            timeout=timeout,
+            what=lambda: f"the move task to end (last {self.latest()})",
+        )
 
 
 @pytest.fixture
@@ -266,8 +267,11 @@ def test_a_destination_deleted_mid_task_fails_it_and_loses_nothing(queues: Queue
         DestinationArn=queues.arn(queues.other),
         MaxNumberOfMessagesPerSecond=1,
     )
-    while queues.latest()["ApproximateNumberOfMessagesMoved"] < 1:
-        time.sleep(0.02)
+    wait_until(
+        lambda: queues.latest()["ApproximateNumberOfMessagesMoved"] >= 1,
+        timeout=30,
+        what="the first message moved",
+    )
     received = queues.drain(queues.other)
     queues.sqs.delete_queue(QueueUrl=queues.other)
     task = queues.finished()
@@ -356,8 +360,12 @@ def test_each_redrive_reports_its_own_task_when_another_follows_it(queues: Queue
     seconds: list[Any] = []
 
     def run_the_second(**_kwargs: Any) -> None:
-        while queues.latest()["Status"] == "RUNNING":
-            time.sleep(0.01)
+        wait_until(
+            lambda: queues.latest()["Status"] != "RUNNING",
+            timeout=30,
+            what="the first run's task to end",
+            interval=0.01,
+        )
         queues.park(4)
         seconds.append(second.redrive())
 
