@@ -170,3 +170,32 @@ def test_an_unusable_paycli_home_is_one_line_not_an_internal_error(
     assert "internal error" not in result.stderr
     assert "Hint: set PAYCLI_HOME to a directory you can write to" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("deploy", "--stack-name", "other"),
+        ("status", "--stack-name", "other", "--json"),
+        ("--stack-name", "other", "payments", "list", "--json"),
+    ],
+    ids=["deploy", "status", "root"],
+)
+def test_another_stack_name_on_local_is_refused(home: Path, args: tuple[str, ...]) -> None:
+    """`--stack-name other` on the local target used to be ignored: `deploy --stack-name other`
+    deployed (and `status` read) the one `paycli-*` stack. It is refused with one line naming
+    why, exit 2, before anything starts (no daemon is started in this empty PAYCLI_HOME)."""
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert error_lines(result) == [
+        "Error: --stack-name 'other' does not apply to the local target: the embedded local"
+        " stack holds one stack ('paycli')"
+    ]
+    assert not (home / "local" / "state.json").exists()
+
+
+def test_the_local_stacks_own_name_is_accepted(home: Path) -> None:
+    """`--stack-name paycli` names the local stack itself: the command runs as without it."""
+    result = run("status", "--stack-name", "paycli")
+    assert result.exit_code == 5, result.output
+    assert error_lines(result) == [NOT_RUNNING]
