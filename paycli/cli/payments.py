@@ -53,7 +53,9 @@ def list_(
         str | None,
         typer.Option("--since", help="Age (30m, 1h, 2d) or ISO-8601 time (no zone: the tables')."),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=1_000_000, help="At most this many.")
+    ] = 50,
     json_output: JsonOpt = False,
 ) -> None:
     """List payments, newest first.

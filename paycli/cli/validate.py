@@ -12,7 +12,7 @@ import typer
 
 from paycli.cli._common import JsonOpt, RegionOpt, StackNameOpt
 from paycli.core.context import AppContext
-from paycli.core.errors import ExitCode, NotFoundError
+from paycli.core.errors import ExitCode, NotFoundError, UsageError
 
 app = typer.Typer()
 
@@ -41,6 +41,7 @@ def validate(
 
     Example: paycli validate --json | jq '.findings[] | select(.severity == "error")'
     """
+    from paycli.core.regions import known_regions  # noqa: PLC0415
     from paycli.lint.findings import DEFAULT_REGION, TEMPLATE_NAME  # noqa: PLC0415
     from paycli.lint.validate import (  # noqa: PLC0415 - heavy: cfn-lint, samtranslator, moto
         find_stack_dir,
@@ -56,11 +57,14 @@ def validate(
         )
     app_ctx: AppContext = ctx.obj
     settings = app_ctx.settings
+    where = region or settings.region or DEFAULT_REGION
+    if where not in known_regions():  # cfn-lint would "crash" with its list of ~40 regions
+        raise UsageError(f"{where!r} is not a region cfn-lint knows", hint="e.g. eu-west-1")
     out = Renderer(json_output=json_output)
     with out.spinner(f"Validating {directory} ..."):
         report = validate_stack(
             directory,
-            region=region or settings.region or DEFAULT_REGION,
+            region=where,
             stack_name=stack_name or settings.stack_name,
         )
     out.emit(report.as_dict(), out.findings_table)

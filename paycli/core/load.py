@@ -112,7 +112,9 @@ class LoadPlan:
 
     def check(self) -> None:
         """Every impossible setting as one UsageError, before anything is sent."""
-        problems = []
+        problems = too_many(count=self.count, concurrency=self.concurrency)
+        if not self.account_ids:
+            problems += too_many(accounts=self.accounts)
         if self.count < 1:
             problems.append("--count must be at least 1")
         if self.concurrency < 1:
@@ -136,6 +138,20 @@ class LoadPlan:
             problems.append("the timeout and poll interval must be positive")
         if problems:
             raise UsageError("; ".join(problems))
+
+
+#: Upper bounds of a run's sizes: the plan is built in memory, each sender is a thread and each
+#: account a transaction, so `--accounts 99999999999999999999` would run until killed.
+MAX_SIZES: Final = {"count": 10_000_000, "concurrency": 1_024, "accounts": 100_000}
+
+
+def too_many(**sizes: int) -> list[str]:
+    """A problem line for each size above its bound (`count=` for --count, and so on)."""
+    return [
+        f"--{name} must be at most {MAX_SIZES[name]:,}, not {value:,}"
+        for name, value in sizes.items()
+        if value > MAX_SIZES[name]
+    ]
 
 
 @dataclass(frozen=True)

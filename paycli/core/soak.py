@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from paycli.core.audit import AuditReport, AuditService, Verdict, Violation
 from paycli.core.errors import PaycliError, UsageError
 from paycli.core.faultplan import FaultPlan
-from paycli.core.load import LoadDriver, LoadPlan, LoadProgress, LoadReport, read_payments
+from paycli.core.load import (
+    LoadDriver,
+    LoadPlan,
+    LoadProgress,
+    LoadReport,
+    read_payments,
+    too_many,
+)
 from paycli.core.payments import PayRequest, PayResult
 
 if TYPE_CHECKING:
@@ -90,7 +97,12 @@ class SoakPlan:
 
     def check(self) -> None:
         """Impossible settings as one UsageError, before anything is sent."""
-        problems = []
+        problems = [
+            p.replace("--count", "--payments")
+            for p in too_many(
+                count=self.payments, accounts=self.accounts, concurrency=self.concurrency
+            )
+        ]
         if self.payments < 1:
             problems.append("--payments must be at least 1")
         if self.accounts < 1:

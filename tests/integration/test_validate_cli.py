@@ -62,6 +62,17 @@ def test_a_directory_without_template_is_a_not_found_error(
     assert result.stdout == ""
 
 
+def test_an_unknown_region_is_one_usage_line_not_a_cfn_lint_crash_finding(
+    runner: CliRunner,
+) -> None:
+    """Before: `validate --region bogus` listed a "cfn-lint-crash" finding quoting cfn-lint's
+    InvalidRegionException and its ~40 regions (exit 1)."""
+    result = runner.invoke(app, ["validate", "--region", "bogus", "--json"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[0] == "Error: 'bogus' is not a region cfn-lint knows"
+    assert result.stdout == ""
+
+
 def test_help_shows_an_example(runner: CliRunner) -> None:
     result = runner.invoke(app, ["validate", "--help"])
     assert result.exit_code == 0

@@ -24,6 +24,7 @@ PAY_BANK = ["pay", "bank", "--amount", "1", "--account", "a"]
 PAY_WALLET = ["pay", "wallet", "--amount", "1", "--account", "a"]
 TOO_MUCH = "99999999999999999999999"
 PAN = "4242424242424242"
+BIG = f"{int(TOO_MUCH):,}"
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +67,11 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["local", "up", "--port", "99999"], "--port must be a TCP port from 0 to 65535, not"),
         (["local", "up", "--port", "-1"], "--port must be a TCP port from 0 to 65535, not -1"),
         (["local", "doctor", "--port", "70000"], "--port must be a TCP port"),
+        (["load", "--accounts", TOO_MUCH], f"--accounts must be at most 100,000, not {BIG}"),
+        (["load", "--concurrency", TOO_MUCH], "--concurrency must be at most 1,024, not"),
+        (["load", "--count", TOO_MUCH], "--count must be at most 10,000,000, not"),
+        (["soak", "--payments", TOO_MUCH, "--faults", "none"], "--payments must be at most"),
+        (["soak", "--accounts", "100001", "--faults", "none"], "--accounts must be at most"),
         (["logs", "--payment", "pay_x"], "a payment id must be"),
         (["demo", "--timeout", "nan"], "--timeout must be"),
         (["demo", "--timeout", "-1"], "--timeout must be"),
@@ -189,3 +195,13 @@ def test_a_prompt_without_a_terminal_refuses_at_once_with_the_yes_hint(args: lis
     assert "Hint: pass --yes" in result.stderr
     assert result.stdout == ""
     assert "Aborted" not in result.output
+
+
+def test_a_huge_payments_limit_is_a_usage_error_not_an_internal_one() -> None:
+    """Before: `payments list --limit 99999999999999999999` was "internal error: ValueError:
+    Stop argument for islice() ..."; now click's range check refuses it (exit 2)."""
+    result = runner.invoke(app, ["payments", "list", "--limit", TOO_MUCH])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "Error: Invalid value for '--limit'" in result.stderr
+    assert "less than or equal to 1000000" in result.stderr
+    assert "internal error" not in result.stderr
