@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -199,3 +200,32 @@ def test_the_local_stacks_own_name_is_accepted(home: Path) -> None:
     result = run("status", "--stack-name", "paycli")
     assert result.exit_code == 5, result.output
     assert error_lines(result) == [NOT_RUNNING]
+
+
+def test_a_wedged_local_endpoint_fails_in_seconds_with_one_line(home: Path) -> None:
+    """A local endpoint that accepts connections and never answers (what a SIGSTOPped or hung
+    daemon looks like: the kernel still completes the handshake) used to hold `paycli status`
+    for 30 s x 5 attempts (158 s measured). On the local target the clients give up after
+    10 s x 2 attempts with one line naming the endpoint and what to do, exit 5."""
+    from paycli.core.aws import LOCAL_CLIENT_CONFIG, AwsTarget, StackOutputs  # noqa: PLC0415
+
+    settings = Settings(target="local")
+    names = {name: f"paycli-{name}" for name in StackOutputs.__dataclass_fields__}
+    with socket.socket() as wedged:
+        wedged.bind(("127.0.0.1", 0))
+        wedged.listen(8)  # never accepted, never answered
+        endpoint = f"http://127.0.0.1:{wedged.getsockname()[1]}"
+        target = AwsTarget(
+            settings, outputs=StackOutputs.from_mapping(names, where="test"), endpoint=endpoint
+        )
+        started = time.monotonic()
+        result = CliRunner().invoke(app, ["status", "--json"], obj=AppContext(settings, target))
+        elapsed = time.monotonic() - started
+    assert result.exit_code == 5, result.output
+    assert error_lines(result) == [
+        f"Error: no answer from {endpoint}/ (read timed out on every attempt)"
+    ]
+    assert "paycli local down" in result.stderr
+    attempts = LOCAL_CLIENT_CONFIG.retries["total_max_attempts"]
+    bound = attempts * (LOCAL_CLIENT_CONFIG.read_timeout + 2)  # waits plus retry backoff
+    assert elapsed < bound, f"{elapsed:.1f} s"
