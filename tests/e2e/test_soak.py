@@ -67,6 +67,17 @@ def test_fault_plans_set_show_clear(soak_stack: LocalStackHandle, tmp_path: Any)
     assert json.loads(cli("local", "faults", "clear", "--json").stdout)["plan"] is None
 
 
+def set_status(stack: LocalStackHandle, payment_id: str, status: str) -> None:
+    """Behind the pipeline's back: a payment's status as an old incident left it."""
+    stack.client("dynamodb").update_item(
+        TableName=stack.outputs["PaymentsTableName"],
+        Key={"payment_id": {"S": payment_id}},
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": status}},
+    )
+
+
 def test_soak_reports_only_its_own_payments(soak_stack: LocalStackHandle) -> None:
     """A stack that already holds a FAILED payment (its DLQ message purged: nothing can
     recover it) used to make the soak report it as `not_recovered` and exit 1, and to sum
@@ -81,17 +92,14 @@ def test_soak_reports_only_its_own_payments(soak_stack: LocalStackHandle) -> Non
     )  # fmt: skip
     assert paid.exit_code in (0, 1), paid.output  # DECLINED
     old = json.loads(paid.stdout)["payment_id"]
-    soak_stack.client("dynamodb").update_item(
-        TableName=soak_stack.outputs["PaymentsTableName"],
-        Key={"payment_id": {"S": old}},
-        UpdateExpression="SET #s = :f",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":f": {"S": "FAILED"}},
-    )
-    result = cli(
-        "soak", "--payments", "20", "--accounts", "4", "--faults", "none",
-        "--seed", "3", "--quiesce-timeout", "30", "--json",
-    )  # fmt: skip
+    set_status(soak_stack, old, "FAILED")
+    try:
+        result = cli(
+            "soak", "--payments", "20", "--accounts", "4", "--faults", "none",
+            "--seed", "3", "--quiesce-timeout", "30", "--json",
+        )  # fmt: skip
+    finally:  # the audit test below sees a clean stack again
+        set_status(soak_stack, old, "DECLINED")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["violations"] == []
