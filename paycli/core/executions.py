@@ -269,6 +269,16 @@ class ExecutionsService:
         except NotFoundError:
             base = self._arn.replace(":stateMachine:", ":execution:")
             return f"{base}:{ref}"
+        if not payment.execution_arn and payment.data.get("error"):
+            # FAILED before its first step recorded the execution (a handler that cannot be
+            # imported): "may still be queued" would send the operator the wrong way.
+            cause = payment.data.get("cause")
+            raise NotFoundError(
+                f"payment {ref} failed before recording its execution:"
+                f" {payment.data['error']}{f': {cause}' if cause else ''}",
+                hint=f"see `paycli logs --payment {ref}` and `paycli executions list --status"
+                " FAILED`",
+            )
         if not payment.execution_arn:
             raise NotFoundError(
                 f"payment {ref} has no execution yet (status {payment.status})",

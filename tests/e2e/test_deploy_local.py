@@ -34,8 +34,10 @@ def test_a_handler_that_cannot_import_says_why_in_payments_get(
 ) -> None:
     """The local stack loads handler code from CodeUri at each cold start: code changed under
     a running stack (a merge) made every payment FAILED with only `error: ImportError`, the
-    reason visible in `paycli logs` alone. `payments get` shows the handler's message as
-    `cause`. (A stack of its own, deployed from a copy of stack/ that the test breaks.)"""
+    reason visible in `paycli logs` alone (and `executions show` said "no execution yet: its
+    message may still be queued"). `payments get` shows the handler's message as `cause`, and
+    `executions show` names it. (A stack of its own, deployed from a copy of stack/ that the
+    test breaks.)"""
     stack = tmp_path / "stack"
     shutil.copytree(TEMPLATE.parent, stack, ignore=shutil.ignore_patterns("__pycache__"))
     home = tmp_path / "home"
@@ -62,5 +64,13 @@ def test_a_handler_that_cannot_import_says_why_in_payments_get(
         assert (view["status"], view["error"]) == ("FAILED", "ImportError")
         assert "cannot import name 'no_such_name'" in view["cause"]
         assert "paystack.domain.money" in view["cause"]
+        shown = runner.invoke(app, ["executions", "show", payment_id])
+        assert shown.exit_code == 3, shown.output
+        errors = [line for line in shown.stderr.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1
+        assert errors[0].startswith(
+            f"Error: payment {payment_id} failed before recording its execution: ImportError:"
+            " cannot import name 'no_such_name'"
+        )
     finally:
         stop_local_stack(handle)
