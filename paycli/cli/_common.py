@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from paycli.core.context import AppContext
-from paycli.core.settings import Settings, resolve_settings
+from paycli.core.settings import DEFAULT_STACK_NAME, Settings, resolve_settings
 
 if TYPE_CHECKING:
     from paycli.core.services import Services
@@ -143,6 +143,7 @@ def override_target(
     flags = {"target": target, "profile": profile, "region": region, "stack_name": stack_name}
     if not any(flags.values()):
         return base
+    refuse_stack_name_on_local(target or base.settings.target, stack_name)
     merged = {k: v or getattr(base.settings, k) for k, v in flags.items()}
     merged["time_zone"] = base.settings.time_zone
     settings: Settings = resolve_settings(
@@ -151,6 +152,22 @@ def override_target(
     settings = replace(settings, config_path=base.settings.config_path)
     same_target = base.target is not None and settings == base.settings
     return AppContext(settings, base.target if same_target else None)
+
+
+def refuse_stack_name_on_local(target: str, stack_name: str | None) -> None:
+    """An explicit --stack-name other than the local stack's own name is refused on the local
+    target (exit 2): the embedded stack holds one stack, named `paycli`, so honouring another
+    name would read and write that same stack under a name the operator did not ask for (it
+    used to be ignored silently). PAYCLI_STACK_NAME and the config file, which an AWS setup
+    writes, stay ignored on local so that `--target local` works in that shell."""
+    if stack_name and target.lower() == "local" and stack_name != DEFAULT_STACK_NAME:
+        from paycli.core.errors import UsageError  # noqa: PLC0415
+
+        raise UsageError(
+            f"--stack-name {stack_name!r} does not apply to the local target: the embedded"
+            f" local stack holds one stack ({DEFAULT_STACK_NAME!r})",
+            hint="drop --stack-name, or add --target aws",
+        )
 
 
 def services(ctx: typer.Context) -> Services:

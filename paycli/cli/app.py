@@ -35,6 +35,7 @@ from paycli.cli._common import (
     TargetOpt,
     TimeZoneOpt,
     app_dir,
+    refuse_stack_name_on_local,
 )
 from paycli.core.context import AppContext
 from paycli.core.errors import PaycliError, to_paycli_error
@@ -127,10 +128,12 @@ def root(
     default. Example: paycli --target aws --region eu-west-1 status
     """
     if isinstance(ctx.obj, AppContext):  # injected by a test: keep it
+        refuse_stack_name_on_local(target or ctx.obj.settings.target, stack_name)
         return
     flags = {"target": target, "profile": profile, "region": region, "stack_name": stack_name}
     flags["time_zone"] = time_zone
     ctx.obj = AppContext(resolve_settings(flags=flags, app_dir=app_dir(), debug=debug))
+    refuse_stack_name_on_local(ctx.obj.settings.target, stack_name)
 
 
 app.add_typer(deploy.app)  # deploy, destroy, status at the top level

@@ -74,6 +74,11 @@ def _human(report: SoakReport) -> dict[str, Any]:
     view = report.view()
     rows: dict[str, Any] = {
         "payments accepted": f"{view['accepted']} of {view['payments']}",
+        "report covers": (
+            f"{view['window']['payments']} payments of this run (created"
+            f" {view['window']['created_from']} .. {view['window']['created_until']} on its"
+            f" accounts; {view['window']['unanswered']} unanswered)"
+        ),
         "outcomes": ", ".join(f"{k} {v}" for k, v in view["outcomes"].items()) or "-",
         "parked (card always fails)": view["parked_failed"],
         "faults fired": ", ".join(f"{k} {v}" for k, v in view["faults_fired"].items()) or "-",

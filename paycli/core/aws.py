@@ -31,13 +31,23 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
     from mypy_boto3_sts import STSClient
 
-#: One retry/timeout policy for every client. "standard" retries throttling and transient errors
-#: with exponential backoff and jitter (5 attempts in all); the timeouts keep a dead endpoint
-#: from hanging a command.
+#: One retry/timeout policy for every AWS client. "standard" retries throttling and transient
+#: errors with exponential backoff and jitter (5 attempts in all); the timeouts keep a dead
+#: endpoint from hanging a command.
 CLIENT_CONFIG: Final = Config(
     retries={"mode": "standard", "total_max_attempts": 5},
     connect_timeout=5,
     read_timeout=30,
+    user_agent_extra=f"paycli/{__version__}",
+)
+#: The local target's policy: the daemon is on this machine's loopback, so a connect takes
+#: microseconds and no network drops a reply. With the AWS policy a wedged (SIGSTOPped) daemon
+#: cost 30 s x 5 attempts (158 s measured for `paycli status`) before a word; 10 s x 2 still
+#: leaves a daemon busy under load (a reply takes well under a second there) room to answer.
+LOCAL_CLIENT_CONFIG: Final = Config(
+    retries={"mode": "standard", "total_max_attempts": 2},
+    connect_timeout=2,
+    read_timeout=10,
     user_agent_extra=f"paycli/{__version__}",
 )
 
@@ -89,10 +99,19 @@ class StackOutputs:
 class AwsTarget:
     """Sessions, clients and stack outputs for one resolved target (built lazily, cached)."""
 
-    def __init__(self, settings: Settings, *, outputs: StackOutputs | None = None) -> None:
-        """`outputs` may be given (tests, a fresh deploy) to skip looking them up."""
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        outputs: StackOutputs | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        """`outputs` may be given (tests, a fresh deploy) to skip looking them up; `endpoint`
+        (tests) is the local endpoint to use instead of the running daemon's."""
         self.settings = settings
         self._outputs = outputs
+        if endpoint is not None and self.is_local:
+            self.__dict__["_endpoint"] = endpoint  # what the cached property would return
 
     @property
     def is_local(self) -> bool:
@@ -101,15 +120,16 @@ class AwsTarget:
 
     @cached_property
     def _endpoint(self) -> str | None:
-        """The local moto endpoint (None on AWS); a stopped local stack is a clear error."""
+        """The local moto endpoint (None on AWS); a stopped local stack is a clear error, and
+        so is a wedged one (its health call times out in seconds, before any client waits)."""
         if not self.is_local:
             return None
         from paycli.local import control  # noqa: PLC0415 - the local stack loads on demand
 
-        status = control.status()
-        if not status.running or not status.endpoint:
+        endpoint = control.live_endpoint()
+        if endpoint is None:
             raise ConfigError("the local stack is not running", hint=DEPLOY_HINT["local"])
-        return status.endpoint
+        return endpoint
 
     @cached_property
     def session(self) -> boto3.Session:
@@ -162,7 +182,9 @@ class AwsTarget:
                     " or the profile)",
                 )
         return self.session.client(  # type: ignore[call-overload]
-            service, endpoint_url=self._endpoint, config=CLIENT_CONFIG
+            service,
+            endpoint_url=self._endpoint,
+            config=LOCAL_CLIENT_CONFIG if self.is_local else CLIENT_CONFIG,
         )
 
     def dynamodb(self) -> DynamoDBClient:

@@ -8,6 +8,7 @@ index, and a listing without either merges one ByStatus query per status (newest
 from __future__ import annotations
 
 import heapq
+import json
 import time
 import urllib.parse
 import uuid
@@ -46,8 +47,10 @@ __all__ = ["METHODS", "Method"]
 STATUSES: Final = tuple(status.value for status in Status)
 TERMINAL: Final = frozenset({*SETTLED, Status.FAILED})
 #: The operator view adds these to the public view (README, "Payment JSON"): the failure's error
-#: name (FAILED only) and the last execution, for `paycli executions show`.
-OPERATOR_FIELDS: Final = ("error", "execution_arn")
+#: name and message (FAILED only) and the last execution, for `paycli executions show`.
+OPERATOR_FIELDS: Final = ("error", "cause", "execution_arn")
+#: Characters of a failure's message the operator view keeps.
+CAUSE_LIMIT: Final = 500
 
 #: Test instruments the simulated issuer approves, used when the user gives none.
 DEFAULT_CARD: Final = str(METHOD_TABLE[Method.CARD].test_instrument["number"])
@@ -117,6 +120,7 @@ class Payment:
     def from_record(cls, record: Record) -> Payment:
         """The domain's public view of the record, plus the operator fields."""
         extras = {name: getattr(record, name) for name in OPERATOR_FIELDS}
+        extras["cause"] = failure_message(record.cause)
         return cls(payment_view(record) | extras)
 
     @classmethod
@@ -131,6 +135,22 @@ class Payment:
         names = (*VIEW_FIELDS, method) if isinstance(body.get(method), dict) else VIEW_FIELDS
         data = {name: body.get(name) for name in names}
         return cls(data | dict.fromkeys(OPERATOR_FIELDS))
+
+
+def failure_message(cause: str | None) -> str | None:
+    """The message of a stored failure cause: a Lambda error's Cause is its JSON error
+    ({"errorMessage", "errorType", "stackTrace"}): keep the message, so a handler that cannot
+    even be imported (code changed under a running local stack) says why in `payments get`,
+    not only in `paycli logs`. Any other cause is kept as written; both cut at CAUSE_LIMIT."""
+    if not cause:
+        return None
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        parsed = None
+    message = parsed.get("errorMessage") if isinstance(parsed, dict) else None
+    text = str(message) if message else cause
+    return text if len(text) <= CAUSE_LIMIT else text[: CAUSE_LIMIT - 3] + "..."
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,19 @@
 Every violation (the audit's, plus payments that never settled, FAILED payments that should
 have recovered, accepted payments missing from the table, same-key resends answered with
 another payment) is listed; `ok` is False when there is any.
+
+The outcomes, the recovery's end and the payment violations cover this run's payments only:
+the ids the API answered with, plus those created on the run's own (new) accounts within the
+run's window (an impatient client's accepted-but-unanswered request). A stack that already
+holds payments (an old FAILED one whose DLQ message was purged) does not leak into the report;
+the audit's findings about other payments are left out, its ledger and account findings stay
+stack-wide (a broken balance anywhere is still broken).
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,7 +47,7 @@ from paycli.core.load import (
     read_payments,
     too_many,
 )
-from paycli.core.payments import PayRequest, PayResult
+from paycli.core.payments import Payment, PayRequest, PayResult
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -115,6 +123,25 @@ class SoakPlan:
             raise UsageError("; ".join(problems))
 
 
+@dataclass(frozen=True)
+class RunWindow:
+    """The payments one soak run created: what its report covers."""
+
+    started_at: str  # ISO 8601 UTC, ms, Z: before the first request
+    sent_until: str  # after the last request was answered (or refused)
+    payment_ids: tuple[str, ...]  # answered ids, then the unanswered ones found in the window
+    unanswered: int
+
+    def view(self) -> dict[str, Any]:
+        """Stable JSON fields."""
+        return {
+            "created_from": self.started_at,
+            "created_until": self.sent_until,
+            "payments": len(self.payment_ids),
+            "unanswered": self.unanswered,
+        }
+
+
 @dataclass
 class Redriven:
     """What the recovery rounds sent back into the pipeline."""
@@ -139,6 +166,7 @@ class SoakReport(Verdict):
     """The run's figures and every violation found."""
 
     plan: SoakPlan
+    window: RunWindow
     load: LoadReport
     faults_fired: dict[str, int]
     redriven: Redriven
@@ -161,6 +189,7 @@ class SoakReport(Verdict):
             "accepted": self.load.accepted,
             "refused": dict(self.load.errors),
             "same_key_resends": self.load.same_key_resends,
+            "window": self.window.view(),
             "outcomes": dict(sorted(self.outcomes.items())),
             "parked_failed": self.parked_failed,
             "faults_fired": dict(sorted(self.faults_fired.items())),
@@ -221,15 +250,17 @@ class Soak:
         )
         load = self._send(plan)
         send_s = self._clock() - began
+        window = self._window(load, started_at, datetime.now(UTC))
         fired = self._set_faults(None) if self._s.faults is not None else fired
         self._progress(f"faults cleared ({sum(fired.values())} fired); recovering")
         began = self._clock()
-        redriven = self._recover(plan, started_at)
+        redriven = self._recover(plan, started_at, window)
         quiesce_s = self._clock() - began
         self._progress(f"quiet after {quiesce_s:.1f} s; auditing")
         audit = self._s.audit.run(timedelta(0))
         return self._report(
             plan,
+            window=window,
             load=load,
             fired=fired,
             redriven=redriven,
@@ -281,15 +312,43 @@ class Soak:
                 self._sleep(0.2 * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # ------------------------------------------------------------------ this run's payments
+    def _window(self, load: LoadReport, started_at: datetime, sent_until: datetime) -> RunWindow:
+        """The answered ids, plus payments created on the run's accounts within the window
+        (an impatient client's request the API recorded but never answered)."""
+        start, end = _iso(started_at), _iso(sent_until + timedelta(milliseconds=1))
+        answered = [o.payment_id for o in load.payments]
+        found: list[str] = []
+        paginator = self._s.dynamodb.get_paginator("query")
+        for account in load.accounts:
+            for page in paginator.paginate(
+                TableName=self._s.payments_table,
+                IndexName="ByAccount",
+                KeyConditionExpression="account_id = :a AND created_at BETWEEN :s AND :e",
+                ExpressionAttributeValues={
+                    ":a": {"S": account},
+                    ":s": {"S": start},
+                    ":e": {"S": end},
+                },
+                ProjectionExpression="payment_id",
+            ):
+                found.extend(item["payment_id"]["S"] for item in page["Items"])
+        ids = tuple(dict.fromkeys([*answered, *found]))
+        return RunWindow(start, end, ids, unanswered=len(ids) - len(set(answered)))
+
+    def _run_payments(self, window: RunWindow) -> list[Payment]:
+        return list(read_payments(self._s.dynamodb, self._s.payments_table, window.payment_ids))
+
     # ------------------------------------------------------------------ recovery
-    def _recover(self, plan: SoakPlan, started_at: datetime) -> Redriven:
+    def _recover(self, plan: SoakPlan, started_at: datetime, window: RunWindow) -> Redriven:
         redriven = Redriven()
         deadline = self._clock() + plan.quiesce_timeout
         while True:
             redriven.rounds += 1
             self._wait_quiet(plan, deadline)
-            failed = self._failed_payments()
-            open_count = self._count(IN_FLIGHT)
+            payments = self._run_payments(window)
+            failed = [p for p in payments if p.status == "FAILED"]
+            open_count = sum(p.status in IN_FLIGHT for p in payments)
             recoverable = [p for p in failed if not _always_fails(p)]
             self._progress(
                 f"round {redriven.rounds}: {open_count} in flight,"
@@ -318,39 +377,12 @@ class Soak:
                 return
             self._sleep(plan.poll_interval)
 
-    def _count(self, statuses: tuple[str, ...]) -> int:
-        paginator = self._s.dynamodb.get_paginator("query")
-        total = 0
-        for status in statuses:
-            for page in paginator.paginate(
-                TableName=self._s.payments_table,
-                IndexName="ByStatus",
-                KeyConditionExpression="#s = :s",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":s": {"S": status}},
-                Select="COUNT",
-            ):
-                total += int(page["Count"])
-        return total
-
-    def _failed_payments(self) -> list[dict[str, Any]]:
-        paginator = self._s.dynamodb.get_paginator("query")
-        found: list[dict[str, Any]] = []
-        for page in paginator.paginate(
-            TableName=self._s.payments_table,
-            IndexName="ByStatus",
-            KeyConditionExpression="#s = :s",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":s": {"S": "FAILED"}},
-        ):
-            found.extend({k: next(iter(v.values())) for k, v in i.items()} for i in page["Items"])
-        return found
-
     # ------------------------------------------------------------------ report
     def _report(
         self,
         plan: SoakPlan,
         *,
+        window: RunWindow,
         load: LoadReport,
         fired: dict[str, int],
         redriven: Redriven,
@@ -358,27 +390,30 @@ class Soak:
         quiesce_s: float,
         audit: AuditReport,
     ) -> SoakReport:
-        failed = self._failed_payments()
+        payments = self._run_payments(window)
+        outcomes = Counter(p.status for p in payments)
+        failed = [p for p in payments if p.status == "FAILED"]
         parked = [p for p in failed if _always_fails(p)]
-        violations = list(audit.violations)
+        ours = set(window.payment_ids)
+        violations = [v for v in audit.violations if not _another_runs_payment(v, ours)]
         violations += [
             Violation(
                 "not_recovered",
-                str(p["payment_id"]),
+                p.payment_id,
                 "FAILED after the redrives, though its card does not always fail",
             )
             for p in failed
             if not _always_fails(p)
         ]
-        for status, count in audit.statuses.items():
-            if status in IN_FLIGHT and count:
+        for status in IN_FLIGHT:
+            if outcomes[status]:
                 violations.append(
-                    Violation("not_quiesced", status, f"{count} payment(s) still {status}")
+                    Violation(
+                        "not_quiesced", status, f"{outcomes[status]} payment(s) still {status}"
+                    )
                 )
         accepted = [o.payment_id for o in load.payments]
-        seen = {
-            p.payment_id for p in read_payments(self._s.dynamodb, self._s.payments_table, accepted)
-        }
+        seen = {p.payment_id for p in payments}
         violations += [
             Violation("lost_payment", pid, "accepted (202) but not in the payments table")
             for pid in accepted
@@ -394,10 +429,11 @@ class Soak:
             )
         return SoakReport(
             plan=plan,
+            window=window,
             load=load,
             faults_fired=fired,
             redriven=redriven,
-            outcomes=dict(audit.statuses),
+            outcomes=dict(outcomes),
             parked_failed=len(parked),
             send_s=send_s,
             quiesce_s=quiesce_s,
@@ -412,6 +448,18 @@ def _impatient(request: PayRequest) -> bool:
     return index.isdigit() and int(index) % IMPATIENT_EVERY == 0
 
 
-def _always_fails(payment: dict[str, Any]) -> bool:
+def _always_fails(payment: Payment) -> bool:
     """Paid with the card whose issuer always fails (BIN 400000, last4 0119)."""
-    return payment.get("method") == "card" and payment.get("card_last4") == ALWAYS_FAILS[-4:]
+    card = payment.data.get("card") or {}
+    return payment.data.get("method") == "card" and card.get("last4") == ALWAYS_FAILS[-4:]
+
+
+def _another_runs_payment(violation: Violation, ours: set[str]) -> bool:
+    """An audit finding about a payment this run did not create (the ledger's and accounts'
+    findings are kept whatever created them)."""
+    return violation.subject.startswith("pay_") and violation.subject not in ours
+
+
+def _iso(moment: datetime) -> str:
+    """As the payments table stores created_at: ISO 8601 UTC, milliseconds, Z."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -51,6 +51,11 @@ __all__ = [
 START_TIMEOUT = 60.0  # moto + engine start in a few seconds; a busy CI box can be slow
 STOP_TIMEOUT = 15.0
 NOT_RUNNING_HINT = "Start it with `paycli local up` (or run `paycli deploy`)."
+WEDGED_HINT = (
+    "See `paycli local status`; restart it with `paycli local down`, then `paycli local up`"
+    " (and `paycli deploy`)."
+)
+HEALTH_TIMEOUT = 5.0  # a loopback health reply takes milliseconds, even under load
 DOCTOR_HINT = "`paycli local doctor` lists every check; docs/moto.md says how to re-verify a patch."
 
 
@@ -96,7 +101,7 @@ def _request(
         raise _error_from(exc) from None
     except (urllib.error.URLError, OSError) as exc:
         msg = f"the local stack (pid {state.pid}) does not answer at {state.api_url}: {exc}"
-        raise errors.ConfigError(msg, hint=f"See its log: {state.log_file}") from None
+        raise errors.ConfigError(msg, hint=f"{WEDGED_HINT} Its log: {state.log_file}") from None
 
 
 _BY_CODE: dict[int, type[errors.PaycliError]] = {
@@ -144,7 +149,7 @@ def status() -> LocalStatus:
     if state is None:
         return LocalStatus(False, None, None, None, None, False)
     try:
-        health = _request(state, "GET", "health", timeout=5.0)
+        health = _request(state, "GET", "health", timeout=HEALTH_TIMEOUT)
     except errors.PaycliError:
         health = {"deployed": False}
     return LocalStatus(
@@ -155,6 +160,17 @@ def status() -> LocalStatus:
         state.started_at,
         bool(health.get("deployed")),
     )
+
+
+def live_endpoint() -> str | None:
+    """The running daemon's AWS endpoint, None when none runs; a daemon that runs but does not
+    answer its health call within HEALTH_TIMEOUT (SIGSTOPped, hung) is a ConfigError naming
+    its address and how to restart it, instead of every client waiting out its timeouts."""
+    state = _running_state()
+    if state is None:
+        return None
+    _request(state, "GET", "health", timeout=HEALTH_TIMEOUT)
+    return state.endpoint
 
 
 @contextlib.contextmanager

@@ -33,6 +33,8 @@ class PaymentViews(BaseRenderer):
             table.add_row("idempotency key", str(view["idempotency_key"]))
         if view.get("error"):
             table.add_row("error", str(view["error"]))
+        if view.get("cause"):
+            table.add_row("cause", str(view["cause"]))
         return Panel(table, title=self.title("Payment"), expand=False)
 
     def payments_table(self, views: Sequence[Mapping[str, Any]]) -> RenderableType:

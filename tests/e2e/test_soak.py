@@ -67,6 +67,49 @@ def test_fault_plans_set_show_clear(soak_stack: LocalStackHandle, tmp_path: Any)
     assert json.loads(cli("local", "faults", "clear", "--json").stdout)["plan"] is None
 
 
+def set_status(stack: LocalStackHandle, payment_id: str, status: str) -> None:
+    """Behind the pipeline's back: a payment's status as an old incident left it."""
+    stack.client("dynamodb").update_item(
+        TableName=stack.outputs["PaymentsTableName"],
+        Key={"payment_id": {"S": payment_id}},
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": status}},
+    )
+
+
+def test_soak_reports_only_its_own_payments(soak_stack: LocalStackHandle) -> None:
+    """A stack that already holds a FAILED payment (its DLQ message purged: nothing can
+    recover it) used to make the soak report it as `not_recovered` and exit 1, and to sum
+    every payment of the stack in `outcomes` (54 for `--payments 20`). The report covers the
+    payments this run created, and says which window that is."""
+    opened = cli("accounts", "create", "--balance", "10.00", "--json")
+    assert opened.exit_code == 0, opened.output
+    account = json.loads(opened.stdout)["account_id"]
+    paid = cli(
+        "pay", "card", "--amount", "1.00", "--account", account,
+        "--card", "4000000000000002", "--wait", "--json",
+    )  # fmt: skip
+    assert paid.exit_code in (0, 1), paid.output  # DECLINED
+    old = json.loads(paid.stdout)["payment_id"]
+    set_status(soak_stack, old, "FAILED")
+    try:
+        result = cli(
+            "soak", "--payments", "20", "--accounts", "4", "--faults", "none",
+            "--seed", "3", "--quiesce-timeout", "30", "--json",
+        )  # fmt: skip
+    finally:  # the audit test below sees a clean stack again
+        set_status(soak_stack, old, "DECLINED")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["violations"] == []
+    window = report["window"]
+    assert sum(report["outcomes"].values()) == window["payments"] == report["accepted"] == 20
+    assert window["unanswered"] == 0
+    assert window["created_from"] < window["created_until"]
+    assert window["created_from"].endswith("Z")
+
+
 def test_soak_under_every_fault_kind_has_no_violation(soak_stack: LocalStackHandle) -> None:
     """Suite 1 (CI size): 500 payments over 20 accounts, 16 at a time, every fault kind on.
     Every kind fired; after the recovery every payment is terminal, only the always-failing

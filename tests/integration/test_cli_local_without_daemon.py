@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +171,61 @@ def test_an_unusable_paycli_home_is_one_line_not_an_internal_error(
     assert "internal error" not in result.stderr
     assert "Hint: set PAYCLI_HOME to a directory you can write to" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("deploy", "--stack-name", "other"),
+        ("status", "--stack-name", "other", "--json"),
+        ("--stack-name", "other", "payments", "list", "--json"),
+    ],
+    ids=["deploy", "status", "root"],
+)
+def test_another_stack_name_on_local_is_refused(home: Path, args: tuple[str, ...]) -> None:
+    """`--stack-name other` on the local target used to be ignored: `deploy --stack-name other`
+    deployed (and `status` read) the one `paycli-*` stack. It is refused with one line naming
+    why, exit 2, before anything starts (no daemon is started in this empty PAYCLI_HOME)."""
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert error_lines(result) == [
+        "Error: --stack-name 'other' does not apply to the local target: the embedded local"
+        " stack holds one stack ('paycli')"
+    ]
+    assert not (home / "local" / "state.json").exists()
+
+
+def test_the_local_stacks_own_name_is_accepted(home: Path) -> None:
+    """`--stack-name paycli` names the local stack itself: the command runs as without it."""
+    result = run("status", "--stack-name", "paycli")
+    assert result.exit_code == 5, result.output
+    assert error_lines(result) == [NOT_RUNNING]
+
+
+def test_a_wedged_local_endpoint_fails_in_seconds_with_one_line(home: Path) -> None:
+    """A local endpoint that accepts connections and never answers (what a SIGSTOPped or hung
+    daemon looks like: the kernel still completes the handshake) used to hold `paycli status`
+    for 30 s x 5 attempts (158 s measured). On the local target the clients give up after
+    10 s x 2 attempts with one line naming the endpoint and what to do, exit 5."""
+    from paycli.core.aws import LOCAL_CLIENT_CONFIG, AwsTarget, StackOutputs  # noqa: PLC0415
+
+    settings = Settings(target="local")
+    names = {name: f"paycli-{name}" for name in StackOutputs.__dataclass_fields__}
+    with socket.socket() as wedged:
+        wedged.bind(("127.0.0.1", 0))
+        wedged.listen(8)  # never accepted, never answered
+        endpoint = f"http://127.0.0.1:{wedged.getsockname()[1]}"
+        target = AwsTarget(
+            settings, outputs=StackOutputs.from_mapping(names, where="test"), endpoint=endpoint
+        )
+        started = time.monotonic()
+        result = CliRunner().invoke(app, ["status", "--json"], obj=AppContext(settings, target))
+        elapsed = time.monotonic() - started
+    assert result.exit_code == 5, result.output
+    assert error_lines(result) == [
+        f"Error: no answer from {endpoint}/ (read timed out on every attempt)"
+    ]
+    assert "paycli local down" in result.stderr
+    attempts = LOCAL_CLIENT_CONFIG.retries["total_max_attempts"]
+    bound = attempts * (LOCAL_CLIENT_CONFIG.read_timeout + 2)  # waits plus retry backoff
+    assert elapsed < bound, f"{elapsed:.1f} s"

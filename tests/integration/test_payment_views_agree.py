@@ -120,6 +120,7 @@ def test_api_and_cli_show_the_same_payment(env: Env, cli_context: AppContext, ca
     assert {key: value for key, value in cli.items() if key not in OPERATOR_FIELDS} == api
     assert {key: cli[key] for key in OPERATOR_FIELDS} == {
         "error": payment.error,
+        "cause": payment.cause,
         "execution_arn": payment.execution_arn,
     }
     if payment.status not in {Status.DECLINED, Status.FAILED}:
