@@ -72,6 +72,65 @@ def operations(stack: Any, deployment: Any) -> dict[str, tuple[Callable[[], Any]
         sqs.send_message(QueueUrl=backlog, MessageBody=str(index))
     key = {"account_id": {"S": "acc5"}}
     machine = deployment.outputs["StateMachineArn"]
+    payments, ledger = (
+        deployment.outputs["PaymentsTableName"],
+        deployment.outputs["LedgerTableName"],
+    )
+    payment = {"payment_id": {"S": "pay_bench"}}
+    ddb.put_item(TableName=payments, Item={**payment, "status": {"S": "processing"}})
+
+    def settlement() -> None:
+        """The shape of a payment's settlement (paystack/domain/settlement.py): the payment's
+        longer update and condition expressions, repeatable on the same items."""
+        now = {"S": "2026-01-01T00:00:00.000000Z"}
+        ddb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": key,
+                        "UpdateExpression": "SET balance_minor = balance_minor - :amount, "
+                        "version = version + :one, updated_at = :now",
+                        "ConditionExpression": "attribute_exists(account_id) AND "
+                        "balance_minor >= :amount AND currency = :currency",
+                        "ExpressionAttributeValues": {
+                            ":amount": {"N": "1"},
+                            ":one": {"N": "1"},
+                            ":now": now,
+                            ":currency": {"S": "USD"},
+                        },
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": payments,
+                        "Key": payment,
+                        "UpdateExpression": "SET #status = :status, updated_at = :now "
+                        "REMOVE reason, #error, cause",
+                        "ConditionExpression": "attribute_exists(payment_id) AND "
+                        "NOT #status IN (:succeeded, :declined)",
+                        "ExpressionAttributeNames": {"#status": "status", "#error": "error"},
+                        "ExpressionAttributeValues": {
+                            ":status": {"S": "processing"},
+                            ":succeeded": {"S": "succeeded"},
+                            ":declined": {"S": "declined"},
+                            ":now": now,
+                        },
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": ledger,
+                        "Item": {
+                            "account_id": {"S": "acc5"},
+                            "entry_id": {"S": uuid.uuid4().hex},
+                            "amount_minor": {"N": "-1"},
+                        },
+                        "ConditionExpression": "attribute_not_exists(entry_id)",
+                    }
+                },
+            ]
+        )
 
     def execution() -> None:
         """One payment execution (an unknown payment: Validate, MarkFailed, SendToDlq, Fail)."""
@@ -113,6 +172,7 @@ def operations(stack: Any, deployment: Any) -> dict[str, tuple[Callable[[], Any]
             ),
             1.0,
         ),
+        "dynamodb.TransactWriteItems(settlement)": (settlement, 0.5),
         "sqs.SendMessage": (
             lambda: sqs.send_message(QueueUrl=queue, MessageBody='{"payment_id": "x"}'),
             0.25,

@@ -61,14 +61,15 @@ def test_http_throughput_drives_the_real_daemon(tmp_path: Path) -> None:
 
 
 def test_moto_call_costs_print_for_each_operation() -> None:
-    """moto_calls.py --only: one CPU figure per operation a payment makes (and the two the
-    speed patches are measured on: a receive with a backlog, an execution)."""
+    """moto_calls.py --only: one CPU figure per operation a payment makes (and those the
+    speed patches are measured on: a receive with a backlog, an execution, a settlement)."""
     (summary,) = run_script("moto_calls.py", "--only", "--calls", "25")
     figures = summary["patched_cpu_ms_per_call"]
     assert set(figures) == {
         "dynamodb.GetItem",
         "dynamodb.UpdateItem",
         "dynamodb.TransactWriteItems",
+        "dynamodb.TransactWriteItems(settlement)",
         "sqs.SendMessage",
         "sqs.ReceiveMessage(200 queued)",
         "stepfunctions.execution",

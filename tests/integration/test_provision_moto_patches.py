@@ -202,6 +202,40 @@ def test_successful_transaction_writes_every_item(stack: LocalStack) -> None:
     assert ddb.scan(TableName="pairs", Select="COUNT")["Count"] == 2
 
 
+def test_repeated_expressions_answer_for_their_own_values(stack: LocalStack) -> None:
+    """expression_tree_copy, expression_traversal and condition_lexer_cache reuse what one
+    expression string parsed to: each call still binds its own values, and a reused condition
+    still rejects what it should."""
+    make_table(stack, "balances")
+    ddb = stack.client("dynamodb")
+    ddb.put_item(TableName="balances", Item={"id": {"S": "a"}, "b": {"N": "10"}, "c": {"S": "USD"}})
+
+    def debit(amount: int, currency: str) -> None:
+        ddb.update_item(
+            TableName="balances",
+            Key={"id": {"S": "a"}},
+            UpdateExpression="SET b = b - :amount, #note = :note REMOVE gone",
+            ConditionExpression="attribute_exists(id) AND b >= :amount AND c = :currency",
+            ExpressionAttributeNames={"#note": "note"},
+            ExpressionAttributeValues={
+                ":amount": {"N": str(amount)},
+                ":currency": {"S": currency},
+                ":note": {"S": f"-{amount}"},
+            },
+        )
+
+    debit(3, "USD")
+    debit(4, "USD")
+    for amount, currency in ((4, "USD"), (1, "EUR")):  # balance 3: too much; wrong currency
+        with pytest.raises(ClientError) as caught:
+            debit(amount, currency)
+        assert caught.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    debit(3, "USD")
+    item = ddb.get_item(TableName="balances", Key={"id": {"S": "a"}})["Item"]
+    assert item["b"] == {"N": "0"}
+    assert item["note"] == {"S": "-3"}
+
+
 def test_model_instances_are_not_tracked(stack: LocalStack) -> None:
     """MOTO_NOTES: BaseModel.instances_tracked grew forever (710 MB after 1,000 payments)."""
     from moto.sqs.models import Message  # noqa: PLC0415 - moto internals

@@ -6,6 +6,7 @@ Same answers, less CPU. `apply(speed=False)` leaves these off.
 # ruff: noqa: PLC0415 - each patch imports the moto module it changes next to the change
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 import importlib
@@ -189,8 +190,164 @@ UPDATE_EXPRESSION_CACHE = Patch(
 )
 
 
+def _install_expression_traversal(patcher: Patcher) -> None:
+    """The node types are the same for the whole walk, so they are asked for once per walk;
+    the walk is unchanged (children first, in order; a processed node replaces itself in its
+    parent). Node classes are ABCs, whose isinstance checks are slow, so class membership is
+    kept per class."""
+    # ast_nodes.py starts with "# type: ignore", so mypy sees none of its names.
+    ast_nodes: Any = importlib.import_module("moto.dynamodb.parsing.ast_nodes")
+    node_type = ast_nodes.Node
+    is_node_class: dict[type, bool] = {}
+
+    def traverse(self: Any, root: Any) -> Any:
+        kinds = self.nodes_to_be_processed()
+        handled: dict[type, bool] = {}
+        pre_processing_of_child = self.pre_processing_of_child
+        process = self.process
+
+        def visit(node: Any, child_id: int) -> Any:
+            cls = type(node)
+            is_node = is_node_class.get(cls)
+            if is_node is None:
+                is_node = is_node_class[cls] = issubclass(cls, node_type)
+            if is_node:
+                parent_node = node.parent
+                if node.children is not None:
+                    for index, child in enumerate(node.children):
+                        pre_processing_of_child(node, index)
+                        visit(child, index)
+                hit = handled.get(cls)
+                if hit is None:
+                    hit = handled[cls] = issubclass(cls, kinds)
+                if hit:
+                    node = process(node)
+                    node.parent = parent_node
+                    if parent_node:
+                        parent_node.children[child_id] = node
+            return node
+
+        return visit(root, -1)
+
+    patcher.set(ast_nodes.DepthFirstTraverser, "traverse", traverse)
+
+
+EXPRESSION_TRAVERSAL = Patch(
+    name="expression_traversal",
+    purpose=Purpose.SPEED,
+    fixes="Validator.validate runs ten processors over each update's expression tree and "
+    "DepthFirstTraverser asks each processor for its node types at every node visited (135 "
+    "times per update).",
+    targets={
+        "moto.dynamodb.parsing.ast_nodes:DepthFirstTraverser": "7891adb36657a6f2",
+        "moto.dynamodb.parsing.validators:Validator.validate": "a4499db4ce189baf",
+    },
+    install=_install_expression_traversal,
+    saves=Saving("dynamodb.TransactWriteItems(settlement)", 3.92, 3.572, calls=1000, rounds=3),
+)
+
+
+def _copy_tree(node: Any, parent: Any, node_type: type) -> Any:
+    """A copy of a parsed expression tree whose attributes are only nodes, lists of them,
+    strings, numbers and None; anything else raises TypeError (the caller deep-copies)."""
+    clone = object.__new__(type(node))
+    for name, value in vars(node).items():
+        if name == "parent":
+            copied: Any = parent
+        elif isinstance(value, node_type):
+            copied = _copy_tree(value, clone, node_type)
+        elif type(value) is list:
+            copied = [
+                _copy_tree(item, clone, node_type) if isinstance(item, node_type) else _leaf(item)
+                for item in value
+            ]
+        else:
+            copied = _leaf(value)
+        setattr(clone, name, copied)
+    return clone
+
+
+def _leaf(value: Any) -> Any:
+    if value is None or type(value) in {str, int, bool}:
+        return value
+    raise TypeError(type(value))
+
+
+def _install_expression_tree_copy(patcher: Patcher) -> None:
+    """A freshly parsed tree holds only nodes, their child lists and strings (values are bound
+    later, on the copy), so it is copied node by node; anything else still goes to
+    copy.deepcopy. The copy is what the validator mutates, so a shared parsed tree is never
+    changed."""
+    node_type = importlib.import_module("moto.dynamodb.parsing.ast_nodes").Node
+    validators: Any = importlib.import_module("moto.dynamodb.parsing.validators")
+
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        if memo is None and isinstance(value, node_type) and value.parent is None:
+            try:
+                return _copy_tree(value, None, node_type)
+            except TypeError:
+                pass
+        return copy.deepcopy(value, memo)
+
+    patcher.set(validators, "deepcopy", deepcopy)
+
+
+EXPRESSION_TREE_COPY = Patch(
+    name="expression_tree_copy",
+    purpose=Purpose.SPEED,
+    fixes="Validator.__init__ deep-copies the parsed UpdateExpression through copy.deepcopy's "
+    "generic machinery (about 0.3 ms).",
+    targets={
+        "moto.dynamodb.parsing.validators:Validator.__init__": "e2193bb74cac256e",
+        "moto.dynamodb.parsing.validators:deepcopy": "483e927a310d78f8",
+    },
+    install=_install_expression_tree_copy,
+    saves=Saving("dynamodb.TransactWriteItems(settlement)", 3.782, 3.555, calls=1000, rounds=3),
+)
+
+_CONDITION_CACHE_SIZE = 512
+
+
+def _install_condition_lexer_cache(patcher: Patcher) -> None:
+    """The tokens depend only on the expression string; they are cached per string and handed
+    out as fresh tokens (`children` is the only mutable field, and a lexed token's is empty)."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    lex = ConditionExpressionParser._lex_condition_expression
+    cache: dict[str, tuple[Any, ...]] = {}
+
+    @wraps(lex)
+    def lex_condition_expression(self: Any) -> Any:
+        expression = self.condition_expression
+        tokens = cache.get(expression)
+        if tokens is None:
+            lexed = lex(self)
+            if len(cache) >= _CONDITION_CACHE_SIZE or any(token.children for token in lexed):
+                return lexed
+            tokens = cache.setdefault(expression, tuple(lexed))
+        return collections.deque(token._replace(children=[]) for token in tokens)
+
+    patcher.set(ConditionExpressionParser, "_lex_condition_expression", lex_condition_expression)
+
+
+CONDITION_LEXER_CACHE = Patch(
+    name="condition_lexer_cache",
+    purpose=Purpose.SPEED,
+    fixes="ConditionExpressionParser lexes each ConditionExpression from scratch, compiling "
+    "its token regexes for every token (about 0.1 ms per condition).",
+    targets={
+        "moto.dynamodb.comparisons"
+        ":ConditionExpressionParser._lex_condition_expression": "df99105f034470ac",
+    },
+    install=_install_condition_lexer_cache,
+    saves=Saving("dynamodb.TransactWriteItems(settlement)", 3.967, 3.503, calls=1000, rounds=3),
+)
+
 PATCHES = (
     TRANSACT_WRITE_ITEMS,
     DYNAMODB_JSON_RESULTS,
     UPDATE_EXPRESSION_CACHE,
+    EXPRESSION_TRAVERSAL,
+    EXPRESSION_TREE_COPY,
+    CONDITION_LEXER_CACHE,
 )
