@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from e2e_support import TEST_CARDS, LocalStackHandle, local_stack_at
 from paystack.domain.redact import find_pans, mask_pans
+from queues import queue_depth
 from typer.testing import CliRunner
 from waiting import wait_until
 
@@ -89,11 +90,7 @@ def _wait_settled(stack: LocalStackHandle, timeout: float = 60) -> None:
     def settled() -> bool:
         items = ddb.scan(TableName=stack.outputs["PaymentsTableName"])["Items"]
         busy = [i for i in items if i["status"]["S"] in ("PENDING", "PROCESSING")]
-        attrs = sqs.get_queue_attributes(
-            QueueUrl=stack.outputs["QueueUrl"],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return not busy and not any(int(v) for v in attrs.values())
+        return not busy and not queue_depth(sqs, stack.outputs["QueueUrl"])
 
     wait_until(settled, timeout=timeout, interval=0.2, what="no payment in flight, empty queue")
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from e2e_support import TEST_CARDS, LocalStackHandle, local_stack_at
+from queues import queue_counts
 from waiting import wait_until
 
 from paycli.core.errors import ExitCode
@@ -111,13 +112,7 @@ def _finish(*processes: subprocess.Popen[str]) -> list[Any]:
 
 
 def _dlq_counts(stack: LocalStackHandle) -> tuple[int, int]:
-    attrs = stack.client("sqs").get_queue_attributes(
-        QueueUrl=stack.outputs["DeadLetterQueueUrl"],
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]), int(
-        attrs["ApproximateNumberOfMessagesNotVisible"]
-    )
+    return queue_counts(stack.client("sqs"), stack.outputs["DeadLetterQueueUrl"])
 
 
 def _dead_lettered_payments(stack: LocalStackHandle, account: str, count: int) -> list[str]:

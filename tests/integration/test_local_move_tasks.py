@@ -18,6 +18,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from queues import queue_depth
 from waiting import wait_until
 
 from paycli.core.dlq import DlqService
@@ -73,13 +74,7 @@ class Queues:
         return found
 
     def count(self, url: str) -> int:
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]) + int(
-            attrs["ApproximateNumberOfMessagesNotVisible"]
-        )
+        return queue_depth(self.sqs, url)
 
     def latest(self, source_url: str | None = None) -> dict[str, Any]:
         results = self.sqs.list_message_move_tasks(SourceArn=self.arn(source_url or self.dlq))

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from queues import queue_depth
 from waiting import wait_until
 
 from paycli.local.model import PipeSpec
@@ -85,13 +86,7 @@ class Env:
         return [self.sfn.describe_execution(executionArn=e["executionArn"]) for e in listed]
 
     def count(self, url: str) -> int:
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]) + int(
-            attrs["ApproximateNumberOfMessagesNotVisible"]
-        )
+        return queue_depth(self.sqs, url)
 
 
 @pytest.fixture(params=["client", "in-process"])
