@@ -6,6 +6,7 @@ tests talk to it only over HTTP (the local API, the moto endpoint) and its contr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from typing import Any
@@ -111,15 +112,8 @@ def test_unsigned_and_badly_signed_requests_get_403(local_stack: LocalStackHandl
     assert unsigned.status == 403
     assert unsigned.json() == {"message": "Missing Authentication Token"}
 
-    forged = LocalStackHandle(
-        home=local_stack.home,
-        pid=local_stack.pid,
-        endpoint=local_stack.endpoint,
-        outputs=local_stack.outputs,
-        region=local_stack.region,
-        access_key=local_stack.access_key,
-        secret_key="not-the-secret",
-    )
+    # Its own client cache: clients signed with the real secret must not be reused.
+    forged = dataclasses.replace(local_stack, secret_key="not-the-secret", _clients={})
     mismatched = forged.request("GET", "/payments/pay_unknown")
     assert mismatched.status == 403
     assert "signature" in mismatched.json()["message"]
