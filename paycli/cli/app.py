@@ -56,6 +56,25 @@ def _click_flow() -> tuple[type[BaseException], ...]:
 
 
 _CLICK_FLOW = _click_flow()
+_CLICKS = [m for m in (getattr(typer, "_click", None), sys.modules.get("click")) if m is not None]
+_USAGE_ERRORS = tuple(m.exceptions.UsageError for m in _CLICKS)
+# A group run with no sub-command shows its help (exit 2): that one keeps click's own form.
+_HELP_SHOWN = tuple(
+    cls for m in _CLICKS if (cls := getattr(m.exceptions, "NoArgsIsHelpError", None)) is not None
+)
+
+
+def _one_line(exc: Any) -> Any:
+    """click prints a usage error as four lines (usage, "Try ... for help.", a blank line, the
+    error) and typer 0.29 words its checks as pydantic does ("Value error, ..."). An operator
+    gets one line, `Error: <what> (see '<command> -h')`, and exit 2, like every other error.
+    A plain UsageError with no context prints just that line."""
+    message = exc.format_message().replace("Value error, ", "")
+    ctx = exc.ctx
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        message = f"{message} (see '{ctx.command_path} {ctx.help_option_names[0]}')"
+    usage_error = next(cls for cls in _USAGE_ERRORS if isinstance(exc, cls))
+    return usage_error(message, ctx=None)
 
 
 def report_error(error: PaycliError) -> None:
@@ -72,10 +91,25 @@ class PaycliGroup(PlainGroup):
     messages as a user's shell. `--debug` re-raises with the traceback instead.
     """
 
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        """Parse the root's options: a usage error is one line (`_one_line`)."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _HELP_SHOWN:
+            raise
+        except _USAGE_ERRORS as exc:
+            raise _one_line(exc) from None
+
     def invoke(self, ctx: Any) -> Any:
         """Run the chosen command; map every failure but click's own flow."""
         try:
             return super().invoke(ctx)
+        except _HELP_SHOWN:
+            raise
+        except _USAGE_ERRORS as exc:
+            raise _one_line(exc) from None
         except _CLICK_FLOW:
             raise
         except Exception as exc:

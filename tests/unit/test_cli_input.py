@@ -205,3 +205,37 @@ def test_a_huge_payments_limit_is_a_usage_error_not_an_internal_one() -> None:
     assert "Error: Invalid value for '--limit'" in result.stderr
     assert "less than or equal to 1000000" in result.stderr
     assert "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["pay", "crypto", "--amount", "1"],
+            "Error: Invalid value for 'METHOD': 'crypto' is not one of 'card', 'bank', 'wallet'."
+            " (see 'paycli pay -h')",
+        ),
+        (
+            ["payments", "list", "--limit", "0"],
+            "Error: Invalid value for '--limit': Input should be greater than or equal to 1"
+            " (see 'paycli payments list -h')",
+        ),
+        (["nosuch"], "Error: No such command 'nosuch'. (see 'paycli -h')"),
+        (["--bogus", "status"], "Error: No such option: --bogus (see 'paycli -h')"),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_where_help_is(args: list[str], expected: str) -> None:
+    """Before: click's four lines (usage, "Try ... for help.", a blank line, the error) and
+    pydantic's "Value error, " wording. Now one line, as every other error, and exit 2."""
+    result = runner.invoke(app, args, prog_name="paycli")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert result.stderr.splitlines() == [expected]
+    assert result.stdout == ""
+
+
+def test_a_group_with_no_command_still_shows_its_help() -> None:
+    """`paycli payments` alone shows the group's help (click's no-args form), not an error."""
+    result = runner.invoke(app, ["payments"], prog_name="paycli")
+    assert result.exit_code == ExitCode.USAGE
+    assert "Usage: paycli payments" in result.output
+    assert "Error:" not in result.output
