@@ -53,6 +53,11 @@ MAX_RESULTS: Final = 10  # ListMessageMoveTasks' upper limit; also how many task
 #: batches of 10 moved 365 messages/s, of 100 481/s.
 BATCH: Final = 250
 ACTIVE: Final = frozenset({"RUNNING", "CANCELLING"})
+#: A task stays RUNNING (its TaskHandle listed) for at least one pacing window, as a task on
+#: SQS is never done the instant it starts. A client tells its own task by that handle; the
+#: list drops the handle once a task ends, so a task over before its client's first look could
+#: be taken for another run's (two `dlq redrive` at once each reported the other's count).
+MIN_RUNNING_SECONDS: Final = 1.0
 _ARN = re.compile(r"^arn:aws[\w-]*:sqs:(?P<region>[\w-]+):(?P<account>\d{12}):(?P<name>[\w.-]+)$")
 _TASKS_ATTRIBUTE = "paycli_move_tasks"  # on moto's Queue: its tasks, newest first
 
@@ -253,6 +258,7 @@ def _run(task: MoveTask) -> None:
     """The mover: batches of up to BATCH, paced, until the count is moved, the source has no
     visible message left, or the task is cancelled; then the final status."""
     pace = _Pace(task.rate or MAX_RATE)
+    running_until = time.monotonic() + MIN_RUNNING_SECONDS
     try:
         while task.moved < task.to_move and not task.cancel.is_set():
             free, wait = pace.allowance()
@@ -263,6 +269,7 @@ def _run(task: MoveTask) -> None:
             if moved == 0:
                 break
             pace.record(moved)
+        task.cancel.wait(max(0.0, running_until - time.monotonic()))
     except Exception as exc:  # noqa: BLE001 - the task reports it as AWS does: FAILED
         code = getattr(exc, "code", None)
         with BACKEND_LOCK:

@@ -370,3 +370,21 @@ def test_each_redrive_reports_its_own_task_when_another_follows_it(queues: Queue
     ).redrive()
     assert (first.moved, seconds[0].moved) == (10, 4)
     assert queues.count(queues.source) == 14
+
+
+def test_a_task_stays_running_with_its_handle_for_one_window(queues: Queues) -> None:
+    """A task that moves its few messages at once still lists as RUNNING, with its TaskHandle,
+    for one pacing window: its client tells its own task by that handle, and the list drops it
+    once a task ends. (Before, three messages moved and the task ended before the client first
+    looked, so two `dlq redrive` at once could each report the other's count.)"""
+    queues.park(3)
+    started = time.monotonic()
+    handle = queues.sqs.start_message_move_task(SourceArn=queues.arn(queues.dlq))["TaskHandle"]
+    wait_until(lambda: queues.count(queues.dlq) == 0, timeout=10, what="the three moved")
+    running = queues.latest()
+    if time.monotonic() - started < 0.9:  # else this machine was too slow to look in time
+        assert (running["Status"], running.get("TaskHandle")) == ("RUNNING", handle)
+    task = queues.finished()
+    assert (task["Status"], task["ApproximateNumberOfMessagesMoved"]) == ("COMPLETED", 3)
+    assert "TaskHandle" not in task
+    assert time.monotonic() - started >= 1.0
