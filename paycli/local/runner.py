@@ -21,7 +21,6 @@ from typing import Any
 from paycli.local.faults import FaultInjector, invoke_with_fault
 from paycli.local.invocation import (
     Handler,
-    LambdaContext,
     error_payload,
     function_name_from,
     lambda_context,
@@ -30,26 +29,16 @@ from paycli.local.invocation import (
     payment_id_of,
 )
 from paycli.local.logstore import (
-    LOG_FILE_NAME,
     LogListener,
     LogStore,
     line_record,
-    read_log_file,
     report_record,
 )
 from paycli.local.model import FunctionSpec, InvokeResult
 from paycli.local.sandbox_io import LineBuffer, ensure_streams, install_environ, install_streams
 from paycli.local.workers import Spawner, WorkerPool, WorkerStats
 
-__all__ = [
-    "LOG_FILE_NAME",
-    "LambdaContext",
-    "LambdaRunner",
-    "LogStore",
-    "error_payload",
-    "function_name_from",
-    "read_log_file",
-]
+__all__ = ["LambdaRunner"]
 
 
 @dataclass

@@ -18,8 +18,9 @@ import pytest
 from moto import mock_aws
 from waiting import wait_until
 
+from paycli.local.logstore import read_log_file
 from paycli.local.model import FunctionSpec
-from paycli.local.runner import LambdaRunner, read_log_file
+from paycli.local.runner import LambdaRunner
 
 HANDLER = """
 import json

@@ -20,8 +20,8 @@ from botocore.credentials import Credentials
 from paycli.local import sigv4
 from paycli.local.api import Gateway, HttpRequest, RouteTable
 from paycli.local.api_http import LocalApi
+from paycli.local.logstore import LogStore
 from paycli.local.model import InvokeResult, Route
-from paycli.local.runner import LogStore
 from paycli.local.state import LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY
 
 ROUTES = [Route("GET", "/payments/{payment_id}", "v1", "Ingress", "AWS_IAM")]

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from paycli.local.logstore import read_log_file
 from paycli.local.model import FunctionSpec
-from paycli.local.runner import LambdaRunner, read_log_file
+from paycli.local.runner import LambdaRunner
 
 HANDLER_SOURCE = """
 import json
