@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from paycli.cli.app import app
 from paycli.core.context import AppContext

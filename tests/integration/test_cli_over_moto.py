@@ -13,9 +13,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from click.testing import Result
 from state_machine_support import CARD_PROCESSING_ERROR, TEMPLATE, TIME_SCALE
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 from waiting import wait_until
 
 from paycli.cli.app import app
