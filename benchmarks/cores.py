@@ -12,10 +12,12 @@ accept->terminal latency, CPU and RSS of the daemon and of its worker processes.
         --config new-w2@0=.:2:0 --config new-w2@01=.:2:0,1 \\
         --config main@0=/tmp/base7672:-:0 --config main@01=/tmp/base7672:-:0,1
 
-A config is LABEL=CHECKOUT:WORKERS:CPUS (WORKERS "-": do not pass --lambda-workers, for a
-checkout that predates it). `--rate R` offers R payments/s (open loop) instead of flat out,
-for latency at a chosen load; `--window W` reports p99 per W payments (flatness). Prints
-figures; asserts nothing. The machine may be shared: trust ratios of the same run only.
+A config is LABEL=CHECKOUT:WORKERS:CPUS[:VAR=VALUE,...] (WORKERS "-": do not pass
+--lambda-workers, for a checkout that predates it; VAR=VALUE pairs go into the daemon's
+environment, e.g. PAYCLI_LOCAL_GC_FREEZE=0). `--rate R` offers R payments/s (open loop)
+instead of flat out, for latency at a chosen load; `--window W` reports p99, daemon CPU per
+payment and RSS per W payments (flatness), and the daemon's collector pauses (health's "gc").
+Prints figures; asserts nothing. The machine may be shared: trust ratios of the same run only.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def _usage(pid: int) -> dict[str, float]:
     return {"cpu": _cpu(pid), "rss": _rss_mb(pid), "cpu_kids": cpu_kids, "rss_kids": rss_kids}
 
 
-def _start_daemon(checkout: Path, workers: str, home: Path) -> int:
+def _start_daemon(checkout: Path, workers: str, home: Path, extra_env: str = "") -> int:
     from paycli.local.state import read_state  # noqa: PLC0415
 
     argv = [str(checkout / ".venv" / "bin" / "python"), "-m", "paycli.local.daemon"]
@@ -88,6 +90,7 @@ def _start_daemon(checkout: Path, workers: str, home: Path) -> int:
     if workers != "-":
         argv += ["--lambda-workers", workers]
     env = {k: v for k, v in os.environ.items() if k != "PAYCLI_LAMBDA_WORKERS"}
+    env.update(pair.split("=", 1) for pair in extra_env.split(",") if pair)
     log = (home / "daemon.log").open("ab")
     process = subprocess.Popen(  # noqa: S603 - a checkout's own daemon
         argv, cwd=checkout, env=env, stdout=log, stderr=log, start_new_session=True
@@ -186,7 +189,7 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
     from paycli.local import control  # noqa: PLC0415
 
     checkout = Path(args.checkout).resolve()
-    pid = _start_daemon(checkout, args.workers, Path(os.environ["PAYCLI_HOME"]))
+    pid = _start_daemon(checkout, args.workers, Path(os.environ["PAYCLI_HOME"]), args.env)
     try:
         control.deploy(checkout / "stack" / "template.yaml")
         driver = AppContext(resolve_settings(flags={"target": "local"})).services().load()
@@ -197,6 +200,7 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
         with _Sampler(pid) as sampler:
             report = driver.run(plan)
         after = _usage(pid)
+        collector = control.health().get("gc")  # None from a checkout that predates it
     finally:
         _stop_daemon(pid)
     done = max(1, report.completed)
@@ -220,17 +224,18 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
         "p99_windows_s": _windows(latencies, args.window) if args.window else [],
         **(windows if args.window else {}),
         "load_1m": round(os.getloadavg()[0], 2),
+        "gc": collector,
     }
 
 
 def _run_config(label: str, spec: str, args: argparse.Namespace) -> dict[str, Any]:
-    checkout, workers, cpus = spec.split(":")
+    checkout, workers, cpus, *extra = spec.split(":")
     with tempfile.TemporaryDirectory(prefix="paycli-cores-") as home:
         argv = ["taskset", "-c", cpus, sys.executable, __file__, "--one"]
         argv += ["--checkout", checkout, "--workers", workers, "--n", str(args.n)]
         argv += ["--clients", str(args.clients), "--rate", str(args.rate)]
         argv += ["--accounts", str(args.accounts), "--mix", args.mix, "--window", str(args.window)]
-        argv += ["--warmup", str(args.warmup)]
+        argv += ["--warmup", str(args.warmup), "--env", ",".join(extra)]
         env = {**os.environ, "PAYCLI_HOME": home}
         done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
@@ -253,7 +258,9 @@ def _summary(results: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", action="append", default=[], help="LABEL=CHECKOUT:W:CPUS")
+    parser.add_argument(
+        "--config", action="append", default=[], help="LABEL=CHECKOUT:W:CPUS[:VAR=V,VAR=V]"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     add_load_options(parser, n=300)
     parser.add_argument("--warmup", type=int, default=60, help="unmeasured payments first")
@@ -262,6 +269,7 @@ def main() -> None:
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--checkout", help=argparse.SUPPRESS)
     parser.add_argument("--workers", help=argparse.SUPPRESS)
+    parser.add_argument("--env", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure_one(args)))

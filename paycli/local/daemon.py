@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from paycli.core.timeparse import iso_z
-from paycli.local import doctor
+from paycli.local import doctor, gc_policy
 from paycli.local import state as st
 from paycli.local.api import ControlSurface, Gateway
 from paycli.local.api_http import LocalApi
@@ -69,6 +69,7 @@ class Daemon:
         self._stack: Any = None
         self._api: LocalApi | None = None
         self.state: st.DaemonState | None = None
+        self.gc = gc_policy.GcWatch()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -79,6 +80,7 @@ class Daemon:
         for key, value in st.local_credentials_env().items():
             os.environ[key] = value
         token = secrets.token_urlsafe(32)
+        self.gc.install()  # records the collector's pauses; $PAYCLI_LOCAL_GC_THRESHOLD
         self._start_moto()
         self._start_stack()
         self._start_api(token)
@@ -180,6 +182,7 @@ class Daemon:
             "schedules": self._schedule_counts(),
             "faults": self.faults_plan.to_json(),
             "lambda_workers": self._worker_health(),
+            "gc": self.gc.to_json(),
         }
 
     def _worker_health(self) -> dict[str, Any]:
@@ -207,6 +210,7 @@ class Daemon:
             self._sync_pipes(deployment.pipes)
             self.deployment = deployment
             st.write_outputs(deployment.outputs, self.home)
+            self.gc.settle()  # what lives as long as the process is built now: frozen
             log.info(
                 "deployed %s: %d routes, %d pipes",
                 template_path,
