@@ -14,9 +14,10 @@ accept->terminal latency, CPU and RSS of the daemon and of its worker processes.
 
 A config is LABEL=CHECKOUT:WORKERS:CPUS[:FLAGS] (WORKERS "-": do not pass --lambda-workers,
 for a checkout that predates it; FLAGS, comma-separated: "ddb" passes --dynamodb-process).
-CPU is reported per payment for the daemon, its Lambda workers and its DynamoDB process. `--rate R` offers R payments/s (open loop) instead of flat out,
-for latency at a chosen load; `--window W` reports p99 per W payments (flatness). Prints
-figures; asserts nothing. The machine may be shared: trust ratios of the same run only.
+CPU is reported per payment for the daemon, its Lambda workers and its DynamoDB process.
+`--rate R` offers R payments/s (open loop) instead of flat out, for latency at a chosen load;
+`--window W` reports p99 per W payments (flatness). Prints figures; asserts nothing. The
+machine may be shared: trust ratios of the same run only.
 """
 
 from __future__ import annotations
