@@ -266,7 +266,7 @@ def _run(task: MoveTask) -> None:
             if not free:
                 task.cancel.wait(wait)
                 continue
-            if _move_batch(task, min(BATCH, free)) == 0:
+            if _move_batch(task, min(BATCH, free), running_until) == 0:
                 break
         task.cancel.wait(max(0.0, running_until - time.monotonic()))
     except Exception as exc:  # noqa: BLE001 - the task reports it as AWS does: FAILED
@@ -277,13 +277,17 @@ def _run(task: MoveTask) -> None:
         log.warning("move task %s failed: %s", task.task_id, task.failure_reason)
         return
     with BACKEND_LOCK:
-        task.status = "CANCELLED" if task.cancel.is_set() else "COMPLETED"
+        if task.status != "COMPLETED":
+            task.status = "CANCELLED" if task.cancel.is_set() else "COMPLETED"
     log.info("move task %s %s: %d moved", task.task_id, task.status.lower(), task.moved)
 
 
-def _move_batch(task: MoveTask, count: int) -> int:
+def _move_batch(task: MoveTask, count: int, completes_at: float) -> int:
     """Up to `count` of the source's oldest visible messages, each added to the destination
-    and then removed from the source, all in one hold of the backend lock."""
+    and then removed from the source, all in one hold of the backend lock. The batch that
+    moves the last one (after `completes_at`) completes the task in that same hold: no client
+    sees everything moved and the task still RUNNING (under the pipe's load the mover's next
+    turn at the lock and the GIL came up to half a second later, a client's poll later)."""
     from moto.sqs.exceptions import QueueDoesNotExist  # noqa: PLC0415
 
     with BACKEND_LOCK:
@@ -299,6 +303,9 @@ def _move_batch(task: MoveTask, count: int) -> int:
         finally:  # what was sent leaves the source, even when a later send failed
             _remove(source, sent)
             task.moved += len(sent)
+        done = task.moved >= task.to_move and time.monotonic() >= completes_at
+        if done and task.status == "RUNNING":
+            task.status = "COMPLETED"
         return len(sent)
 
 
