@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -123,6 +124,61 @@ def _windows(latencies: list[float], size: int) -> list[float]:
     return out
 
 
+class _Sampler:
+    """The daemon's (and its workers') CPU seconds and RSS, every `every` s, in a thread: a
+    window's CPU per payment is load-independent, so it shows growth even on a busy machine."""
+
+    def __init__(self, pid: int, every: float = 0.25) -> None:
+        self.pid, self.every = pid, every
+        self.samples: list[tuple[float, float, float]] = []  # (wall time, cpu s, rss MB)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _take(self) -> None:
+        usage = _usage(self.pid)
+        cpu, rss = usage["cpu"] + usage["cpu_kids"], usage["rss"] + usage["rss_kids"]
+        self.samples.append((time.time(), cpu, rss))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._take()
+
+    def __enter__(self) -> _Sampler:
+        self._take()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._take()
+
+    def at(self, when: float, column: int) -> float:
+        """A column (1 cpu, 2 rss) at `when`, interpolated between the samples around it."""
+        previous = self.samples[0]
+        for sample in self.samples:
+            if sample[0] >= when:
+                span = sample[0] - previous[0]
+                share = (when - previous[0]) / span if span > 0 else 1.0
+                return previous[column] + share * (sample[column] - previous[column])
+            previous = sample
+        return previous[column]
+
+
+def _window_usage(sampler: _Sampler, accepted: list[float], size: int) -> dict[str, list[float]]:
+    """Per window of `size` payments (accept order): daemon+workers CPU ms per payment over
+    the window's accept span (at a fixed offered rate, its share of the run), and RSS at its
+    end."""
+    cpu, rss = [], []
+    for start in range(0, len(accepted) - size + 1, size):
+        begin = accepted[start]
+        end = accepted[start + size] if start + size < len(accepted) else sampler.samples[-1][0]
+        used = sampler.at(end, 1) - sampler.at(begin, 1)
+        cpu.append(round(used * 1000 / size, 1))
+        rss.append(round(sampler.at(end, 2), 1))
+    return {"cpu_ms_windows": cpu, "rss_mb_windows": rss}
+
+
 def measure_one(args: argparse.Namespace) -> dict[str, Any]:
     """One measurement in this (already confined) process: start, deploy, load, stop."""
     from paycli.core.context import AppContext  # noqa: PLC0415 - after PAYCLI_HOME is set
@@ -138,13 +194,15 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
         if args.warmup:  # cold starts (worker processes, handler imports) are not measured
             driver.run(replace(plan, count=args.warmup, rate=0.0))
         before = _usage(pid)
-        report = driver.run(plan)
+        with _Sampler(pid) as sampler:
+            report = driver.run(plan)
         after = _usage(pid)
     finally:
         _stop_daemon(pid)
     done = max(1, report.completed)
     ordered = sorted(report.payments, key=lambda p: p.accepted_at)
     latencies = [p.latency_s for p in ordered if p.latency_s is not None]
+    windows = _window_usage(sampler, [p.accepted_at for p in ordered], args.window)
     return {
         "completed": report.completed,
         "completed_per_s": report.completed_per_s,
@@ -160,6 +218,8 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
             (after["rss"] + after["rss_kids"] - before["rss"] - before["rss_kids"]) * 1024 / done, 2
         ),
         "p99_windows_s": _windows(latencies, args.window) if args.window else [],
+        **(windows if args.window else {}),
+        "load_1m": round(os.getloadavg()[0], 2),
     }
 
 
