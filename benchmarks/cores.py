@@ -229,7 +229,8 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
     done = max(1, report.completed)
     ordered = sorted(report.payments, key=lambda p: p.accepted_at)
     latencies = [p.latency_s for p in ordered if p.latency_s is not None]
-    windows = _window_usage(sampler, [p.accepted_at for p in ordered], args.window)
+    accepted = [p.accepted_at for p in ordered]
+    windows = _window_usage(sampler, accepted, args.window) if args.window else {}
     return {
         "completed": report.completed,
         "completed_per_s": report.completed_per_s,
@@ -244,7 +245,7 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
         "rss_end_mb": round(_rss_total(after), 1),
         "rss_kb_per_payment": round((_rss_total(after) - _rss_total(before)) * 1024 / done, 2),
         "p99_windows_s": _windows(latencies, args.window) if args.window else [],
-        **(windows if args.window else {}),
+        **windows,
         "load_1m": round(os.getloadavg()[0], 2),
     }
 
