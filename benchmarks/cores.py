@@ -12,9 +12,10 @@ accept->terminal latency, CPU and RSS of the daemon and of its worker processes.
         --config new-w2@0=.:2:0 --config new-w2@01=.:2:0,1 \\
         --config main@0=/tmp/base7672:-:0 --config main@01=/tmp/base7672:-:0,1
 
-A config is LABEL=CHECKOUT:WORKERS:CPUS (WORKERS "-": do not pass --lambda-workers, for a
-checkout that predates it). `--rate R` offers R payments/s (open loop) instead of flat out,
-for latency at a chosen load; `--window W` reports p99 per W payments (flatness). Prints
+A config is LABEL=CHECKOUT:WORKERS:CPUS[:NAME=VALUE,...] (WORKERS "-": do not pass
+--lambda-workers, for a checkout that predates it; the optional NAME=VALUE pairs are set in that
+config's environment, daemon included). `--rate R` offers R payments/s (open loop) instead of
+flat out, for latency at a chosen load; `--window W` reports p99 per W payments (flatness). Prints
 figures; asserts nothing. The machine may be shared: trust ratios of the same run only.
 """
 
@@ -80,6 +81,7 @@ def _usage(pid: int) -> dict[str, float]:
 
 
 def _start_daemon(checkout: Path, workers: str, home: Path) -> int:
+    """The checkout's daemon, in this process's environment (less PAYCLI_LAMBDA_WORKERS)."""
     from paycli.local.state import read_state  # noqa: PLC0415
 
     argv = [str(checkout / ".venv" / "bin" / "python"), "-m", "paycli.local.daemon"]
@@ -164,14 +166,15 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_config(label: str, spec: str, args: argparse.Namespace) -> dict[str, Any]:
-    checkout, workers, cpus = spec.split(":")
+    checkout, workers, cpus, *extra = spec.split(":")
+    config_env = dict(pair.split("=", 1) for pair in ",".join(extra).split(",") if pair)
     with tempfile.TemporaryDirectory(prefix="paycli-cores-") as home:
         argv = ["taskset", "-c", cpus, sys.executable, __file__, "--one"]
         argv += ["--checkout", checkout, "--workers", workers, "--n", str(args.n)]
         argv += ["--clients", str(args.clients), "--rate", str(args.rate)]
         argv += ["--accounts", str(args.accounts), "--mix", args.mix, "--window", str(args.window)]
         argv += ["--warmup", str(args.warmup)]
-        env = {**os.environ, "PAYCLI_HOME": home}
+        env = {**os.environ, **config_env, "PAYCLI_HOME": home}
         done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         return {"label": label, "failed": done.stderr.strip().splitlines()[-3:]}
@@ -193,7 +196,9 @@ def _summary(results: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", action="append", default=[], help="LABEL=CHECKOUT:W:CPUS")
+    parser.add_argument(
+        "--config", action="append", default=[], help="LABEL=CHECKOUT:W:CPUS[:ENV=V,...]"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     add_load_options(parser, n=300)
     parser.add_argument("--warmup", type=int, default=60, help="unmeasured payments first")
