@@ -49,6 +49,31 @@ def classify(stack: str) -> str:
     return "stays: other"
 
 
+#: Frames that show which emulated service a sample's request is for (innermost wins).
+_SERVICE_FRAMES = (
+    ("moto/dynamodb", "dynamodb"),
+    ("DynamoHandler", "dynamodb"),
+    ("moto/sqs", "sqs"),
+    ("SQSResponse", "sqs"),
+    ("paycli/local/move_tasks", "sqs"),
+)
+
+
+def by_service(stack: str) -> str:
+    """Which emulated service a sample works for: moto's DynamoDB or SQS (request parsing,
+    backend, response) wherever it was called from; else the handler's own side (code and
+    botocore client), the interpreter, the pipe, the local API, or other. The DynamoDB share
+    is what a DynamoDB process would take out of the daemon."""
+    frames = stack.split(";")
+    for frame in reversed(frames):
+        for needle, name in _SERVICE_FRAMES:
+            if needle in frame:
+                return name
+    if "botocore_stubber" in stack or "moto/core" in stack:
+        return "moto dispatch (other services)"
+    return classify(stack).replace("stays: ", "")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from paycli.core.context import AppContext  # noqa: PLC0415 - after PAYCLI_HOME is set
     from paycli.core.load import LoadPlan  # noqa: PLC0415
@@ -74,6 +99,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "--nonblocking",
                 "--rate",
                 "100",
+                *(["--gil"] if args.gil else []),
                 "--output",
                 str(raw),
             ],
@@ -87,11 +113,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         spy.send_signal(signal.SIGINT)
         spy.wait(timeout=60)
         shares: Counter[str] = Counter()
+        services: Counter[str] = Counter()
         for line in raw.read_text().splitlines():
             stack, _, count = line.rpartition(" ")
             if not count.isdigit():  # py-spy leaves idle (sleeping, waiting) threads out
                 continue
             shares[classify(stack)] += int(count)
+            services[by_service(stack)] += int(count)
         total = sum(shares.values()) or 1
         leaves = shares["leaves"] / total
         return {
@@ -100,6 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "daemon_cpu_ms_per_payment": round(cpu * 1000 / max(1, report.completed), 1),
             "samples": total,
             "shares": {k: round(v / total, 3) for k, v in shares.most_common()},
+            "by_service": {k: round(v / total, 3) for k, v in services.most_common()},
             "leaves_share": round(leaves, 3),
             "amdahl_bound_x": round(1 / (1 - leaves), 2) if leaves < 1 else None,
         }
@@ -113,6 +142,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--py-spy", default="py-spy")
     parser.add_argument("--raw", default="", help="keep the collapsed stacks here")
+    parser.add_argument(
+        "--gil", action="store_true", help="sample only the thread holding the GIL (CPU shares)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="paycli-prof-") as home:
         os.environ["PAYCLI_HOME"] = home
