@@ -13,7 +13,8 @@ accept->terminal latency, CPU and RSS of the daemon and of its worker processes.
         --config main@0=/tmp/base7672:-:0 --config main@01=/tmp/base7672:-:0,1
 
 A config is LABEL=CHECKOUT:WORKERS:CPUS[:FLAGS] (WORKERS "-": do not pass --lambda-workers,
-for a checkout that predates it; FLAGS, comma-separated: "ddb" passes --dynamodb-process).
+for a checkout that predates it; FLAGS, comma-separated: "ddb" passes --dynamodb-process, and
+NAME=VALUE sets that variable in the config's environment, the daemon's included).
 CPU is reported per payment for the daemon, its Lambda workers and its DynamoDB process.
 `--rate R` offers R payments/s (open loop) instead of flat out, for latency at a chosen load;
 `--window W` reports p99 per W payments (flatness). Prints figures; asserts nothing. The
@@ -113,7 +114,7 @@ def _start_daemon(checkout: Path, workers: str, home: Path, flags: str = "") -> 
     argv += ["--port", "0", "--state-dir", str(home)]
     if workers != "-":
         argv += ["--lambda-workers", workers]
-    argv += [FLAGS[flag] for flag in flags.split(",") if flag]
+    argv += [FLAGS[flag] for flag in flags.split(",") if flag and "=" not in flag]
     env = {k: v for k, v in os.environ.items() if k not in _DAEMON_ENV}
     log = (home / "daemon.log").open("ab")
     process = subprocess.Popen(  # noqa: S603 - a checkout's own daemon
@@ -259,7 +260,8 @@ def _run_config(label: str, spec: str, args: argparse.Namespace) -> dict[str, An
         argv += ["--clients", str(args.clients), "--rate", str(args.rate)]
         argv += ["--accounts", str(args.accounts), "--mix", args.mix, "--window", str(args.window)]
         argv += ["--warmup", str(args.warmup)]
-        env = {**os.environ, "PAYCLI_HOME": home}
+        config_env = dict(f.split("=", 1) for f in ",".join(flags).split(",") if "=" in f)
+        env = {**os.environ, **config_env, "PAYCLI_HOME": home}
         done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         return {"label": label, "failed": done.stderr.strip().splitlines()[-3:]}

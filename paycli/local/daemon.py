@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from paycli.core.timeparse import iso_z
-from paycli.local import doctor
+from paycli.local import doctor, heap
 from paycli.local import state as st
 from paycli.local.api import ControlSurface, Gateway
 from paycli.local.api_http import LocalApi
@@ -231,11 +231,13 @@ class Daemon:
             self._sync_pipes(deployment.pipes)
             self.deployment = deployment
             st.write_outputs(deployment.outputs, self.home)
+            frozen = heap.settle()  # full collections skip what lives as long as the daemon
             log.info(
-                "deployed %s: %d routes, %d pipes",
+                "deployed %s: %d routes, %d pipes (%d objects frozen)",
                 template_path,
                 len(deployment.routes),
                 len(deployment.pipes),
+                frozen,
             )
             return dict(deployment.outputs)
 

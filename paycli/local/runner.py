@@ -159,7 +159,7 @@ class LambdaRunner:
         )
 
     def close(self) -> None:
-        """Stop every worker process (in-process sandboxes need nothing)."""
+        """Stop every worker process (in-process sandboxes need nothing); close the log file."""
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
             spawner, self._spawner = self._spawner, None
@@ -167,6 +167,7 @@ class LambdaRunner:
             pool.close()
         if spawner is not None:
             spawner.stop()
+        self.log_store.close()
 
     def worker_pids(self) -> list[int]:
         """The idle worker processes' ids (tests check none outlive the runner)."""
