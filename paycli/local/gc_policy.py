@@ -7,16 +7,16 @@ grows by about 100 tracked objects a payment (DynamoDB items and their attribute
 without a policy a full collection's pause grows with the data: measured up to 2.0 s over
 2,000 payments on a busy machine.
 
-`settle()` (after each deploy) collects once and freezes the survivors (`gc.freeze()`: the
-permanent generation, which the collector never walks). With "full", the default, the survivors
-of every later full collection are frozen too, so each one walks only what was promoted since
-the one before, however large the stored data has grown. The price: a reference cycle that was
-alive at a freeze and dies later is never collected. The long-lived objects that die are
-dropped executions (execution_records cuts their cycle, so reference counting frees them),
-replaced DynamoDB attribute values and deleted messages (no cycles); what leaks is request
-plumbing that was in flight at a freeze. Measured over 2,000 payments: frozen objects grew by
-about 100 a payment, the stored data's own growth, and RSS per payment was the same as with
-"start" (25.1 vs 25.2 KB).
+`GcWatch.settle()` (after each deploy) collects once and freezes the survivors (heap.settle,
+`gc.freeze()`: the permanent generation, which the collector never walks). With "full", the
+default, the survivors of every later full collection are frozen too, so each one walks only
+what was promoted since the one before, however large the stored data has grown. The price:
+a reference cycle that was alive at a freeze and dies later is never collected. The
+long-lived objects that die are dropped executions (execution_records cuts their cycle, so
+reference counting frees them), replaced DynamoDB attribute values and deleted messages (no
+cycles); what leaks is request plumbing that was in flight at a freeze. Measured over 2,000
+payments: frozen objects grew by about 100 a payment, the stored data's own growth, and RSS
+per payment was the same as with "start" (25.1 vs 25.2 KB).
 
 `GcWatch` records each collection's pause per generation (`gc.callbacks`); the daemon's
 health has them under "gc", and benchmarks/cores.py prints them after a run.
@@ -31,6 +31,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from paycli.local import heap
 
 #: A pause at least this long is counted on its own: it shows in accept->terminal latency.
 LONG_PAUSE_S: Final = 0.05
@@ -64,15 +66,17 @@ class GcWatch:
         if chosen is not None:
             gc.set_threshold(*chosen)
 
-    def settle(self) -> None:
-        """After start-up or a deploy: freeze as $PAYCLI_LOCAL_GC_FREEZE says (`settle()`,
-        and from then on after every full collection when "full"); the counts start again."""
+    def settle(self) -> int:
+        """After start-up or a deploy: freeze as $PAYCLI_LOCAL_GC_FREEZE says (heap.settle,
+        and from then on after every full collection when "full"); the counts start again. The
+        number of objects frozen."""
         mode = freeze_mode()
         if mode != "off":
-            settle()
+            heap.settle()
         self.refreeze = mode == "full"
         with self._lock:  # the figures describe serving from here on, not start-up
             self.generations = [_Generation() for _ in "012"]
+        return gc.get_freeze_count()
 
     def uninstall(self) -> None:
         """Stop recording."""
@@ -119,14 +123,6 @@ class GcWatch:
             "frozen": gc.get_freeze_count(),
             "refreezes": self.refreezes,
         }
-
-
-def settle() -> int:
-    """Collect what start-up left, then freeze the survivors (they live as long as the
-    process): later collections skip them. The number of objects now frozen."""
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 #: When the daemon freezes: "full" (default) after a deploy and after every full collection,

@@ -244,15 +244,24 @@ def test_cancel_with_unknown_handles(queues: Queues) -> None:
     )
 
 
-def test_the_rate_is_never_exceeded(queues: Queues) -> None:
-    """At 5 a second, 12 messages need three seconds' windows: at least 2 s from the start."""
-    queues.park(12)
+def test_the_rate_is_never_exceeded_not_even_at_the_start(queues: Queues) -> None:
+    """At 10 a second the task is never ahead of the rate since it started (AWS documents no
+    burst): every look finds at most 10 * t moved, t seconds after the start was asked for,
+    and 20 messages take at least 2 s. (Paced per trailing second, 10 moved at once and the
+    next 10 a second later: done in 1 s, twice the rate over the task's life.)"""
+    queues.park(20)
+    seen: list[tuple[float, int]] = []
     started = time.monotonic()
     queues.sqs.start_message_move_task(
-        SourceArn=queues.arn(queues.dlq), MaxNumberOfMessagesPerSecond=5
+        SourceArn=queues.arn(queues.dlq), MaxNumberOfMessagesPerSecond=10
     )
-    assert queues.finished()["ApproximateNumberOfMessagesMoved"] == 12
+    while (task := queues.latest())["Status"] == "RUNNING":
+        seen.append((time.monotonic() - started, task["ApproximateNumberOfMessagesMoved"]))
+        time.sleep(0.05)
+    assert (task["Status"], task["ApproximateNumberOfMessagesMoved"]) == ("COMPLETED", 20)
     assert time.monotonic() - started >= 2.0
+    assert len(seen) > 3
+    assert [(t, moved) for t, moved in seen if moved > 10 * t] == []
 
 
 def test_a_destination_deleted_mid_task_fails_it_and_loses_nothing(queues: Queues) -> None:
