@@ -404,6 +404,7 @@ def serve(control: Connection) -> int:
 
     from paycli.local import patches  # noqa: PLC0415
     from paycli.local.faults import FaultInjector, install_emulator_faults  # noqa: PLC0415
+    from paycli.local.gc_policy import GcWatch  # noqa: PLC0415
     from paycli.local.stack import MOTO_CONFIG, SWITCH_INTERVAL_SECONDS  # noqa: PLC0415
     from paycli.local.workers import dispatch_aws  # noqa: PLC0415
 
@@ -418,6 +419,10 @@ def serve(control: Connection) -> int:
     mock.start(reset=False)
     injector = FaultInjector()
     install_emulator_faults(injector)
+    # The stored data lives here: full collections walk only what came since the last one
+    collector = GcWatch()
+    collector.install()
+    collector.settle()
     listener = Listener(address, family="AF_UNIX", authkey=authkey)
     threading.Thread(
         target=_accept,

@@ -43,6 +43,8 @@ class _Generation:
     collections: int = 0
     total_s: float = 0.0
     max_s: float = 0.0
+    cpu_s: float = 0.0
+    max_cpu_s: float = 0.0
     long_pauses: int = 0
     collected: int = 0
 
@@ -56,6 +58,7 @@ class GcWatch:
     refreeze: bool = False
     refreezes: int = 0
     _started: float = 0.0
+    _started_cpu: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def install(self) -> None:
@@ -86,14 +89,17 @@ class GcWatch:
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         # The collector is not re-entrant and runs with the GIL held: one start at a time.
         if phase == "start":
-            self._started = time.perf_counter()
+            self._started, self._started_cpu = time.perf_counter(), time.thread_time()
             return
         pause = time.perf_counter() - self._started
+        cpu = time.thread_time() - self._started_cpu  # the pause less time descheduled
         with self._lock:
             record = self.generations[info["generation"]]
             record.collections += 1
             record.total_s += pause
             record.max_s = max(record.max_s, pause)
+            record.cpu_s += cpu
+            record.max_cpu_s = max(record.max_cpu_s, cpu)
             record.long_pauses += pause >= LONG_PAUSE_S
             record.collected += info.get("collected", 0)
         if self.refreeze and info["generation"] == 2:
@@ -104,14 +110,17 @@ class GcWatch:
             self.refreezes += 1
 
     def to_json(self) -> dict[str, Any]:
-        """Per generation: collections, total and max pause (ms), pauses >= 50 ms; the
-        thresholds and how many objects are frozen."""
+        """Per generation: collections, total and max pause (ms, wall clock), the same in CPU
+        time of the collecting thread (a busy machine stretches the wall clock, not this),
+        pauses >= 50 ms; the thresholds and how many objects are frozen."""
         with self._lock:
             generations = {
                 str(index): {
                     "collections": g.collections,
                     "total_ms": round(g.total_s * 1000, 1),
                     "max_ms": round(g.max_s * 1000, 1),
+                    "cpu_ms": round(g.cpu_s * 1000, 1),
+                    "max_cpu_ms": round(g.max_cpu_s * 1000, 1),
                     "long_pauses": g.long_pauses,
                     "collected": g.collected,
                 }
