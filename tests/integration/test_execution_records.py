@@ -44,18 +44,25 @@ def machine(stack: LocalStack, definition: dict[str, Any]) -> str:
     )
 
 
-def run_all(stack: LocalStack, arn: str, names: list[str], input_: str = "{}") -> list[str]:
-    """Start one execution per name, wait until none runs; their ARNs in start order."""
+def run_all(
+    stack: LocalStack, arn: str, names: list[str], input_: str = "{}", *, in_turn: bool = False
+) -> list[str]:
+    """Start one execution per name, wait until none runs; their ARNs in start order.
+    `in_turn`: each ends before the next starts, so they also finish in that order (the
+    bound keeps the newest to finish; concurrent ones may finish in any order)."""
     sfn = stack.client("stepfunctions")
-    arns = [
-        sfn.start_execution(stateMachineArn=arn, name=name, input=input_)["executionArn"]
-        for name in names
-    ]
-    wait_until(
-        lambda: not sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"],
-        timeout=30,
-        what="executions to end",
-    )
+
+    def none_running() -> bool:
+        listed = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")
+        return not listed["executions"]
+
+    arns = []
+    for name in names:
+        started = sfn.start_execution(stateMachineArn=arn, name=name, input=input_)
+        arns.append(started["executionArn"])
+        if in_turn:
+            wait_until(none_running, timeout=30, what=f"execution {name} to end")
+    wait_until(none_running, timeout=30, what="executions to end")
     return arns
 
 
@@ -89,7 +96,7 @@ def test_only_the_newest_finished_executions_per_status_are_kept(stack: LocalSta
         },
     )
     failed = run_all(stack, arn, ["f0", "f1"], '{"fail": true}')
-    succeeded = run_all(stack, arn, [f"s{i}" for i in range(12)], '{"fail": false}')
+    succeeded = run_all(stack, arn, [f"s{i}" for i in range(12)], '{"fail": false}', in_turn=True)
 
     assert sorted(listed(stack, arn, "SUCCEEDED")) == sorted(succeeded[-5:])
     assert sorted(listed(stack, arn, "FAILED")) == sorted(failed)
@@ -157,7 +164,8 @@ def test_a_dropped_execution_is_freed_without_the_cycle_collector(stack: LocalSt
     arn = machine(stack, PASS)
     (first,) = run_all(stack, arn, ["first"])
     backend = stepfunctions_parser_backends["123456789012"]["us-east-1"]
-    dropped = weakref.ref(backend.describe_state_machine(arn).executions.get(first))
+    records: Any = backend.describe_state_machine(arn).executions  # ExecutionRecords
+    dropped = weakref.ref(records.get(first))
     gc.disable()
     try:
         run_all(stack, arn, ["second", "third"])
