@@ -46,7 +46,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from multiprocessing.connection import Client, Connection, Listener, wait
+from multiprocessing.connection import Client, Connection, Listener
 from typing import Any, Final
 
 log = logging.getLogger("paycli-local.dynamodb")
@@ -369,74 +369,33 @@ def _scope_region(authorization: str) -> str:
 
 
 # ---------------------------------------------------------------------- the process itself
-def _answer(conn: Connection, dispatch: Callable[..., Reply]) -> bool:
-    """Answer one request waiting on `conn`; False once the client has gone."""
-    try:
-        request = conn.recv()
-    except (EOFError, OSError):
-        return False
-    try:
-        reply = dispatch(*request)
-    except Exception as exc:
-        log.exception("DynamoDB request failed")
-        body = json.dumps({"__type": "InternalFailure", "message": str(exc)[:500]})
-        reply = (500, {"Content-Type": _JSON_10}, body.encode())
-    try:
-        conn.send(reply)
-    except OSError:
-        return False
-    return True
-
-
-class _Server:
-    """One thread answers every request, in turn: DynamoDB's work is CPU under one GIL, so a
-    thread per client only added hand-offs of the backend lock and the GIL (py-spy --gil: 12.7%
-    of the process's samples releasing the backend lock). Another thread accepts connections
-    (the key check blocks) and hands them over through a wake-up socket."""
-
-    def __init__(self, listener: Listener, control: Connection, injector: Any) -> None:
-        self.listener, self.control, self.injector = listener, control, injector
-        self.clients: list[Connection] = []
-        self._accepted: queue.SimpleQueue[Connection] = queue.SimpleQueue()
-        self._wake_r, self._wake_w = socket.socketpair()
-
-    def accept_forever(self) -> None:
+def _serve_connection(conn: Connection, dispatch: Callable[..., Reply]) -> None:
+    """Answer one client's requests until it closes its end."""
+    with conn:
         while True:
             try:
-                conn = self.listener.accept()
-            except OSError:  # a client that failed the key check
-                continue
-            self._accepted.put(conn)
-            self._wake_w.send(b"!")
+                request = conn.recv()
+            except (EOFError, OSError):
+                return
+            try:
+                reply = dispatch(*request)
+            except Exception as exc:
+                log.exception("DynamoDB request failed")
+                body = json.dumps({"__type": "InternalFailure", "message": str(exc)[:500]})
+                reply = (500, {"Content-Type": _JSON_10}, body.encode())
+            conn.send(reply)
 
-    def run(self, dispatch: Callable[..., Reply]) -> int:
-        """Serve until the daemon closes the control socket."""
-        while True:
-            for ready in wait([self.control, self._wake_r, *self.clients]):
-                if ready is self._wake_r:
-                    self._wake_r.recv(4096)
-                    while not self._accepted.empty():
-                        self.clients.append(self._accepted.get())
-                elif ready is self.control:
-                    if not self._control():
-                        return 0
-                else:
-                    assert isinstance(ready, Connection)
-                    if not _answer(ready, dispatch):
-                        ready.close()
-                        self.clients.remove(ready)
 
-    def _control(self) -> bool:
+def _accept(listener: Listener, dispatch: Callable[..., Reply]) -> None:
+    """One thread per client connection, for as long as the process lives."""
+    while True:
         try:
-            message = self.control.recv()
-        except (EOFError, OSError):
-            return False
-        if message[0] == "faults":
-            self.injector.set_plan(message[1])
-            self.control.send(("ok",))
-        elif message[0] == "fired":
-            self.control.send(dict(self.injector.fired))
-        return True
+            conn = listener.accept()
+        except OSError:  # a client that failed the key check
+            continue
+        threading.Thread(
+            target=_serve_connection, args=(conn, dispatch), name="dynamodb-conn", daemon=True
+        ).start()
 
 
 def serve(control: Connection) -> int:
@@ -445,7 +404,7 @@ def serve(control: Connection) -> int:
 
     from paycli.local import patches  # noqa: PLC0415
     from paycli.local.faults import FaultInjector, install_emulator_faults  # noqa: PLC0415
-    from paycli.local.stack import MOTO_CONFIG  # noqa: PLC0415
+    from paycli.local.stack import MOTO_CONFIG, SWITCH_INTERVAL_SECONDS  # noqa: PLC0415
     from paycli.local.workers import dispatch_aws  # noqa: PLC0415
 
     _, address, authkey, speed, minimal = control.recv()
@@ -454,14 +413,29 @@ def serve(control: Connection) -> int:
     except Exception as exc:  # noqa: BLE001 - PatchMismatchError: said to the daemon
         control.send(("refused", str(exc)))
         return 1
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     mock = mock_aws(config=MOTO_CONFIG)
     mock.start(reset=False)
     injector = FaultInjector()
     install_emulator_faults(injector)
-    server = _Server(Listener(address, family="AF_UNIX", authkey=authkey), control, injector)
-    threading.Thread(target=server.accept_forever, name="dynamodb-accept", daemon=True).start()
+    listener = Listener(address, family="AF_UNIX", authkey=authkey)
+    threading.Thread(
+        target=_accept,
+        args=(listener, dispatch_aws),
+        name="dynamodb-accept",
+        daemon=True,
+    ).start()
     control.send(("ready", os.getpid(), sorted(patches.active())))
-    return server.run(dispatch_aws)
+    while True:
+        try:
+            message = control.recv()
+        except (EOFError, OSError):
+            return 0
+        if message[0] == "faults":
+            injector.set_plan(message[1])
+            control.send(("ok",))
+        elif message[0] == "fired":
+            control.send(dict(injector.fired))
 
 
 def main(argv: list[str]) -> int:
