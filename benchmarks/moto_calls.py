@@ -183,6 +183,17 @@ def operations(stack: Any, deployment: Any) -> dict[str, tuple[Callable[[], Any]
             ),
             0.05,
         ),
+        f"sqs.GetQueueAttributes({BACKLOG} queued)": (
+            lambda: sqs.get_queue_attributes(
+                QueueUrl=backlog,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "QueueArn",
+                ],
+            ),
+            0.05,
+        ),
         "stepfunctions.execution": (execution, 0.02),
     }
 

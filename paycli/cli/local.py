@@ -61,6 +61,14 @@ def up(
             "default: $PAYCLI_LAMBDA_WORKERS or 0).",
         ),
     ] = None,
+    dynamodb_process: Annotated[
+        bool | None,
+        typer.Option(
+            "--dynamodb-process/--no-dynamodb-process",
+            help="Run emulated DynamoDB in a process of its own, on another core (default: "
+            "$PAYCLI_DYNAMODB_PROCESS or off).",
+        ),
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Start the local stack; returns once it is ready (again: prints the running one).
@@ -90,11 +98,16 @@ def up(
             time_scale=time_scale,
             fault_plan=plan,
             lambda_workers=lambda_workers,
+            dynamodb_process=dynamodb_process,
         )
     else:
         with out.spinner("Starting the local stack..."):
             status = control.up(
-                port=port, time_scale=time_scale, fault_plan=plan, lambda_workers=lambda_workers
+                port=port,
+                time_scale=time_scale,
+                fault_plan=plan,
+                lambda_workers=lambda_workers,
+                dynamodb_process=dynamodb_process,
             )
     out.emit(asdict(status), lambda data: out.key_values("Local stack", data))
 

@@ -69,6 +69,8 @@ class LocalStatus:
     api_url: str | None
     started_at: str | None
     deployed: bool
+    #: A part of the stack that is down (the DynamoDB process), in one line; None when well.
+    problem: str | None = None
 
 
 # ------------------------------------------------------------------------- talking to it
@@ -159,6 +161,7 @@ def status() -> LocalStatus:
         state.api_url,
         state.started_at,
         bool(health.get("deployed")),
+        (health.get("dynamodb_process") or {}).get("error"),
     )
 
 
@@ -191,19 +194,30 @@ def up(
     time_scale: float = 1.0,
     fault_plan: dict[str, Any] | None = None,
     lambda_workers: int | None = None,
+    dynamodb_process: bool | None = None,
 ) -> LocalStatus:
     """Start the local stack unless it runs (idempotent); detached unless `foreground`.
     `fault_plan` (a FaultPlan's JSON) is set once it runs (the running one's too);
-    `lambda_workers` is the worker processes per function (None: the daemon's default)."""
+    `lambda_workers` is the worker processes per function and `dynamodb_process` whether
+    DynamoDB runs in a process of its own (None: the daemon's defaults)."""
     if foreground:
         return _up_foreground(
-            port=port, time_scale=time_scale, fault_plan=fault_plan, lambda_workers=lambda_workers
+            port=port,
+            time_scale=time_scale,
+            fault_plan=fault_plan,
+            lambda_workers=lambda_workers,
+            dynamodb_process=dynamodb_process,
         )
     with _start_lock():
         if _running_state() is None:
             if port:
                 _check_port(port)
-            _spawn(port=port or 0, time_scale=time_scale, lambda_workers=lambda_workers)
+            _spawn(
+                port=port or 0,
+                time_scale=time_scale,
+                lambda_workers=lambda_workers,
+                dynamodb_process=dynamodb_process,
+            )
     if fault_plan is not None:
         set_fault_plan(fault_plan)
     return status()
@@ -228,6 +242,7 @@ def _up_foreground(
     time_scale: float,
     fault_plan: dict[str, Any] | None = None,
     lambda_workers: int | None = None,
+    dynamodb_process: bool | None = None,
 ) -> LocalStatus:
     from paycli.local import daemon, doctor  # noqa: PLC0415 - imports moto: only when asked
 
@@ -240,6 +255,8 @@ def _up_foreground(
         raise errors.ConfigError(problem, hint=DOCTOR_HINT)
     daemon.configure_logging()
     workers = daemon.default_lambda_workers() if lambda_workers is None else lambda_workers
+    if dynamodb_process is None:
+        dynamodb_process = daemon.default_dynamodb_process()
     code = daemon.run(
         daemon.Daemon(
             port=port or 0,
@@ -247,6 +264,7 @@ def _up_foreground(
             home=st.home_dir(),
             fault_plan=fault_plan,
             lambda_workers=workers,
+            dynamodb_process=dynamodb_process,
         )
     )
     if code != 0:
@@ -254,7 +272,20 @@ def _up_foreground(
     return status()
 
 
-def _spawn(*, port: int, time_scale: float, lambda_workers: int | None = None) -> None:
+def _dynamodb_flag(dynamodb_process: bool | None) -> list[str]:
+    """The daemon's --[no-]dynamodb-process, or nothing (its default: the environment)."""
+    if dynamodb_process is None:
+        return []
+    return ["--dynamodb-process" if dynamodb_process else "--no-dynamodb-process"]
+
+
+def _spawn(
+    *,
+    port: int,
+    time_scale: float,
+    lambda_workers: int | None = None,
+    dynamodb_process: bool | None = None,
+) -> None:
     """Start the daemon in its own session and wait until it published a live state.
 
     posix_spawn rather than Popen: the daemon outlives this process by design, and a Popen
@@ -274,6 +305,7 @@ def _spawn(*, port: int, time_scale: float, lambda_workers: int | None = None) -
         "--time-scale",
         str(time_scale),
         *(["--lambda-workers", str(lambda_workers)] if lambda_workers is not None else []),
+        *_dynamodb_flag(dynamodb_process),
     ]
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from paycli.core.timeparse import iso_z
-from paycli.local import doctor
+from paycli.local import doctor, gc_policy
 from paycli.local import state as st
 from paycli.local.api import ControlSurface, Gateway
 from paycli.local.api_http import LocalApi
@@ -39,6 +39,8 @@ log = logging.getLogger("paycli-local.daemon")
 DEFAULT_LAMBDA_WORKERS = 0
 #: The variable `paycli local up` passes --lambda-workers in (and a user may set).
 LAMBDA_WORKERS_ENV = "PAYCLI_LAMBDA_WORKERS"
+#: The variable that turns on --dynamodb-process when the flag is not given ("1" / "0").
+DYNAMODB_PROCESS_ENV = "PAYCLI_DYNAMODB_PROCESS"
 
 
 class Daemon:
@@ -54,9 +56,11 @@ class Daemon:
         pollers: int = DEFAULT_POLLERS,
         fault_plan: dict[str, Any] | None = None,
         lambda_workers: int = 0,
+        dynamodb_process: bool = False,
     ) -> None:
         self.port, self.api_port, self.home = port, api_port, home or st.home_dir()
         self.lambda_workers = lambda_workers
+        self.dynamodb_process = dynamodb_process
         self.initial_fault_plan = fault_plan
         self.time_scale, self.pollers = time_scale, pollers
         self.injector = FaultInjector()  # the fault plan, shared by every seam
@@ -67,8 +71,10 @@ class Daemon:
         self._pipes: dict[PipeSpec, PipePoller] = {}
         self._moto: Any = None
         self._stack: Any = None
+        self._dynamodb: Any = None  # paycli.local.dynamodb_process.DynamoDbProcess
         self._api: LocalApi | None = None
         self.state: st.DaemonState | None = None
+        self.gc = gc_policy.GcWatch()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -79,6 +85,7 @@ class Daemon:
         for key, value in st.local_credentials_env().items():
             os.environ[key] = value
         token = secrets.token_urlsafe(32)
+        self.gc.install()  # records the collector's pauses; $PAYCLI_LOCAL_GC_THRESHOLD
         self._start_moto()
         self._start_stack()
         self._start_api(token)
@@ -133,8 +140,23 @@ class Daemon:
         self._stack.start()
         self._stack.runner.faults = self.injector
         install_emulator_faults(self.injector)
+        if self.dynamodb_process:
+            self._start_dynamodb()
         if self.initial_fault_plan is not None:
             self.injector.set_plan(self.initial_fault_plan)
+
+    def _start_dynamodb(self) -> None:
+        """DynamoDB in its own process: every DynamoDB request of this process, of moto's
+        HTTP server and of the Lambda workers goes there (paycli/local/dynamodb_process.py)."""
+        from paycli.local.dynamodb_process import DynamoDbProcess  # noqa: PLC0415
+
+        self._dynamodb = DynamoDbProcess(
+            speed=self._stack.speed_patches, minimal=not self._stack.patch_moto
+        )
+        self._dynamodb.start()
+        self._dynamodb.install(self._moto)
+        self.injector.mirror = self._dynamodb
+        self._stack.runner.dynamodb_route = self._dynamodb.worker_route()
 
     def _start_api(self, token: str) -> None:
         gateway = Gateway(
@@ -162,6 +184,9 @@ class Daemon:
         if self._stack is not None:
             uninstall_emulator_faults()
             self._stack.stop()
+        if self._dynamodb is not None:
+            self._dynamodb.stop()
+            self.injector.mirror = None
         if self._moto is not None:
             self._moto.stop()
         st.remove_state(os.getpid(), self.home)
@@ -180,6 +205,8 @@ class Daemon:
             "schedules": self._schedule_counts(),
             "faults": self.faults_plan.to_json(),
             "lambda_workers": self._worker_health(),
+            "dynamodb_process": None if self._dynamodb is None else self._dynamodb.health(),
+            "gc": self.gc.to_json(),
         }
 
     def _worker_health(self) -> dict[str, Any]:
@@ -207,11 +234,14 @@ class Daemon:
             self._sync_pipes(deployment.pipes)
             self.deployment = deployment
             st.write_outputs(deployment.outputs, self.home)
+            # full collections skip what lives as long as the daemon (gc_policy: and more)
+            frozen = self.gc.settle()
             log.info(
-                "deployed %s: %d routes, %d pipes",
+                "deployed %s: %d routes, %d pipes (%d objects frozen)",
                 template_path,
                 len(deployment.routes),
                 len(deployment.pipes),
+                frozen,
             )
             return dict(deployment.outputs)
 
@@ -334,6 +364,17 @@ def default_lambda_workers() -> int:
     return int(value)
 
 
+def default_dynamodb_process() -> bool:
+    """$PAYCLI_DYNAMODB_PROCESS if set ("1"/"true" or "0"/"false"), else off."""
+    value = os.environ.get(DYNAMODB_PROCESS_ENV, "").strip().lower()
+    if value in {"", "0", "false", "no"}:
+        return False
+    if value in {"1", "true", "yes"}:
+        return True
+    msg = f"{DYNAMODB_PROCESS_ENV} must be 1 or 0, not {value!r}"
+    raise SystemExit(msg)
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m paycli.local.daemon", description="Run the paycli local stack."
@@ -356,6 +397,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default=default_lambda_workers(),
         help="worker processes per function (0: handlers run in the daemon's process)",
     )
+    parser.add_argument(
+        "--dynamodb-process",
+        action=argparse.BooleanOptionalAction,
+        default=default_dynamodb_process(),
+        help="run emulated DynamoDB in a process of its own (another core)",
+    )
     return parser.parse_args(argv)
 
 
@@ -373,6 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             time_scale=args.time_scale,
             pollers=args.pollers,
             lambda_workers=args.lambda_workers,
+            dynamodb_process=args.dynamodb_process,
         )
     )
 

@@ -25,9 +25,9 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -66,6 +66,15 @@ class LambdaFault:
     delay_seconds: float = 0.0
 
 
+class PlanMirror(Protocol):
+    """Another process's injector that follows this one's plan (the DynamoDB process,
+    paycli/local/dynamodb_process.py): it gets each plan and its counts are added to ours."""
+
+    def set_fault_plan(self, raw: dict[str, Any] | None) -> None: ...
+
+    def fired(self) -> Mapping[str, int]: ...
+
+
 class FaultInjector:
     """The daemon's current plan, its generators and the counts of what fired."""
 
@@ -74,6 +83,7 @@ class FaultInjector:
         self.plan = FaultPlan()
         self.fired: Counter[str] = Counter()
         self._rngs: dict[str, random.Random] = {}
+        self.mirror: PlanMirror | None = None
 
     def set_plan(self, raw: dict[str, Any] | None) -> None:
         """Replace the plan (validated again here: any caller of the control surface may send
@@ -87,6 +97,8 @@ class FaultInjector:
                 kind: random.Random(f"{plan.seed}:{kind}")  # noqa: S311 - fault draws, not secrets
                 for kind in plan.faults
             }
+        if self.mirror is not None:
+            self.mirror.set_fault_plan(raw)
 
     def fire(self, kind: str, *names: str) -> FaultSpec | None:
         """Draw for one opportunity of `kind` (for a function known by `names`); the kind's
@@ -111,11 +123,13 @@ class FaultInjector:
 
     def to_json(self) -> dict[str, Any]:
         """The plan and the counts (`paycli local faults show --json`)."""
+        fired = Counter(self.mirror.fired()) if self.mirror is not None else Counter()
         with self._lock:
+            fired.update(self.fired)
             return {
                 "plan": None if self.plan.empty else self.plan.to_json(),
-                "fired": dict(sorted(self.fired.items())),
-                "fired_total": sum(self.fired.values()),
+                "fired": dict(sorted(fired.items())),
+                "fired_total": sum(fired.values()),
             }
 
 

@@ -9,7 +9,10 @@ texts are those AWS answered when LocalStack recorded them (its test_sqs_move_ta
   came from, which moto does not record per message, so a DLQ with more than one source queue
   fails the task here (stricter than AWS, never more permissive);
 - MaxNumberOfMessagesPerSecond is 1..500; unset, the task moves at 500 a second, the most AWS
-  allows (no trailing second ever holds more than the rate);
+  allows ("the maximum value for messages per second is 500", API reference; the console's
+  "Custom max velocity": "The maximum allowed rate is 500 messages per second"). Neither
+  documents a burst, so the task is never ahead of the rate since it started: t seconds in, at
+  most rate * t moved, and N messages take at least N / rate seconds (1,000 at 500/s: 2 s);
 - one active task (RUNNING or CANCELLING) per source queue;
 - ApproximateNumberOfMessagesToMove is the source's visible count when the task starts; the task
   moves that many, oldest first, or fewer if the queue runs out of visible messages;
@@ -37,7 +40,6 @@ import re
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -52,8 +54,12 @@ MAX_RESULTS: Final = 10  # ListMessageMoveTasks' upper limit; also how many task
 #: and then for the GIL costs more than the move itself: in benchmarks/dlq_redrive.py --n 1000,
 #: batches of 10 moved 365 messages/s, of 100 481/s.
 BATCH: Final = 250
+#: The mover wakes when a tenth of a second's worth more is due (50 messages at 500/s) and moves
+#: all that is due by then: a wake-up costs a wait for the lock and then for the GIL, whatever
+#: it moves.
+CHUNK_SECONDS: Final = 0.1
 ACTIVE: Final = frozenset({"RUNNING", "CANCELLING"})
-#: A task stays RUNNING (its TaskHandle listed) for at least one pacing window, as a task on
+#: A task stays RUNNING (its TaskHandle listed) for at least a second, as a task on
 #: SQS is never done the instant it starts. A client tells its own task by that handle; the
 #: list drops the handle once a task ends, so a task over before its client's first look could
 #: be taken for another run's (two `dlq redrive` at once each reported the other's count).
@@ -231,27 +237,22 @@ def _decode(handle: str | None) -> tuple[str, str]:
 
 
 class _Pace:
-    """At most `rate` messages in any trailing second."""
+    """Never ahead of `rate` a second since the start: `t` seconds in, at most rate * t moved.
+    A mover held up (the lock, the GIL) catches up by what fell due meanwhile, never more."""
 
     def __init__(self, rate: int) -> None:
         self.rate = rate
-        self._moved: deque[tuple[float, int]] = deque()
-        self._in_window = 0
+        self._started = time.monotonic()
+        self._chunk = max(1, int(rate * CHUNK_SECONDS))
 
-    def allowance(self) -> tuple[int, float]:
-        """(how many may move now, else how long to wait before asking again)."""
-        now = time.monotonic()
-        while self._moved and self._moved[0][0] <= now - 1.0:
-            self._in_window -= self._moved.popleft()[1]
-        free = self.rate - self._in_window
-        if free > 0:
-            return free, 0.0
-        return 0, self._moved[0][0] + 1.0 - now
-
-    def record(self, count: int) -> None:
-        if count:
-            self._moved.append((time.monotonic(), count))
-            self._in_window += count
+    def allowance(self, moved: int, wanted: int) -> tuple[int, float]:
+        """(how many of the `wanted` more may move now, else how long to wait for a chunk of
+        them to fall due), given `moved` so far."""
+        elapsed = time.monotonic() - self._started
+        due = int(self.rate * elapsed) - moved
+        if due >= min(self._chunk, wanted):
+            return min(due, wanted), 0.0
+        return 0, (moved + min(self._chunk, wanted)) / self.rate - elapsed
 
 
 def _run(task: MoveTask) -> None:
@@ -261,14 +262,12 @@ def _run(task: MoveTask) -> None:
     running_until = time.monotonic() + MIN_RUNNING_SECONDS
     try:
         while task.moved < task.to_move and not task.cancel.is_set():
-            free, wait = pace.allowance()
+            free, wait = pace.allowance(task.moved, task.to_move - task.moved)
             if not free:
                 task.cancel.wait(wait)
                 continue
-            moved = _move_batch(task, min(BATCH, free, task.to_move - task.moved))
-            if moved == 0:
+            if _move_batch(task, min(BATCH, free), running_until) == 0:
                 break
-            pace.record(moved)
         task.cancel.wait(max(0.0, running_until - time.monotonic()))
     except Exception as exc:  # noqa: BLE001 - the task reports it as AWS does: FAILED
         code = getattr(exc, "code", None)
@@ -278,13 +277,17 @@ def _run(task: MoveTask) -> None:
         log.warning("move task %s failed: %s", task.task_id, task.failure_reason)
         return
     with BACKEND_LOCK:
-        task.status = "CANCELLED" if task.cancel.is_set() else "COMPLETED"
+        if task.status != "COMPLETED":
+            task.status = "CANCELLED" if task.cancel.is_set() else "COMPLETED"
     log.info("move task %s %s: %d moved", task.task_id, task.status.lower(), task.moved)
 
 
-def _move_batch(task: MoveTask, count: int) -> int:
+def _move_batch(task: MoveTask, count: int, completes_at: float) -> int:
     """Up to `count` of the source's oldest visible messages, each added to the destination
-    and then removed from the source, all in one hold of the backend lock."""
+    and then removed from the source, all in one hold of the backend lock. The batch that
+    moves the last one (after `completes_at`) completes the task in that same hold: no client
+    sees everything moved and the task still RUNNING (under the pipe's load the mover's next
+    turn at the lock and the GIL came up to half a second later, a client's poll later)."""
     from moto.sqs.exceptions import QueueDoesNotExist  # noqa: PLC0415
 
     with BACKEND_LOCK:
@@ -300,6 +303,9 @@ def _move_batch(task: MoveTask, count: int) -> int:
         finally:  # what was sent leaves the source, even when a later send failed
             _remove(source, sent)
             task.moved += len(sent)
+        done = task.moved >= task.to_move and time.monotonic() >= completes_at
+        if done and task.status == "RUNNING":
+            task.status = "COMPLETED"
         return len(sent)
 
 

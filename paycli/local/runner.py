@@ -120,6 +120,8 @@ class LambdaRunner:
         self.concurrency = concurrency_per_function
         self.lambda_workers = lambda_workers
         self.worker_stats = WorkerStats()
+        # (address, key, pid) of the DynamoDB process, for workers to reach it directly.
+        self.dynamodb_route: tuple[str, bytes, int] | None = None
         self._spawner: Spawner | None = None
         self._pools: dict[str, WorkerPool] = {}
         self.region = region
@@ -148,11 +150,16 @@ class LambdaRunner:
         if old is not None:
             old.close()
         self._pools[spec.function_name] = WorkerPool(
-            spec, self.region, self.lambda_workers, self._spawner, self.worker_stats
+            spec,
+            self.region,
+            self.lambda_workers,
+            self._spawner,
+            self.worker_stats,
+            route=lambda: self.dynamodb_route,
         )
 
     def close(self) -> None:
-        """Stop every worker process (in-process sandboxes need nothing)."""
+        """Stop every worker process (in-process sandboxes need nothing); close the log file."""
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
             spawner, self._spawner = self._spawner, None
@@ -160,6 +167,7 @@ class LambdaRunner:
             pool.close()
         if spawner is not None:
             spawner.stop()
+        self.log_store.close()
 
     def worker_pids(self) -> list[int]:
         """The idle worker processes' ids (tests check none outlive the runner)."""

@@ -5,7 +5,8 @@ own module state, like a Lambda sandbox: the handler module is imported once (on
 invocation, the cold start) under the function's environment, which is this process's whole
 environment. It talks to the daemon over the socket FD, one message at a time:
 
-    daemon -> worker   ("init", FunctionSpec, region)      once
+    daemon -> worker   ("init", FunctionSpec, region, route) once (route: the DynamoDB
+                                                        process's, or None)
                        ("invoke", request_id, payload)      then per invocation
                        ("aws_reply", status, headers, body) the answer to an "aws" message
     worker -> daemon   ("ready", pid)
@@ -33,6 +34,7 @@ from io import BytesIO
 from multiprocessing.connection import Connection
 from typing import Any
 
+from paycli.local.dynamodb_process import DirectClient, is_dynamodb_url
 from paycli.local.invocation import (
     Handler,
     error_payload,
@@ -66,10 +68,12 @@ class _RawBody(BytesIO):
 
 
 class Channel:
-    """The worker's end of the socket: log lines out, AWS calls out and their answers in."""
+    """The worker's end of the socket: log lines out, AWS calls out and their answers in.
+    With `dynamodb` (the DynamoDB process's client), DynamoDB calls go there directly."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, dynamodb: DirectClient | None = None) -> None:
         self.conn = conn
+        self.dynamodb = dynamodb
 
     def log(self, line: str, stream: str) -> None:
         self.conn.send(("log", stream, line))
@@ -90,8 +94,14 @@ class Channel:
         ]
         if "Authorization" not in request.headers:
             headers += _credential_scope(request.url)
-        self.conn.send(("aws", request.method, request.url, headers, bytes(body)))
-        _, status, reply_headers, reply_body = self.conn.recv()
+        reply_headers: Any
+        if self.dynamodb is not None and is_dynamodb_url(request.url):
+            status, reply_headers, reply_body = self.dynamodb.forward(
+                (request.method, request.url, headers, bytes(body))
+            )
+        else:
+            self.conn.send(("aws", request.method, request.url, headers, bytes(body)))
+            _, status, reply_headers, reply_body = self.conn.recv()
         return AWSResponse(request.url, status, reply_headers, _RawBody(reply_body))
 
 
@@ -152,9 +162,9 @@ def _install(channel: Channel) -> tuple[_LineStream, _LineStream]:
 
 def serve(conn: Connection) -> int:
     """Answer invocations until the daemon closes the socket."""
-    _, spec, _region = conn.recv()
+    _, spec, _region, route = conn.recv()
     assert isinstance(spec, FunctionSpec)
-    channel = Channel(conn)
+    channel = Channel(conn, DirectClient(route) if route is not None else None)
     out, err = _install(channel)
     conn.send(("ready", os.getpid()))
     handler: Handler | None = None

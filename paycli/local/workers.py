@@ -110,7 +110,9 @@ class Spawner:
 class Worker:
     """One execution environment: a process running one function's handler."""
 
-    def __init__(self, spec: FunctionSpec, region: str, spawner: Spawner) -> None:
+    def __init__(
+        self, spec: FunctionSpec, region: str, spawner: Spawner, route: Any = None
+    ) -> None:
         self.spec = spec
         ours, theirs = socket.socketpair()
         env = {k: v for k, v in os.environ.items() if not k.startswith(HIDDEN_PREFIXES)}
@@ -121,7 +123,7 @@ class Worker:
         finally:
             theirs.close()
         self.conn = Connection(ours.detach())
-        self.conn.send(("init", spec, region))
+        self.conn.send(("init", spec, region, route))
         if not self.conn.poll(START_TIMEOUT):
             self.close()
             msg = f"a worker for {spec.function_name} did not start within {START_TIMEOUT} s"
@@ -206,9 +208,16 @@ class WorkerPool:
     """One function's workers: at most `limit` at once, idle ones reused warm."""
 
     def __init__(
-        self, spec: FunctionSpec, region: str, limit: int, spawner: Spawner, stats: WorkerStats
+        self,
+        spec: FunctionSpec,
+        region: str,
+        limit: int,
+        spawner: Spawner,
+        stats: WorkerStats,
+        *,
+        route: Callable[[], Any] = lambda: None,
     ) -> None:
-        self.spec, self.region, self.limit = spec, region, limit
+        self.spec, self.region, self.limit, self.route = spec, region, limit, route
         self.spawner, self.stats = spawner, stats
         self.idle: list[Worker] = []
         self.count = 0
@@ -235,7 +244,7 @@ class WorkerPool:
     def start_worker(self) -> Worker:
         """Start a worker in the slot acquire() reserved (the cold start)."""
         try:
-            worker = Worker(self.spec, self.region, self.spawner)
+            worker = Worker(self.spec, self.region, self.spawner, self.route())
         except BaseException:
             self.release(None)
             raise

@@ -7,6 +7,7 @@ queue. Then DlqService's redrive on them.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import threading
 import time
@@ -21,7 +22,10 @@ from moto import mock_aws
 from queues import queue_depth
 from waiting import wait_until
 
+from paycli.core.aws import AwsTarget, StackOutputs
 from paycli.core.dlq import DlqService
+from paycli.core.services import Services
+from paycli.core.settings import Settings
 from paycli.local import patches
 
 REGION = "us-east-1"
@@ -244,15 +248,24 @@ def test_cancel_with_unknown_handles(queues: Queues) -> None:
     )
 
 
-def test_the_rate_is_never_exceeded(queues: Queues) -> None:
-    """At 5 a second, 12 messages need three seconds' windows: at least 2 s from the start."""
-    queues.park(12)
+def test_the_rate_is_never_exceeded_not_even_at_the_start(queues: Queues) -> None:
+    """At 10 a second the task is never ahead of the rate since it started (AWS documents no
+    burst): every look finds at most 10 * t moved, t seconds after the start was asked for,
+    and 20 messages take at least 2 s. (Paced per trailing second, 10 moved at once and the
+    next 10 a second later: done in 1 s, twice the rate over the task's life.)"""
+    queues.park(20)
+    seen: list[tuple[float, int]] = []
     started = time.monotonic()
     queues.sqs.start_message_move_task(
-        SourceArn=queues.arn(queues.dlq), MaxNumberOfMessagesPerSecond=5
+        SourceArn=queues.arn(queues.dlq), MaxNumberOfMessagesPerSecond=10
     )
-    assert queues.finished()["ApproximateNumberOfMessagesMoved"] == 12
+    while (task := queues.latest())["Status"] == "RUNNING":
+        seen.append((time.monotonic() - started, task["ApproximateNumberOfMessagesMoved"]))
+        time.sleep(0.05)
+    assert (task["Status"], task["ApproximateNumberOfMessagesMoved"]) == ("COMPLETED", 20)
     assert time.monotonic() - started >= 2.0
+    assert len(seen) > 3
+    assert [(t, moved) for t, moved in seen if moved > 10 * t] == []
 
 
 def test_a_destination_deleted_mid_task_fails_it_and_loses_nothing(queues: Queues) -> None:
@@ -388,3 +401,24 @@ def test_a_task_stays_running_with_its_handle_for_one_window(queues: Queues) -> 
     assert (task["Status"], task["ApproximateNumberOfMessagesMoved"]) == ("COMPLETED", 3)
     assert "TaskHandle" not in task
     assert time.monotonic() - started >= 1.0
+
+
+def test_the_move_task_path_builds_no_dynamodb_client(queues: Queues) -> None:
+    """`paycli dlq redrive` asks DynamoDB which payments are settled only in the loop
+    (`--max`): the move task path builds no DynamoDB client (50 ms of CPU before its start),
+    the loop builds one, once."""
+    queues.park(12)
+    names = {f.name: f"v-{f.name}" for f in dataclasses.fields(StackOutputs)}
+    names |= {"QueueUrl": queues.source, "DeadLetterQueueUrl": queues.dlq}
+    settings = Settings(target="aws", region=REGION, stack_name="pay")
+    target = AwsTarget(settings, outputs=StackOutputs(**names))
+    built: list[str] = []
+    target.session.events.register(
+        "creating-client-class", lambda **kwargs: built.append(kwargs["event_name"])
+    )
+    dlq = Services(target).dlq()
+    assert dlq.redrive().moved == 12
+    assert [name for name in built if "dynamodb" in name] == []
+    queues.park(5)
+    assert dlq.redrive(max_messages=5).moved == 5
+    assert [name for name in built if "dynamodb" in name] == ["creating-client-class.dynamodb"]

@@ -237,10 +237,82 @@ SQS_SEND_ATTRIBUTES = Patch(
     saves=Saving("sqs.SendMessage", 10.837, 1.281),
 )
 
+
+def _message_counts(queue: Any, now: float) -> dict[str, int]:
+    """The three ApproximateNumberOfMessages* counts as Message.visible and .delayed define
+    them, in one pass with the clock read once (they read it once per message each)."""
+    visible = delayed = not_visible = 0
+    for message in queue._messages:
+        if now > message.visible_at:
+            if now < message.delayed_until:
+                delayed += 1
+            else:
+                visible += 1
+        else:
+            not_visible += 1
+            delayed += now < message.delayed_until
+    return {
+        "ApproximateNumberOfMessages": visible,
+        "ApproximateNumberOfMessagesDelayed": delayed,
+        "ApproximateNumberOfMessagesNotVisible": not_visible,
+    }
+
+
+def _install_sqs_queue_attributes(patcher: Patcher) -> None:
+    """GetQueueAttributes builds the queue's attributes once, without the counts, and adds the
+    counts from one pass; it answers as before (same validation, same names, same values)."""
+    from moto.core.utils import unix_time_millis
+    from moto.sqs.exceptions import InvalidAttributeName
+    from moto.sqs.models import SQSBackend
+
+    def get_queue_attributes(
+        self: Any, queue_name: str, attribute_names: list[str]
+    ) -> dict[str, Any]:
+        queue = self.get_queue(queue_name)
+        if not attribute_names:
+            return {}
+        valid = ["All", *queue.BASE_ATTRIBUTES, *queue.FIFO_ATTRIBUTES, *queue.KMS_ATTRIBUTES]
+        invalid_name = next((name for name in attribute_names if name not in valid), None)
+        if invalid_name or invalid_name == "":
+            raise InvalidAttributeName(invalid_name)
+        skipping = getattr(_skip_message_counts, "active", False)
+        _skip_message_counts.active = True  # the counts come next, from one pass
+        try:
+            attributes: dict[str, Any] = queue.attributes
+        finally:
+            _skip_message_counts.active = skipping
+        attributes.update(_message_counts(queue, unix_time_millis()))
+        if "All" in attribute_names:
+            return attributes
+        return {
+            name: attributes[name] for name in attribute_names if attributes.get(name) is not None
+        }
+
+    patcher.set(SQSBackend, "get_queue_attributes", get_queue_attributes)
+
+
+SQS_QUEUE_ATTRIBUTES = Patch(
+    name="sqs_queue_attributes",
+    purpose=Purpose.SPEED,
+    fixes="GetQueueAttributes rebuilds every attribute, including the three counts (each a "
+    "walk over the queue reading the clock per message), three times per name asked for: "
+    "`paycli dlq redrive`'s read of a DLQ holding 1,000 messages (three names) took 0.76 s "
+    "in process, 1.2-1.6 s in the daemon, before its move task could start.",
+    targets={
+        "moto.sqs.models:SQSBackend.get_queue_attributes": "512dab94a041b8b9",
+        "moto.sqs.models:Queue.attributes": "951e0233f6a35cb2",
+        "moto.sqs.models:Message.visible": "08e353e389af0359",
+        "moto.sqs.models:Message.delayed": "dfdbb681863b1bc5",
+    },
+    install=_install_sqs_queue_attributes,
+    saves=Saving("sqs.GetQueueAttributes(200 queued)", 40.518, 0.995),
+)
+
 PATCHES = (
     METHOD_NAMES_CACHE,
     REQUEST_IDS,
     IN_PROCESS_SIGNING,
     SQS_RETENTION_CHECK,
     SQS_SEND_ATTRIBUTES,
+    SQS_QUEUE_ATTRIBUTES,
 )
