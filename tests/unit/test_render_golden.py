@@ -240,3 +240,22 @@ def test_the_iam_policy_table_never_folds_an_action_or_an_arn() -> None:
         assert re.search(rf"│ {re.escape(arn)}\s*│", text), text
     assert "pay (the signed" in text
     assert "hidden" not in text
+
+
+def test_off_a_terminal_a_sentence_is_one_line_and_tables_still_fit() -> None:
+    """`paycli dlq redrive | cat` at 60 columns printed 'Would move 101 message(s) back on
+    local stack' and '(StartMessageMoveTask).' on two lines (audit's violations too), so a
+    grep for the sentence missed; off a terminal a sentence is one line, tables still fit."""
+    buffer = io.StringIO()
+    renderer = Renderer(where="local stack", out=Console(file=buffer, width=60))
+    view = {"method": "receive-send-delete", "dry_run": False, "candidates": 101, "moved": 101}
+    renderer.emit({**view, "failed": 0}, renderer.redrive_text)
+    renderer.emit(EXECUTIONS, renderer.executions_table)
+    sentence, *table = buffer.getvalue().splitlines()
+    assert sentence.startswith("Moved 101 of 101 message(s) back to the payment queue")
+    assert sentence.endswith("with receive-send-delete.")
+    alone = io.StringIO()  # the table's grid as the goldens print it: unchanged
+    Console(file=alone, width=60).print(renderer.executions_table(EXECUTIONS), crop=False)
+    grid = [line for line in alone.getvalue().splitlines() if line[:1] in set("┏┃┡│└")]
+    assert [line for line in table if line[:1] in set("┏┃┡│└")] == grid
+    assert table[-1] == "started (UTC), stopped (UTC) hidden at 60 columns; --json has all"
