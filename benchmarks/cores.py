@@ -17,8 +17,9 @@ for a checkout that predates it; FLAGS, comma-separated: "ddb" passes --dynamodb
 NAME=VALUE sets that variable in the config's environment, the daemon's included).
 CPU is reported per payment for the daemon, its Lambda workers and its DynamoDB process.
 `--rate R` offers R payments/s (open loop) instead of flat out, for latency at a chosen load;
-`--window W` reports p99 per W payments (flatness). Prints figures; asserts nothing. The
-machine may be shared: trust ratios of the same run only.
+`--window W` reports p99, daemon CPU per payment and RSS per W payments (flatness), and the
+daemon's collector pauses (health's "gc", e.g. with PAYCLI_LOCAL_GC_FREEZE=off). Prints
+figures; asserts nothing. The machine may be shared: trust ratios of the same run only.
 """
 
 from __future__ import annotations
@@ -225,12 +226,14 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
         with _Sampler(pid) as sampler:
             report = driver.run(plan)
         after = _usage(pid)
+        collector = control.health().get("gc")  # None from a checkout that predates it
     finally:
         _stop_daemon(pid)
     done = max(1, report.completed)
     ordered = sorted(report.payments, key=lambda p: p.accepted_at)
     latencies = [p.latency_s for p in ordered if p.latency_s is not None]
-    windows = _window_usage(sampler, [p.accepted_at for p in ordered], args.window)
+    accepted = [p.accepted_at for p in ordered]
+    windows = _window_usage(sampler, accepted, args.window) if args.window else {}
     return {
         "completed": report.completed,
         "completed_per_s": report.completed_per_s,
@@ -245,8 +248,9 @@ def measure_one(args: argparse.Namespace) -> dict[str, Any]:
         "rss_end_mb": round(_rss_total(after), 1),
         "rss_kb_per_payment": round((_rss_total(after) - _rss_total(before)) * 1024 / done, 2),
         "p99_windows_s": _windows(latencies, args.window) if args.window else [],
-        **(windows if args.window else {}),
+        **windows,
         "load_1m": round(os.getloadavg()[0], 2),
+        "gc": collector,
     }
 
 
@@ -290,7 +294,9 @@ def _summary(results: list[dict[str, Any]], labels: list[str]) -> dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", action="append", default=[], help="LABEL=CHECKOUT:W:CPUS")
+    parser.add_argument(
+        "--config", action="append", default=[], help="LABEL=CHECKOUT:W:CPUS[:VAR=V,VAR=V]"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     add_load_options(parser, n=300)
     parser.add_argument("--warmup", type=int, default=60, help="unmeasured payments first")

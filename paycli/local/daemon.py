@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from paycli.core.timeparse import iso_z
-from paycli.local import doctor, heap
+from paycli.local import doctor, gc_policy
 from paycli.local import state as st
 from paycli.local.api import ControlSurface, Gateway
 from paycli.local.api_http import LocalApi
@@ -74,6 +74,7 @@ class Daemon:
         self._dynamodb: Any = None  # paycli.local.dynamodb_process.DynamoDbProcess
         self._api: LocalApi | None = None
         self.state: st.DaemonState | None = None
+        self.gc = gc_policy.GcWatch()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -84,6 +85,7 @@ class Daemon:
         for key, value in st.local_credentials_env().items():
             os.environ[key] = value
         token = secrets.token_urlsafe(32)
+        self.gc.install()  # records the collector's pauses; $PAYCLI_LOCAL_GC_THRESHOLD
         self._start_moto()
         self._start_stack()
         self._start_api(token)
@@ -204,6 +206,7 @@ class Daemon:
             "faults": self.faults_plan.to_json(),
             "lambda_workers": self._worker_health(),
             "dynamodb_process": None if self._dynamodb is None else self._dynamodb.health(),
+            "gc": self.gc.to_json(),
         }
 
     def _worker_health(self) -> dict[str, Any]:
@@ -231,7 +234,8 @@ class Daemon:
             self._sync_pipes(deployment.pipes)
             self.deployment = deployment
             st.write_outputs(deployment.outputs, self.home)
-            frozen = heap.settle()  # full collections skip what lives as long as the daemon
+            # full collections skip what lives as long as the daemon (gc_policy: and more)
+            frozen = self.gc.settle()
             log.info(
                 "deployed %s: %d routes, %d pipes (%d objects frozen)",
                 template_path,

@@ -4,9 +4,11 @@ that StartExecution and DescribeExecution walked)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
@@ -142,6 +144,26 @@ def test_names_of_kept_executions_stay_taken(stack: LocalStack) -> None:
     with pytest.raises(ClientError) as other:
         sfn.start_execution(stateMachineArn=waits, name="w", input='{"a": 2}')
     assert other.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
+
+
+def test_a_dropped_execution_is_freed_without_the_cycle_collector(stack: LocalStack) -> None:
+    """The daemon freezes its long-lived heap (gc_policy), and a frozen reference cycle is
+    never collected: a dropped execution must go by reference counting alone."""
+    from moto.stepfunctions.parser.models import (  # noqa: PLC0415 - moto internals
+        stepfunctions_parser_backends,
+    )
+
+    memory.set_executions_kept(1)
+    arn = machine(stack, PASS)
+    (first,) = run_all(stack, arn, ["first"])
+    backend = stepfunctions_parser_backends["123456789012"]["us-east-1"]
+    dropped = weakref.ref(backend.describe_state_machine(arn).executions.get(first))
+    gc.disable()
+    try:
+        run_all(stack, arn, ["second", "third"])
+        assert dropped() is None
+    finally:
+        gc.enable()
 
 
 def _lines_run(call: Callable[[], object]) -> int:

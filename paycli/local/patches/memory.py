@@ -80,7 +80,11 @@ class _FinishedEnvironment:
 
     def __init__(self, events: list[Any]) -> None:
         self.events = events
-        self.event_manager = self
+
+    @property
+    def event_manager(self) -> _FinishedEnvironment:
+        """Itself (a property, not an attribute: no reference cycle to collect)."""
+        return self
 
     def get_event_history(self) -> list[Any]:
         return self.events
@@ -202,6 +206,10 @@ class ExecutionRecords:
                 self._drop(kept.popleft())
 
     def _drop(self, execution: Any) -> None:
+        # execution -> worker -> its communication -> execution is a cycle: cut, the dropped
+        # execution is freed at once instead of by a full collection (gc_policy freezes
+        # the long-lived heap, and a frozen cycle is never collected).
+        execution.exec_worker = None
         del self._by_arn[execution.execution_arn]
         name = execution.name
         if self._by_name.get(name) is execution:
