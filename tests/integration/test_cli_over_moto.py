@@ -378,3 +378,20 @@ def test_pay_shows_its_idempotency_key_before_an_answer_that_never_comes(cli: Cl
     assert typed.exit_code == 0, typed.output
     key = json.loads(typed.stdout)["idempotency_key"]
     assert typed.stderr.splitlines()[0] == f"Idempotency-Key: {key}"
+
+
+def test_load_checks_its_named_accounts_before_sending(cli: Cli) -> None:
+    """`load --account` with an account that does not exist, or holds another currency, is one
+    error before anything is sent; it used to send every payment, each refused (x count)."""
+    missing = f"acc_{uuid.uuid4().hex[:10]}"
+    result = _invoke(cli, "load", "--count", "3", "--account", missing)
+    assert result.exit_code == 3, result.output
+    assert missing in _error_line(result)
+    assert result.stdout == ""
+
+    yen = f"acc_{uuid.uuid4().hex[:10]}"
+    cli("accounts", "create", "--id", yen, "--balance", "1000", "--currency", "JPY")
+    result = _invoke(cli, "load", "--count", "3", "--account", yen)
+    assert result.exit_code == 2, result.output
+    assert _error_line(result) == f"Error: account '{yen}' holds JPY; load pays in USD"
+    assert cli("payments", "list", "--account", yen) == []
