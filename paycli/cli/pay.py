@@ -62,7 +62,9 @@ def pay(
     ).parse()
     if wait:
         inputs.positive_seconds(timeout, "--timeout")
-    svc = services(ctx).payments(with_api=True)
+    stack = services(ctx)
+    _ = stack.outputs  # no stack (or no local stack running): say so before showing a key
+    svc = stack.payments(with_api=True)
     # The key is shown before the request: when the answer never comes (a timeout, Ctrl-C),
     # the payment may still have been accepted, and only a retry with this key is safe.
     key = payment_input.idempotency_key or new_idempotency_key()

@@ -252,3 +252,12 @@ def test_the_cost_profile_is_read_in_any_case() -> None:
     result = runner.invoke(app, ["cost", "--profile", "EXPRESS", "--json"])
     assert result.exit_code == 0, result.output
     assert '"profile": "express"' in result.stdout
+
+
+def test_pay_with_no_stack_says_so_without_showing_a_key_that_was_never_sent() -> None:
+    """The Idempotency-Key is shown just before the request (so a lost answer can be retried
+    safely); with no local stack running nothing is sent, so no key is shown: one error."""
+    result = runner.invoke(app, PAY)
+    assert result.exit_code == ExitCode.ENVIRONMENT, result.output
+    assert result.stderr.startswith("Error: the local stack is not running")
+    assert "Idempotency-Key" not in result.stderr
