@@ -9,7 +9,8 @@ import typer
 from paycli.cli._common import ConcurrencyOpt, JsonOpt, renderer, services, stoppable
 
 if TYPE_CHECKING:
-    from paycli.core.load import LoadProgress, LoadReport
+    from paycli.core.accounts import AccountsService
+    from paycli.core.load import LoadPlan, LoadProgress, LoadReport
 
 app = typer.Typer()
 
@@ -80,7 +81,9 @@ def load(
         timeout=timeout,
     )
     plan.check()  # bad settings: a usage error before any account is opened
-    driver = services(ctx).load()
+    svc = services(ctx)
+    _check_accounts(svc.accounts(), plan)
+    driver = svc.load()
     seen: list[LoadProgress] = []
 
     def follow(progress: LoadProgress) -> None:
@@ -105,6 +108,20 @@ def load(
     if not report.ok:
         out.note("not every payment was accepted and settled: see errors / unfinished")
         raise typer.Exit(1)
+
+
+def _check_accounts(accounts: AccountsService, plan: LoadPlan) -> None:
+    """Each --account exists and holds the plan's currency: one error before anything is sent
+    (an unknown account used to be refused payment by payment, the whole run long)."""
+    from paycli.core.errors import UsageError  # noqa: PLC0415
+
+    for account_id in plan.account_ids:
+        account = accounts.get(account_id)  # NotFoundError (exit 3) names it
+        if account.currency != plan.currency:
+            raise UsageError(
+                f"account {account_id!r} holds {account.currency}; load pays in {plan.currency}",
+                hint=f"name {plan.currency} accounts, or omit --account to have them opened",
+            )
 
 
 STOPPING = (

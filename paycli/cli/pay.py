@@ -45,8 +45,14 @@ def pay(
 
     Example: paycli pay card --amount 12.50 --account acc_demo --card 4000000000000002 --wait
     """
+    from dataclasses import replace  # noqa: PLC0415
+
     from paycli.core import inputs  # noqa: PLC0415 - keep --help fast
-    from paycli.core.payments import PaymentWaitTimeoutError, pay_request  # noqa: PLC0415
+    from paycli.core.payments import (  # noqa: PLC0415
+        PaymentWaitTimeoutError,
+        new_idempotency_key,
+        pay_request,
+    )
 
     out = renderer(ctx, json_output)
     instrument = {"card": card, "iban": iban, "wallet": wallet}
@@ -56,11 +62,16 @@ def pay(
     ).parse()
     if wait:
         inputs.positive_seconds(timeout, "--timeout")
-    svc = services(ctx).payments(with_api=True)
-    result = svc.pay(payment_input)
-    out.note(
-        f"Idempotency-Key: {result.idempotency_key}" + (" (replayed)" if result.replayed else "")
-    )
+    stack = services(ctx)
+    _ = stack.outputs  # no stack (or no local stack running): say so before showing a key
+    svc = stack.payments(with_api=True)
+    # The key is shown before the request: when the answer never comes (a timeout, Ctrl-C),
+    # the payment may still have been accepted, and only a retry with this key is safe.
+    key = payment_input.idempotency_key or new_idempotency_key()
+    out.note(f"Idempotency-Key: {key}")
+    result = svc.pay(replace(payment_input, idempotency_key=key))
+    if result.replayed:
+        out.note("replayed: the API answered with this key's earlier payment")
     payment = result.payment
     try:
         if wait:

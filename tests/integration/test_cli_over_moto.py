@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -356,3 +357,41 @@ def test_ctrl_c_in_load_stops_sending_and_reports_what_was_sent(
     )
     payments = cli("payments", "list", "--account", account_id, "--limit", "500")
     assert len(payments) == report["accepted"]  # nothing sent after the stop
+
+
+def test_pay_shows_its_idempotency_key_before_an_answer_that_never_comes(cli: Cli) -> None:
+    """The generated Idempotency-Key is on stderr before the request, so when no answer comes
+    (the API unreachable here; a timeout or Ctrl-C alike) the operator holds the one key that
+    retries the payment safely. It used to be printed only after a 202."""
+    assert cli.context.target is not None
+    outputs = replace(cli.context.target.outputs(), ApiUrl="http://127.0.0.1:9/v1")  # closed
+    settings = cli.context.settings
+    dead = Cli(AppContext(settings, AwsTarget(settings, outputs=outputs)))
+    result = _invoke(dead, "pay", "card", "--amount", "1.00", "--account", "acc_unreached")
+    assert result.exit_code != 0
+    key_line, *rest = result.stderr.splitlines()
+    assert re.fullmatch(r"Idempotency-Key: paycli-[0-9a-f]{32}", key_line), result.stderr
+    assert any(line.startswith("Error: ") for line in rest)
+    assert result.stdout == ""
+
+    typed = _invoke(cli, "pay", "card", "--amount", "1.00", "--account", _account(cli))
+    assert typed.exit_code == 0, typed.output
+    key = json.loads(typed.stdout)["idempotency_key"]
+    assert typed.stderr.splitlines()[0] == f"Idempotency-Key: {key}"
+
+
+def test_load_checks_its_named_accounts_before_sending(cli: Cli) -> None:
+    """`load --account` with an account that does not exist, or holds another currency, is one
+    error before anything is sent; it used to send every payment, each refused (x count)."""
+    missing = f"acc_{uuid.uuid4().hex[:10]}"
+    result = _invoke(cli, "load", "--count", "3", "--account", missing)
+    assert result.exit_code == 3, result.output
+    assert missing in _error_line(result)
+    assert result.stdout == ""
+
+    yen = f"acc_{uuid.uuid4().hex[:10]}"
+    cli("accounts", "create", "--id", yen, "--balance", "1000", "--currency", "JPY")
+    result = _invoke(cli, "load", "--count", "3", "--account", yen)
+    assert result.exit_code == 2, result.output
+    assert _error_line(result) == f"Error: account '{yen}' holds JPY; load pays in USD"
+    assert cli("payments", "list", "--account", yen) == []
