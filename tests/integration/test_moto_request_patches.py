@@ -436,3 +436,51 @@ def test_a_request_built_from_its_shapes_template_is_the_one_werkzeug_builds(
         second = _built(*case)
     assert first == stock
     assert second == stock
+
+
+def test_a_cached_condition_parse_is_evaluated_against_each_items_state(
+    stack: LocalStack,
+) -> None:
+    """condition_parse_cache: the same condition with the same names and values, parsed once,
+    still decides per item and per moment (the second identical decrement fails once the
+    balance is too low); a name only the condition uses counts as used every time (the
+    parser's found-names come with the cached parse) and one nothing uses is refused every
+    time."""
+    ddb = stack.client("dynamodb")
+    key = {"pk": {"S": "cond"}, "sk": {"N": "0"}}
+    ddb.put_item(TableName=TABLE, Item={**key, "balance": {"N": "5"}})
+    decrement = {
+        "Update": {
+            "TableName": TABLE,
+            "Key": key,
+            "UpdateExpression": "SET balance = balance - :amount",
+            "ConditionExpression": "attribute_exists(pk) AND balance >= :amount",
+            "ExpressionAttributeValues": {":amount": {"N": "3"}},
+        }
+    }
+    ddb.transact_write_items(TransactItems=[decrement])
+    with pytest.raises(ClientError, match="TransactionCanceledException") as refused:
+        ddb.transact_write_items(TransactItems=[decrement])
+    reasons = refused.value.response["CancellationReasons"]
+    assert [reason["Code"] for reason in reasons] == ["ConditionalCheckFailed"]
+    item = ddb.get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]
+    assert item["balance"] == {"N": "2"}
+    for _ in range(2):
+        ddb.update_item(
+            TableName=TABLE,
+            Key=key,
+            UpdateExpression="SET balance = :v",
+            ConditionExpression="attribute_exists(#p)",
+            ExpressionAttributeNames={"#p": "pk"},
+            ExpressionAttributeValues={":v": {"N": "2"}},
+        )
+        with pytest.raises(ClientError, match="unused in expressions"):
+            ddb.update_item(
+                TableName=TABLE,
+                Key=key,
+                UpdateExpression="SET balance = :v",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#unused": "x"},
+                ExpressionAttributeValues={":v": {"N": "1"}},
+            )
+    assert "condition_parse_cache" in patches.active()
