@@ -395,3 +395,19 @@ def test_load_checks_its_named_accounts_before_sending(cli: Cli) -> None:
     assert result.exit_code == 2, result.output
     assert _error_line(result) == f"Error: account '{yen}' holds JPY; load pays in USD"
     assert cli("payments", "list", "--account", yen) == []
+
+
+def test_ctrl_c_ends_executions_watch_with_one_line(cli: Cli) -> None:
+    """A watch without --until-idle ends with Ctrl-C: the JSON lines printed so far are whole,
+    one line says how many changes it showed, exit 130 (it used to end without a word)."""
+    _account(cli)  # something has run on the stack, so the watch has rows
+    until = time.monotonic() + 2
+    trigger = _ctrl_c_once(lambda: time.monotonic() > until)
+    result = _invoke(cli, "executions", "watch", "--interval", "1")
+    trigger.join()
+    assert result.exit_code == 130, result.output
+    lines = result.stdout.splitlines()
+    assert all(json.loads(line)["execution_arn"] for line in lines)
+    assert result.stderr.splitlines()[-1] == (
+        f"Interrupted: stopped watching after {len(lines)} change(s)"
+    )
