@@ -145,7 +145,8 @@ def _human(report: LoadReport) -> dict[str, object]:
     """The report's figures as rows for people."""
     latency = report.latency_s
     return {
-        "sent": f"{report.count} ({report.concurrency} in flight, rate {report.rate or 'max'})",
+        "sent": f"{report.count} ({min(report.concurrency, report.count)} in flight at most,"
+        f" rate {report.rate or 'max'})",
         "accepted": report.accepted,
         "accepted/s": report.accepted_per_s,
         "completed/s": report.completed_per_s,

@@ -112,14 +112,22 @@ def up(
             dynamodb_process=dynamodb_process,
         )
     else:
-        with out.spinner("Starting the local stack..."):
-            status = control.up(
-                port=port,
-                time_scale=time_scale,
-                fault_plan=plan,
-                lambda_workers=lambda_workers,
-                dynamodb_process=dynamodb_process,
-            )
+        try:
+            with out.spinner("Starting the local stack..."):
+                status = control.up(
+                    port=port,
+                    time_scale=time_scale,
+                    fault_plan=plan,
+                    lambda_workers=lambda_workers,
+                    dynamodb_process=dynamodb_process,
+                )
+        except KeyboardInterrupt:  # the daemon is its own process: it may well be starting
+            from paycli.core.errors import StoppedByUserError  # noqa: PLC0415
+
+            raise StoppedByUserError(
+                "stopped waiting for the local stack: it may go on starting in the background",
+                hint="`paycli local status` shows it; `paycli local down` stops it",
+            ) from None
     out.emit(asdict(status), lambda data: out.key_values("Local stack", data))
 
 

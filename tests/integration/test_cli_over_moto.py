@@ -5,13 +5,16 @@ Each test asserts the exit code and the JSON on stdout (CONVENTIONS 9)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
 import signal
+import socket
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -395,3 +398,61 @@ def test_load_checks_its_named_accounts_before_sending(cli: Cli) -> None:
     assert result.exit_code == 2, result.output
     assert _error_line(result) == f"Error: account '{yen}' holds JPY; load pays in USD"
     assert cli("payments", "list", "--account", yen) == []
+
+
+def test_ctrl_c_ends_executions_watch_with_one_line(cli: Cli) -> None:
+    """A watch without --until-idle ends with Ctrl-C: the JSON lines printed so far are whole,
+    one line says how many changes it showed, exit 130 (it used to end without a word)."""
+    _account(cli)  # something has run on the stack, so the watch has rows
+    until = time.monotonic() + 2
+    trigger = _ctrl_c_once(lambda: time.monotonic() > until)
+    result = _invoke(cli, "executions", "watch", "--interval", "1")
+    trigger.join()
+    assert result.exit_code == 130, result.output
+    lines = result.stdout.splitlines()
+    assert all(json.loads(line)["execution_arn"] for line in lines)
+    assert result.stderr.splitlines()[-1] == (
+        f"Interrupted: stopped watching after {len(lines)} change(s)"
+    )
+
+
+def test_ctrl_c_before_the_api_answers_a_pay_names_the_key_to_retry_with(cli: Cli) -> None:
+    """Ctrl-C while the POST waits for its answer (an API that accepts the connection and never
+    answers): the payment may have been accepted, so the one line says so and the hint gives
+    the command's key, the one safe retry. Before, it said only that Ctrl-C stopped it."""
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    port = silent.getsockname()[1]
+    assert cli.context.target is not None
+    outputs = replace(cli.context.target.outputs(), ApiUrl=f"http://127.0.0.1:{port}/v1")
+    settings = cli.context.settings
+    hanging = Cli(AppContext(settings, AwsTarget(settings, outputs=outputs)))
+    held: list[socket.socket] = []
+
+    def ctrl_c_once_connected() -> None:
+        held.append(silent.accept()[0])  # the POST is on its way
+        os.kill(os.getpid(), signal.SIGINT)
+
+    trigger = threading.Thread(target=ctrl_c_once_connected, daemon=True)
+    trigger.start()
+    try:
+        result = _invoke(hanging, "pay", "card", "--amount", "1.00", "--account", "acc_x")
+        trigger.join()
+    finally:
+        for connection in (*held, silent):
+            connection.close()
+    assert result.exit_code == 130, result.output
+    key_line, stopped, hint = result.stderr.splitlines()
+    key = key_line.removeprefix("Idempotency-Key: ")
+    assert (
+        stopped
+        == "Interrupted: stopped before the API answered: the payment may have been accepted"
+    )
+    assert hint == (
+        f"Hint: run the same command with --idempotency-key {key}: it answers with that payment"
+        " if there is one, and never pays twice"
+    )
+    assert result.stdout == ""
+    del result
+    with warnings.catch_warnings():  # the interrupted request's socket: closed by exit in life
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()

@@ -88,6 +88,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["payments", "list", "--since", "9999999d"], "--since '9999999d' reaches back"),
         (["executions", "redrive", "--failed", "--since", "9999999d", "--yes"], "--since '999"),
         ([*PAY, "--idempotency-key", PAN], "--idempotency-key must not contain a card number"),
+        (["soak", "--quiesce-timeout", "nan", "--faults", "none"], "--quiesce-timeout must be"),
+        (["soak", "--quiesce-timeout", "inf", "--faults", "none"], "--quiesce-timeout must be"),
         (["load", "--account", PAN], "an account id must not be a card number"),
         (["load", "--account", "acc op"], "an account id must be 1-64 letters"),
         (["local", "up", "--lambda-workers", "100000"], "less than or equal to 16"),
