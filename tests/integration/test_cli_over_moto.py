@@ -6,9 +6,12 @@ Each test asserts the exit code and the JSON on stdout (CONVENTIONS 9)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -308,3 +311,48 @@ def test_soak_without_faults_settles_every_payment_and_audits_clean(cli: Cli) ->
     assert bad.exit_code == 2, bad.output
     assert "--payments" in _error_line(bad)
     assert bad.stdout == ""
+
+
+def _ctrl_c_once(ready: Callable[[], bool]) -> threading.Thread:
+    """A thread that sends this process SIGINT (Ctrl-C) once `ready()` holds (at most 60 s)."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_ctrl_c_in_load_stops_sending_and_reports_what_was_sent(
+    cli: Cli, stack: LocalStack
+) -> None:
+    """Ctrl-C after a few payments: no more are sent, those sent settle and are reported on
+    stdout (valid JSON), stderr ends with one line naming how many were sent, exit 130. It
+    used to exit 130 with nothing on stdout and not a word on stderr."""
+    account_id = _account(cli, "1000.00")
+    assert stack.deployment is not None
+    ddb, table = stack.client("dynamodb"), stack.deployment.outputs["PaymentsTableName"]
+
+    def three_sent() -> bool:
+        return int(ddb.scan(TableName=table, Select="COUNT")["Count"]) >= before + 3
+
+    before = int(ddb.scan(TableName=table, Select="COUNT")["Count"])
+    trigger = _ctrl_c_once(three_sent)
+    args = ["load", "--count", "500", "--rate", "5", "--account", account_id, "--mix", "card=1"]
+    result = _invoke(cli, *args)
+    trigger.join()
+    assert result.exit_code == 130, result.output
+    report = json.loads(result.stdout)
+    assert 3 <= report["accepted"] < 500
+    assert report["completed"] == report["accepted"]  # the accepted ones settled first
+    assert report["unfinished"] == 0
+    assert result.stderr.splitlines()[-1] == (
+        f"Interrupted: sent {report['accepted']} of 500 payments before Ctrl-C"
+        f" ({report['accepted']} accepted); the report covers those"
+    )
+    payments = cli("payments", "list", "--account", account_id, "--limit", "500")
+    assert len(payments) == report["accepted"]  # nothing sent after the stop
