@@ -1,6 +1,6 @@
 """Suite-wide settings: hypothesis runs the same examples every time, botocore reads each of its
-JSON data files once per test process, and a whole-suite run is parallel (pytest-xdist, a
-worker per core), each worker with its own session local stack for the e2e tests.
+JSON data files once per test process, and `-n N` (pytest-xdist) runs files as units, longest
+first, each worker with its own session local stack for the e2e tests.
 
 Hypothesis: every property test is derandomized (its examples derive from the test itself, so a
 run that passed passes again, in CI and on a laptop) and keeps no example database between runs.
@@ -74,37 +74,22 @@ for _name in (
 
 # ------------------------------------------------------------------------------ parallel runs
 
-#: Workers for a whole-suite run (the README's `python -m pytest`, no paths): one per core, at
-#: most this many. The suite waits on subprocesses and local stacks for much of its time, so a
-#: worker per core keeps both busy.
-MAX_DEFAULT_WORKERS = 2
-
-
-def _default_workers(config: pytest.Config) -> int:
-    """How many xdist workers a run gets when it names none: a whole-suite run (the paths are
-    pyproject's testpaths) gets one per usable core up to MAX_DEFAULT_WORKERS; a run of chosen
-    paths, a debugger run or a collect-only run stays in this process."""
-    if (
-        config.args_source is not pytest.Config.ArgsSource.TESTPATHS
-        or config.option.usepdb
-        or config.option.collectonly
-    ):
-        return 0
-    return min(MAX_DEFAULT_WORKERS, len(os.sched_getaffinity(0)))
-
 
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config: pytest.Config) -> Iterator[object]:
-    """With pytest-xdist installed (it is in [dev]): a whole-suite run is parallel by default
-    (`-n 0` runs it serially, `-n N` picks N), and `-n N` without `--dist` distributes by the
-    units of `_WeightedUnits` below. (A wrapper, so this runs before xdist reads the
-    options.)"""
-    if config.pluginmanager.has_plugin("xdist") and not hasattr(config, "workerinput"):
-        if config.option.numprocesses is None:
-            workers = _default_workers(config)
-            config.option.numprocesses = workers if workers > 1 else None
-        if config.option.numprocesses and config.option.dist == "no":
-            config.option.dist = "loadfile"
+    """`-n N` (pytest-xdist) without `--dist` distributes by the units of `_WeightedUnits`
+    below. The README's command stays serial for now: two whole-suite runs on two workers
+    both failed the same 8 tests that pass in one process: the in-process Ctrl-C tests
+    (tests/unit/test_cli_interrupt.py, test_cli_dlq_interrupt.py, and those of
+    test_cli_over_moto.py and test_soak.py) and test_execution_records.py's newest-kept order.
+    (A wrapper, so this runs before xdist reads the options.)"""
+    if (
+        config.pluginmanager.has_plugin("xdist")
+        and not hasattr(config, "workerinput")
+        and config.option.numprocesses
+        and config.option.dist == "no"
+    ):
+        config.option.dist = "loadfile"
     return (yield)
 
 
