@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -82,10 +83,11 @@ def dlq_arn(sqs: Any, out: Any) -> str:
     return str(attrs["Attributes"]["QueueArn"])
 
 
-def command(arguments: list[str]) -> tuple[dict[str, Any], float, float, float]:
+def command(arguments: list[str]) -> tuple[dict[str, Any], float, float, float, float]:
     """`paycli --target local ARGUMENTS --json` as an operator runs it: its JSON report,
-    seconds from its start to the report's first byte on stdout and to its exit, and the
-    wall-clock time (epoch seconds) it was started."""
+    seconds from its start to the report's first byte on stdout and to its exit, the
+    wall-clock time (epoch seconds) it was started, and the CPU seconds it used."""
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     paycli = Path(sys.executable).with_name("paycli")
     argv = [str(paycli), "--target", "local", *arguments, "--json"]
     with tempfile.TemporaryFile("w+") as stderr:
@@ -101,7 +103,9 @@ def command(arguments: list[str]) -> tuple[dict[str, Any], float, float, float]:
             stderr.seek(0)
             msg = f"{' '.join(argv[1:])} exited {code}: {stderr.read().strip()}"
             raise RuntimeError(msg)
-    return json.loads(first + rest), reported, exited, wall
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds = used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime
+    return json.loads(first + rest), reported, exited, wall, seconds
 
 
 def phase(services: Any, method: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -109,9 +113,9 @@ def phase(services: Any, method: str, args: argparse.Namespace) -> dict[str, Any
     sqs, out = services.target.sqs(), services.outputs
     ids = fill(sqs, out.DeadLetterQueueUrl, args.n)
     # The same start-up and first reads as the redrive's, without moving anything.
-    _, stats_seconds, _, _ = command(["dlq", "stats"])
+    _, stats_seconds, _, _, _ = command(["dlq", "stats"])
     arguments = ["dlq", "redrive"] + (["--max", str(args.n)] if method == "loop" else [])
-    report, seconds, exited, wall = command(arguments)
+    report, seconds, exited, wall, cpu = command(arguments)
     # The move task's own StartedTimestamp (the stack's clock, this machine's): what came
     # before it (start-up, first reads) and after it (the task, then the command noticing).
     task_started = None
@@ -131,6 +135,7 @@ def phase(services: Any, method: str, args: argparse.Namespace) -> dict[str, Any
         "redrive_seconds": round(seconds, 3),
         "moved_per_s": round(report["moved"] / seconds, 1) if seconds else None,
         "exit_seconds": round(exited, 3),
+        "command_cpu_seconds": round(cpu, 3),
         "stats_command_seconds": round(stats_seconds, 3),
         "to_task_start_seconds": None if task_started is None else round(task_started, 3),
         "task_start_to_report_seconds": (

@@ -9,7 +9,8 @@ import typer
 from paycli.cli._common import ConcurrencyOpt, JsonOpt, renderer, services, stoppable
 
 if TYPE_CHECKING:
-    from paycli.core.load import LoadProgress, LoadReport
+    from paycli.core.accounts import AccountsService
+    from paycli.core.load import LoadPlan, LoadProgress, LoadReport
 
 app = typer.Typer()
 
@@ -80,7 +81,9 @@ def load(
         timeout=timeout,
     )
     plan.check()  # bad settings: a usage error before any account is opened
-    driver = services(ctx).load()
+    svc = services(ctx)
+    _check_accounts(svc.accounts(), plan)
+    driver = svc.load()
     seen: list[LoadProgress] = []
 
     def follow(progress: LoadProgress) -> None:
@@ -107,6 +110,20 @@ def load(
         raise typer.Exit(1)
 
 
+def _check_accounts(accounts: AccountsService, plan: LoadPlan) -> None:
+    """Each --account exists and holds the plan's currency: one error before anything is sent
+    (an unknown account used to be refused payment by payment, the whole run long)."""
+    from paycli.core.errors import UsageError  # noqa: PLC0415
+
+    for account_id in plan.account_ids:
+        account = accounts.get(account_id)  # NotFoundError (exit 3) names it
+        if account.currency != plan.currency:
+            raise UsageError(
+                f"account {account_id!r} holds {account.currency}; load pays in {plan.currency}",
+                hint=f"name {plan.currency} accounts, or omit --account to have them opened",
+            )
+
+
 STOPPING = (
     "Ctrl-C: no more payments are sent; waiting for the accepted ones to settle"
     " (Ctrl-C again to stop waiting: they settle on the stack anyway)"
@@ -128,7 +145,8 @@ def _human(report: LoadReport) -> dict[str, object]:
     """The report's figures as rows for people."""
     latency = report.latency_s
     return {
-        "sent": f"{report.count} ({report.concurrency} in flight, rate {report.rate or 'max'})",
+        "sent": f"{report.count} ({min(report.concurrency, report.count)} in flight at most,"
+        f" rate {report.rate or 'max'})",
         "accepted": report.accepted,
         "accepted/s": report.accepted_per_s,
         "completed/s": report.completed_per_s,

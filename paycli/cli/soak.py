@@ -44,9 +44,12 @@ def soak(
     quiesce and every violation; exits 1 on any. Ctrl-C stops it (exit 130) with the fault
     plan cleared. Example: paycli soak --payments 500 --json
     """
-    from paycli.core.faultplan import load_plan  # noqa: PLC0415 - keeps --help fast
+    from paycli.core import inputs  # noqa: PLC0415 - keeps --help fast
+    from paycli.core.faultplan import load_plan  # noqa: PLC0415
     from paycli.core.soak import NOT_ON_AWS, NOT_ON_AWS_HINT, SoakPlan  # noqa: PLC0415
 
+    # nan passed the plan's `<= 0` check and made a recovery deadline that never comes
+    inputs.positive_seconds(quiesce_timeout, "--quiesce-timeout")
     fault_plan = load_plan(faults, seed=seed)
     if app_context(ctx).settings.target != "local" and not fault_plan.empty:
         raise UsageError(NOT_ON_AWS, hint=NOT_ON_AWS_HINT)

@@ -340,9 +340,10 @@ class DlqService:
         try:
             return self._follow_task(report, (arns[0], handle), sent_ms, progress)
         except KeyboardInterrupt:  # the task is SQS's: it goes on without us
+            rest = "goes on moving the rest" if report.moved < report.candidates else "ends it"
             raise StoppedByUserError(
                 f"stopped following the move task at {report.moved} of {report.candidates}"
-                " message(s) moved; SQS goes on moving the rest",
+                f" message(s) moved; SQS {rest}",
                 hint="`paycli dlq stats` shows the dead-letter queue emptying",
             ) from None
 
