@@ -8,8 +8,8 @@ payment first: an execution started by the earlier definition, a manual invoke).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
