@@ -1,6 +1,6 @@
 """Suite-wide settings: hypothesis runs the same examples every time, botocore reads each of its
-JSON data files once per test process, and `-n N` (pytest-xdist) keeps the e2e files on one
-session stack.
+JSON data files once per test process, and `-n N` (pytest-xdist) runs files as units, longest
+first, each worker with its own session local stack for the e2e tests.
 
 Hypothesis: every property test is derandomized (its examples derive from the test itself, so a
 run that passed passes again, in CI and on a laptop) and keeps no example database between runs.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -76,12 +77,12 @@ for _name in (
 
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config: pytest.Config) -> Iterator[object]:
-    """`-n N` (pytest-xdist) without `--dist` distributes by the units below. The README's
-    command stays serial for now: one whole-suite run on two workers failed
-    test_state_machine.py::test_handler_logs_are_captured_per_function_and_payment (the
-    ingress line missing from the runner's log store) after other files ran before it in
-    that worker, so the suite is not yet independent of order. (A wrapper, so this runs
-    before xdist reads the options.)"""
+    """`-n N` (pytest-xdist) without `--dist` distributes by the units of `_WeightedUnits`
+    below. The README's command stays serial for now: two whole-suite runs on two workers
+    both failed the same 8 tests that pass in one process: the in-process Ctrl-C tests
+    (tests/unit/test_cli_interrupt.py, test_cli_dlq_interrupt.py, and those of
+    test_cli_over_moto.py and test_soak.py) and test_execution_records.py's newest-kept order.
+    (A wrapper, so this runs before xdist reads the options.)"""
     if (
         config.pluginmanager.has_plugin("xdist")
         and not hasattr(config, "workerinput")
@@ -96,31 +97,96 @@ def pytest_cmdline_main(config: pytest.Config) -> Iterator[object]:
 OWN_STACKS = frozenset(
     f"tests/e2e/{name}.py" for name in ("test_pan_suite", "test_soak", "test_redrive_suite")
 )
-SESSION_STACK_UNIT = "tests/e2e (the session's local stack)"
+#: Files run as two units (two workers can share them): long files of many independent tests
+#: whose module fixtures are cheap next to the tests.
+SPLIT_FILES = frozenset({"tests/e2e/test_cli_reference_offline_terminal.py"})
+#: Seconds a unit takes beyond its tests' count (measured: `--durations=0`, serial, 2 cores):
+#: units start longest first, so the last one to start is a short one. A wrong or missing
+#: figure costs wall time, never a result.
+LONG_UNITS = {
+    "tests/integration/test_stateful_pipeline.py": 120.0,
+    "tests/e2e/test_cli_reference_offline_terminal.py": 65.0,
+    "tests/unit/test_lint_rules.py": 60.0,
+    "tests/e2e/test_benchmark_scripts.py": 60.0,
+    "tests/e2e/test_cli_operator.py": 55.0,
+    "tests/e2e/test_soak.py": 50.0,
+    "tests/e2e/test_redrive_suite.py": 50.0,
+    "tests/e2e/test_local_lifecycle.py": 45.0,
+    "tests/integration/test_deploy_aws.py": 40.0,
+    "tests/e2e/test_fuzz_api.py": 35.0,
+    "tests/e2e/test_local_workers.py": 35.0,
+}
+#: Seconds a test takes by tier, for the units not in LONG_UNITS.
+TIER_SECONDS = {"e2e": 1.5, "integration": 0.5, "unit": 0.15}
 
 
-class _SessionStackUnits:
+def unit_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: its file, or a half of a SPLIT_FILES file (by a
+    stable hash of the test's id, so a run splits the same way every time)."""
+    path = nodeid.split("::", 1)[0]
+    if path in SPLIT_FILES:
+        half = zlib.crc32(nodeid.encode()) % 2
+        return f"{path}::half{half}"
+    return path
+
+
+def unit_weight(unit: str, tests: int) -> float:
+    """The seconds a unit is expected to take (only its order depends on this)."""
+    path = unit.split("::", 1)[0]
+    tier = path.split("/")[1] if path.count("/") >= 2 else "unit"
+    per_test = TIER_SECONDS.get(tier, TIER_SECONDS["integration"]) * tests
+    share = 2 if path in SPLIT_FILES else 1
+    return LONG_UNITS.get(path, 0.0) / share + per_test
+
+
+class _WeightedUnits:
     """The xdist hook (a plugin registered only when xdist is there: its hooks are xdist's)."""
 
     @staticmethod
     def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-        """Under `--dist loadfile` a test file is one unit (its module fixtures start once),
-        and the e2e files (bar OWN_STACKS) are one unit together: one worker runs them in
-        collection order on one session stack, exactly as a serial run does."""
+        """Under `--dist loadfile` a unit is a test file (its module fixtures start once) or a
+        half of a SPLIT_FILES file, and units start longest first (`unit_weight`). Each worker
+        that runs e2e tests starts its own session stack (`local_stack`): the e2e tests make
+        their own accounts and payments, so no test reads another's data."""
         if config.option.dist != "loadfile":
             return None
         from xdist.scheduler import LoadFileScheduling  # noqa: PLC0415 - only with xdist
 
-        class SessionStackScheduling(LoadFileScheduling):  # type: ignore[misc]
+        class WeightedScheduling(LoadFileScheduling):  # type: ignore[misc]
             def _split_scope(self, nodeid: str) -> str:
-                path = nodeid.split("::", 1)[0]
-                if path.startswith("tests/e2e/") and path not in OWN_STACKS:
-                    return SESSION_STACK_UNIT
-                return path
+                return unit_of(nodeid)
 
-        return SessionStackScheduling(config, log)
+            def schedule(self) -> None:
+                """LoadScopeScheduling.schedule with the work queue ordered by weight."""
+                if self.collection is not None or not self.collection_is_completed:
+                    super().schedule()
+                    return
+                if not self._check_nodes_have_same_collection():
+                    self.log("**Different tests collected, aborting run**")
+                    return
+                self.collection = list(next(iter(self.registered_collections.values())))
+                if not self.collection:
+                    return
+                units: dict[str, dict[str, bool]] = {}
+                for nodeid in self.collection:
+                    units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+                for unit, nodeids in sorted(
+                    units.items(), key=lambda item: -unit_weight(item[0], len(item[1]))
+                ):
+                    self.workqueue[unit] = nodeids
+                for _ in range(len(self.nodes) - len(self.workqueue)):
+                    self.assigned_work.popitem()[0].shutdown()
+                for node in self.nodes:
+                    self._assign_work_unit(node)
+                for node in self.nodes:
+                    self._reschedule(node)
+                if not self.workqueue:
+                    for node in self.nodes:
+                        node.shutdown()
+
+        return WeightedScheduling(config, log)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.has_plugin("xdist"):
-        config.pluginmanager.register(_SessionStackUnits(), "paycli-session-stack-units")
+        config.pluginmanager.register(_WeightedUnits(), "paycli-weighted-units")

@@ -6,9 +6,12 @@ No boto3, moto or rich here: those load inside the commands that need them.
 from __future__ import annotations
 
 import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -93,6 +96,45 @@ def _plain_coercion(params: list[Any]) -> None:
             continue
         info = descriptor.parameter_info
         param._runtime_param = PassThroughRuntimeParam(parameter_info=info, annotation=plain)
+
+
+T = TypeVar("T")
+
+
+def stoppable(work: Callable[[threading.Event], T], on_stop: Callable[[], None]) -> tuple[T, bool]:
+    """Run `work(stop)` in a thread and return its result and whether Ctrl-C stopped it.
+
+    The first Ctrl-C sets `stop` (work sends nothing new, finishes what it holds) and calls
+    `on_stop` to say so; the work's result is still returned. A second Ctrl-C raises
+    KeyboardInterrupt at once, for a caller to say what was done so far.
+    """
+    stop, done = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = work(stop)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, name="paycli-work", daemon=True)
+    started = False
+    while not done.is_set():
+        try:  # a plain sleep: Ctrl-C inside Thread.join can leave the thread looking ended
+            if not started:
+                started = True
+                thread.start()
+            time.sleep(0.1)
+        except KeyboardInterrupt:
+            if stop.is_set():
+                raise
+            stop.set()
+            on_stop()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"], stop.is_set()
 
 
 def confirm(question: str) -> None:

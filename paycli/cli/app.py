@@ -38,7 +38,7 @@ from paycli.cli._common import (
     refuse_stack_name_on_local,
 )
 from paycli.core.context import AppContext
-from paycli.core.errors import PaycliError, to_paycli_error
+from paycli.core.errors import PaycliError, StoppedByUserError, to_paycli_error
 from paycli.core.settings import resolve_settings
 
 
@@ -77,9 +77,16 @@ def _one_line(exc: Any) -> Any:
     return usage_error(message, ctx=None)
 
 
+#: What Ctrl-C prints for a command that has nothing of its own to say (a long command says
+#: what it sent or moved: see StoppedByUserError's uses).
+STOPPED = "stopped by Ctrl-C before it finished"
+
+
 def report_error(error: PaycliError) -> None:
-    """The one place that prints an error: `Error: ...` and an optional `Hint: ...`, stderr."""
-    typer.echo(f"Error: {error.message}", err=True)
+    """The one place that prints an error: `Error: ...` and an optional `Hint: ...`, stderr.
+    Ctrl-C is no error: `Interrupted: ...` says what was done before it."""
+    label = "Interrupted" if isinstance(error, StoppedByUserError) else "Error"
+    typer.echo(f"{label}: {error.message}", err=True)
     if error.hint:
         typer.echo(f"Hint: {error.hint}", err=True)
 
@@ -112,6 +119,12 @@ class PaycliGroup(PlainGroup):
             raise _one_line(exc) from None
         except _CLICK_FLOW:
             raise
+        except KeyboardInterrupt:  # typer would exit 130 without a word
+            obj = ctx.obj
+            if isinstance(obj, AppContext) and obj.settings.debug:
+                raise
+            report_error(StoppedByUserError(STOPPED))
+            raise typer.Exit(int(StoppedByUserError.exit_code)) from None
         except Exception as exc:
             obj = ctx.obj
             debug = isinstance(obj, AppContext) and obj.settings.debug

@@ -32,7 +32,16 @@ def _rate(text: str | None) -> float | None:
         ) from None
     if not rate > 0 or rate == float("inf"):
         raise UsageError("--rate must be a positive number of payments per second")
+    if rate > MAX_RATE:
+        raise UsageError(f"--rate must be at most {MAX_RATE:,} payments per second, not {text}")
     return rate
+
+
+#: Bounds of the model's inputs: far past any quota it names (API Gateway's account throttle is
+#: 10,000/s), and small enough that every figure prints whole. 99999999999999999999999 a month
+#: used to print a bill of 349,999,999,999,... USD, cut mid-number.
+MAX_PAYMENTS_PER_MONTH = 1_000_000_000_000
+MAX_RATE = 10_000_000
 
 
 @app.command()
@@ -47,7 +56,8 @@ def cost(
         typer.Option("--rate", help="Peak payments/s for the capacity model, e.g. 250/s."),
     ] = None,
     profile: Annotated[
-        ProfileChoice, typer.Option("--profile", help="Step Functions workflow type.")
+        ProfileChoice,
+        typer.Option("--profile", case_sensitive=False, help="Step Functions workflow type."),
     ] = ProfileChoice.standard,
     json_output: JsonOpt = False,
 ) -> None:
@@ -61,9 +71,14 @@ def cost(
 
     out = renderer(ctx, json_output)
     per_s = _rate(rate)
-    if payments_per_month < 1:
+    if not 1 <= payments_per_month <= MAX_PAYMENTS_PER_MONTH:
         from paycli.core.errors import UsageError  # noqa: PLC0415
 
-        raise UsageError("--payments-per-month must be at least 1")
+        raise UsageError(
+            "--payments-per-month must be at least 1"
+            if payments_per_month < 1
+            else f"--payments-per-month must be at most {MAX_PAYMENTS_PER_MONTH:,},"
+            f" not {payments_per_month:,}"
+        )
     report = cost_report(payments_per_month, profile.value, template_path(), per_s)
     out.emit(report, out.cost_view)

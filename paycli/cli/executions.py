@@ -88,17 +88,23 @@ def watch(
     Example: paycli executions watch --until-idle
     """
     from paycli.core import inputs  # noqa: PLC0415
+    from paycli.core.errors import StoppedByUserError  # noqa: PLC0415
 
     inputs.positive_seconds(interval, "--interval")  # nan slipped past the >= 1 s check
     out = renderer(ctx, json_output)
     svc = services(ctx).executions()
-    with out.live() as show:
-        for update in svc.watch(status, interval=interval, until_idle=until_idle, limit=limit):
-            if show is None:  # not a terminal: a stream of changes, line by line
-                out.stream([update.rows[arn].view(details=True) for arn in update.changed])
-                continue
-            newest = sorted(update.rows.values(), key=_started, reverse=True)
-            show(out.executions_table([e.view() for e in newest[:limit]]))
+    changes = 0
+    try:
+        with out.live() as show:
+            for update in svc.watch(status, interval=interval, until_idle=until_idle, limit=limit):
+                changes += len(update.changed)
+                if show is None:  # not a terminal: a stream of changes, line by line
+                    out.stream([update.rows[arn].view(details=True) for arn in update.changed])
+                    continue
+                newest = sorted(update.rows.values(), key=_started, reverse=True)
+                show(out.executions_table([e.view() for e in newest[:limit]]))
+    except KeyboardInterrupt:  # how a watch without --until-idle ends: exit 130, one line
+        raise StoppedByUserError(f"stopped watching after {changes} change(s)") from None
 
 
 def _started(execution: object) -> str:

@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from paycli.cli._common import ConcurrencyOpt, JsonOpt, renderer, services
+from paycli.cli._common import ConcurrencyOpt, JsonOpt, renderer, services, stoppable
 
 if TYPE_CHECKING:
-    from paycli.core.load import LoadReport
+    from paycli.core.accounts import AccountsService
+    from paycli.core.load import LoadPlan, LoadProgress, LoadReport
 
 app = typer.Typer()
 
@@ -56,9 +57,13 @@ def load(
     print accepted/s, completed/s, accept->terminal latency, outcomes and errors.
 
     Exit code 1 when a payment was refused, did not finish within --timeout, or a same-key
-    resend got another payment. Example: paycli load --count 500 --concurrency 16 --json
+    resend got another payment. Ctrl-C stops sending and reports the payments sent so far
+    once they settle (exit 130); a second Ctrl-C leaves them to settle on the stack.
+    Example: paycli load --count 500 --concurrency 16 --json
     """
-    from paycli.core.load import LoadPlan, parse_weights  # noqa: PLC0415 - keep --help fast
+    from paycli.core import inputs  # noqa: PLC0415 - keep --help fast
+    from paycli.core.errors import StoppedByUserError  # noqa: PLC0415
+    from paycli.core.load import LoadPlan, parse_weights  # noqa: PLC0415
     from paycli.core.payments import METHODS  # noqa: PLC0415
 
     out = renderer(ctx, json_output)
@@ -67,7 +72,7 @@ def load(
         concurrency=concurrency,
         rate=rate,
         accounts=accounts,
-        account_ids=tuple(account or ()),
+        account_ids=tuple(inputs.account_id(a) for a in account or ()),
         mix=parse_weights(mix, "mix", METHODS),
         cards=parse_weights(cards, "card mix"),
         same_key_share=same_key,
@@ -76,20 +81,72 @@ def load(
         timeout=timeout,
     )
     plan.check()  # bad settings: a usage error before any account is opened
-    driver = services(ctx).load()
+    svc = services(ctx)
+    _check_accounts(svc.accounts(), plan)
+    driver = svc.load()
+    seen: list[LoadProgress] = []
+
+    def follow(progress: LoadProgress) -> None:
+        seen[:] = [progress]
+        update(progress.terminal, progress.total)
+
     with out.progress("settled", count) as update:
-        report = driver.run(plan, on_progress=lambda p: update(p.terminal, p.total))
+        try:
+            report, stopped = stoppable(
+                lambda stop: driver.run(plan, on_progress=follow, stop=stop),
+                lambda: out.note(STOPPING),
+            )
+        except KeyboardInterrupt:  # the second Ctrl-C: say what was sent, leave the rest
+            raise StoppedByUserError(_sent_so_far(count, seen)) from None
     out.emit(report.view(), lambda _view: out.key_values("Load", _human(report)))
+    if stopped:
+        sent = report.accepted + sum(report.errors.values())
+        raise StoppedByUserError(
+            f"sent {sent} of {count} payments before Ctrl-C ({report.accepted} accepted);"
+            " the report covers those"
+        )
     if not report.ok:
         out.note("not every payment was accepted and settled: see errors / unfinished")
         raise typer.Exit(1)
+
+
+def _check_accounts(accounts: AccountsService, plan: LoadPlan) -> None:
+    """Each --account exists and holds the plan's currency: one error before anything is sent
+    (an unknown account used to be refused payment by payment, the whole run long)."""
+    from paycli.core.errors import UsageError  # noqa: PLC0415
+
+    for account_id in plan.account_ids:
+        account = accounts.get(account_id)  # NotFoundError (exit 3) names it
+        if account.currency != plan.currency:
+            raise UsageError(
+                f"account {account_id!r} holds {account.currency}; load pays in {plan.currency}",
+                hint=f"name {plan.currency} accounts, or omit --account to have them opened",
+            )
+
+
+STOPPING = (
+    "Ctrl-C: no more payments are sent; waiting for the accepted ones to settle"
+    " (Ctrl-C again to stop waiting: they settle on the stack anyway)"
+)
+
+
+def _sent_so_far(count: int, seen: list[LoadProgress]) -> str:
+    """The one line a second Ctrl-C prints: what was sent, from the last progress seen."""
+    if not seen:
+        return f"stopped before any of the {count} payments was answered"
+    last = seen[0]
+    return (
+        f"sent {last.sent} of {count} payments ({last.accepted} accepted, {last.terminal}"
+        f" settled, {last.errors} refused); the accepted ones settle on the stack anyway"
+    )
 
 
 def _human(report: LoadReport) -> dict[str, object]:
     """The report's figures as rows for people."""
     latency = report.latency_s
     return {
-        "sent": f"{report.count} ({report.concurrency} in flight, rate {report.rate or 'max'})",
+        "sent": f"{report.count} ({min(report.concurrency, report.count)} in flight at most,"
+        f" rate {report.rate or 'max'})",
         "accepted": report.accepted,
         "accepted/s": report.accepted_per_s,
         "completed/s": report.completed_per_s,

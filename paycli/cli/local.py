@@ -17,6 +17,11 @@ from paycli.cli._common import JsonOpt
 if TYPE_CHECKING:
     from paycli.render import Renderer
 
+#: Worker processes per function at most: each is a Python process of ~30 MB and the stack has
+#: five functions; `--lambda-workers 100000` was accepted (and forks on demand until memory ran
+#: out). The README's measurements use 2.
+MAX_LAMBDA_WORKERS = 16
+
 app = typer.Typer(
     help="Run the embedded local stack (moto + the real template, ASL and handlers) here.",
     no_args_is_help=True,
@@ -57,6 +62,7 @@ def up(
         typer.Option(
             "--lambda-workers",
             min=0,
+            max=MAX_LAMBDA_WORKERS,
             help="Worker processes per function (0: handlers run in the stack's process; "
             "default: $PAYCLI_LAMBDA_WORKERS or 0).",
         ),
@@ -85,6 +91,11 @@ def up(
     running = control.status()
     if running.running and not foreground:
         out.note(f"The local stack was already running (pid {running.pid}); nothing started.")
+        if lambda_workers is not None:
+            out.note(
+                f"--lambda-workers {lambda_workers} applies when a stack starts: run"
+                " `paycli local down` first (its data goes with it)"
+            )
         if plan is not None:  # --faults still applies to the running stack
             control.set_fault_plan(plan)
             out.note(f"Fault plan {plan['name']} set.")
@@ -101,14 +112,22 @@ def up(
             dynamodb_process=dynamodb_process,
         )
     else:
-        with out.spinner("Starting the local stack..."):
-            status = control.up(
-                port=port,
-                time_scale=time_scale,
-                fault_plan=plan,
-                lambda_workers=lambda_workers,
-                dynamodb_process=dynamodb_process,
-            )
+        try:
+            with out.spinner("Starting the local stack..."):
+                status = control.up(
+                    port=port,
+                    time_scale=time_scale,
+                    fault_plan=plan,
+                    lambda_workers=lambda_workers,
+                    dynamodb_process=dynamodb_process,
+                )
+        except KeyboardInterrupt:  # the daemon is its own process: it may well be starting
+            from paycli.core.errors import StoppedByUserError  # noqa: PLC0415
+
+            raise StoppedByUserError(
+                "stopped waiting for the local stack: it may go on starting in the background",
+                hint="`paycli local status` shows it; `paycli local down` stops it",
+            ) from None
     out.emit(asdict(status), lambda data: out.key_values("Local stack", data))
 
 

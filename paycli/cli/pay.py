@@ -1,5 +1,6 @@
 """`paycli pay card|bank|wallet`: send one payment through the API (SigV4-signed)."""
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -45,8 +46,16 @@ def pay(
 
     Example: paycli pay card --amount 12.50 --account acc_demo --card 4000000000000002 --wait
     """
+    from dataclasses import replace  # noqa: PLC0415
+
     from paycli.core import inputs  # noqa: PLC0415 - keep --help fast
-    from paycli.core.payments import PaymentWaitTimeoutError, pay_request  # noqa: PLC0415
+    from paycli.core.errors import StoppedByUserError  # noqa: PLC0415
+    from paycli.core.payments import (  # noqa: PLC0415
+        Payment,
+        PaymentWaitTimeoutError,
+        new_idempotency_key,
+        pay_request,
+    )
 
     out = renderer(ctx, json_output)
     instrument = {"card": card, "iban": iban, "wallet": wallet}
@@ -56,22 +65,45 @@ def pay(
     ).parse()
     if wait:
         inputs.positive_seconds(timeout, "--timeout")
-    svc = services(ctx).payments(with_api=True)
-    result = svc.pay(payment_input)
-    out.note(
-        f"Idempotency-Key: {result.idempotency_key}" + (" (replayed)" if result.replayed else "")
-    )
+    stack = services(ctx)
+    _ = stack.outputs  # no stack (or no local stack running): say so before showing a key
+    svc = stack.payments(with_api=True)
+    # The key is shown before the request: when the answer never comes (a timeout, Ctrl-C),
+    # the payment may still have been accepted, and only a retry with this key is safe.
+    key = payment_input.idempotency_key or new_idempotency_key()
+    out.note(f"Idempotency-Key: {key}")
+    try:
+        result = svc.pay(replace(payment_input, idempotency_key=key))
+    except KeyboardInterrupt:
+        raise StoppedByUserError(
+            "stopped before the API answered: the payment may have been accepted",
+            hint=f"run the same command with --idempotency-key {key}: it answers with that"
+            " payment if there is one, and never pays twice",
+        ) from None
+    if result.replayed:
+        out.note("replayed: the API answered with this key's earlier payment")
     payment = result.payment
+    seen = [payment]
+
+    def follow(update: Callable[[str], None], latest: Payment) -> None:
+        seen[0] = latest
+        update(f"{latest.payment_id}: {latest.status}")
+
     try:
         if wait:
             with out.spinner(f"{payment.payment_id}: {payment.status}") as update:
                 payment = svc.wait(
-                    payment.payment_id,
-                    timeout=timeout,
-                    on_change=lambda p: update(f"{p.payment_id}: {p.status}"),
+                    payment.payment_id, timeout=timeout, on_change=lambda p: follow(update, p)
                 )
     except PaymentWaitTimeoutError as late:
         payment = late.payment  # out of time: still print what is known, then exit 6
         raise
+    except KeyboardInterrupt:  # printed as last seen (below); it settles on the stack anyway
+        payment = seen[0]
+        raise StoppedByUserError(
+            f"stopped waiting: {payment.payment_id} was accepted ({payment.status} when last"
+            " seen) and settles on the stack",
+            hint=f"`paycli payments get {payment.payment_id}` shows its outcome",
+        ) from None
     finally:
         out.emit({**payment.view(), "idempotency_key": result.idempotency_key}, out.payment_panel)

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from paycli.cli._common import ConcurrencyOpt, JsonOpt, app_context, renderer, services
-from paycli.core.errors import ExitCode, UsageError
+from paycli.core.errors import ExitCode, StoppedByUserError, UsageError
 
 if TYPE_CHECKING:
+    from paycli.core.load import LoadProgress
     from paycli.core.soak import SoakReport
 
 app = typer.Typer()
@@ -40,11 +41,15 @@ def soak(
     redrive) until only the always-failing card's payments are FAILED (parked), then audit.
 
     Prints payments accepted, outcomes, faults fired by kind, what was redriven, the time to
-    quiesce and every violation; exits 1 on any. Example: paycli soak --payments 500 --json
+    quiesce and every violation; exits 1 on any. Ctrl-C stops it (exit 130) with the fault
+    plan cleared. Example: paycli soak --payments 500 --json
     """
-    from paycli.core.faultplan import load_plan  # noqa: PLC0415 - keeps --help fast
+    from paycli.core import inputs  # noqa: PLC0415 - keeps --help fast
+    from paycli.core.faultplan import load_plan  # noqa: PLC0415
     from paycli.core.soak import NOT_ON_AWS, NOT_ON_AWS_HINT, SoakPlan  # noqa: PLC0415
 
+    # nan passed the plan's `<= 0` check and made a recovery deadline that never comes
+    inputs.positive_seconds(quiesce_timeout, "--quiesce-timeout")
     fault_plan = load_plan(faults, seed=seed)
     if app_context(ctx).settings.target != "local" and not fault_plan.empty:
         raise UsageError(NOT_ON_AWS, hint=NOT_ON_AWS_HINT)
@@ -60,13 +65,36 @@ def soak(
     out = renderer(ctx, json_output)
     svc = services(ctx)
     _ = svc.outputs  # no stack, or no local stack running: say so before any progress bar
+    seen: list[LoadProgress] = []
+
+    def follow(progress: LoadProgress) -> None:
+        seen[:] = [progress]
+        update(progress.terminal, progress.total)
+
     with out.progress("settled", payments) as update:
-        report = svc.soak(progress=out.note, on_load=lambda p: update(p.terminal, p.total)).run(
-            plan
-        )
+        try:
+            report = svc.soak(progress=out.note, on_load=follow).run(plan)
+        except KeyboardInterrupt:
+            raise _stopped(payments, seen) from None
     out.emit(report.view(), lambda _view: out.key_values("Soak", _human(report)))
     if not report.ok:
         raise typer.Exit(int(ExitCode.FAILURE))
+
+
+def _stopped(payments: int, seen: list[LoadProgress]) -> StoppedByUserError:
+    """What Ctrl-C says: how far the sending got; the soak cleared its fault plan."""
+    sent = "before any payment was answered"
+    if seen:
+        last = seen[0]
+        sent = (
+            f"after {last.sent} of {payments} payments were answered ({last.accepted} accepted,"
+            f" {last.terminal} settled)"
+        )
+    return StoppedByUserError(
+        f"soak stopped {sent}; no fault plan is left set",
+        hint="payments the faults held up: `paycli payments reconcile`, `paycli dlq redrive`,"
+        " then `paycli audit`",
+    )
 
 
 def _human(report: SoakReport) -> dict[str, Any]:

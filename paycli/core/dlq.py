@@ -31,7 +31,7 @@ from paystack.domain.dynamo import batch_get_consistent
 from paystack.domain.payment import SETTLED
 from paystack.domain.store import PAYMENT_ID_RE
 
-from paycli.core.errors import ConflictError
+from paycli.core.errors import ConflictError, StoppedByUserError
 from paycli.core.timeparse import iso_z
 
 if TYPE_CHECKING:
@@ -337,9 +337,28 @@ class DlqService:
                 "run `paycli dlq redrive` again for what is left",
             ) from exc
         report.task_handle = handle = task["TaskHandle"]
+        try:
+            return self._follow_task(report, (arns[0], handle), sent_ms, progress)
+        except KeyboardInterrupt:  # the task is SQS's: it goes on without us
+            rest = "goes on moving the rest" if report.moved < report.candidates else "ends it"
+            raise StoppedByUserError(
+                f"stopped following the move task at {report.moved} of {report.candidates}"
+                f" message(s) moved; SQS {rest}",
+                hint="`paycli dlq stats` shows the dead-letter queue emptying",
+            ) from None
+
+    def _follow_task(
+        self,
+        report: RedriveReport,
+        task: tuple[str, str],
+        sent_ms: int,
+        progress: Progress | None,
+    ) -> RedriveReport:
+        """Read the task (source ARN, handle) until it ends; `report.moved` as it goes."""
+        source_arn, handle = task
         started: int | None = None  # our task's StartedTimestamp, once seen with our handle
         while True:
-            tasks = self._sqs.list_message_move_tasks(SourceArn=arns[0], MaxResults=10)
+            tasks = self._sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=10)
             current = _own_task(tasks["Results"], handle, started, sent_ms)
             if current.get("TaskHandle") == handle:
                 started = current.get("StartedTimestamp")
@@ -369,8 +388,19 @@ class DlqService:
         ]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            _wait_for(threads)
+        except KeyboardInterrupt:
+            # Ctrl-C: receive no more; each loop sends and deletes the batch it holds, so no
+            # message is left both re-sent and hidden in the DLQ (a second Ctrl-C leaves those
+            # few to reappear in the DLQ after the visibility timeout, and be moved again).
+            run.give_up()
+            _wait_for(threads)
+            raise StoppedByUserError(
+                f"moved {report.moved} of {total} message(s) to the payment queue before"
+                " Ctrl-C; the rest stay in the dead-letter queue",
+                hint="`paycli dlq redrive` again moves them",
+            ) from None
         if run.error is not None:
             raise run.error
         return report
@@ -478,6 +508,13 @@ class DlqService:
         count = self.stats().dlq_messages
         self._sqs.purge_queue(QueueUrl=self._dlq)
         return count
+
+
+def _wait_for(threads: list[threading.Thread]) -> None:
+    """Wait until the threads end, in short sleeps: Ctrl-C inside Thread.join can leave a
+    thread looking ended while it runs."""
+    while any(thread.is_alive() for thread in threads):
+        time.sleep(0.05)
 
 
 def settled_payments(ddb: DynamoDBClient, table: str, payment_ids: list[str]) -> set[str]:

@@ -29,6 +29,7 @@ class ExitCode(IntEnum):
     CONFLICT = 4
     ENVIRONMENT = 5  # AWS credentials, configuration, a local stack that is not running
     TIMEOUT = 6
+    INTERRUPTED = 130  # Ctrl-C (SIGINT): 128 + 2, what shells report for it
 
 
 class PaycliError(Exception):
@@ -70,6 +71,12 @@ class WaitTimeoutError(PaycliError):
     """A wait ran out of time before the thing waited for happened."""
 
     exit_code = ExitCode.TIMEOUT
+
+
+class StoppedByUserError(PaycliError):
+    """Ctrl-C: the message says what was done before it (sent, moved) and what goes on."""
+
+    exit_code = ExitCode.INTERRUPTED
 
 
 # ------------------------------------------------------------------ the map

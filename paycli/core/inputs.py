@@ -71,14 +71,17 @@ def wallet_id(value: str) -> str:
 
 
 def idempotency_key(value: str) -> str:
-    """An Idempotency-Key: 1-255 ASCII letters, digits or _.:- (what the API accepts)."""
-    return _check(
-        value,
-        IDEMPOTENCY_KEY_RE,
-        "--idempotency-key",
-        "1-255 ASCII letters, digits or _.:-",
-        "omit it to have one generated",
+    """An Idempotency-Key: 1-255 ASCII letters, digits or _.:- (what the API accepts), never a
+    card number (refused here, before it is sent in a header)."""
+    hint = "omit it to have one generated"
+    _check(
+        value, IDEMPOTENCY_KEY_RE, "--idempotency-key", "1-255 ASCII letters, digits or _.:-", hint
     )
+    if find_pans(value):
+        raise UsageError(
+            f"--idempotency-key must not contain a card number, not {shown(value)}", hint=hint
+        )
+    return value
 
 
 def execution_ref(value: str) -> str:

@@ -353,6 +353,8 @@ class _Tally:
     mismatches: int = 0
     done: dict[str, PaymentOutcome] = field(default_factory=dict)
     terminal: int = 0
+    #: what ended the watcher early (the stack went away): the run raises it
+    failure: Exception | None = None
 
     def progress(self, total: int, now: float) -> LoadProgress:
         with self.lock:
@@ -410,9 +412,10 @@ class LoadDriver:
         tally = _Tally(started=self._now())
         sending = threading.Event()
         sending.set()
+        stop = stop or threading.Event()  # set by the watcher too, when it cannot read on
         watcher = threading.Thread(
-            target=self._watch,
-            args=(plan, tally, sending, on_progress, on_outcome),
+            target=self._watch_or_fail,
+            args=(plan, tally, (sending, stop), on_progress, on_outcome),
             daemon=True,
         )
         watcher.start()
@@ -425,6 +428,8 @@ class LoadDriver:
         )
         sending.clear()
         watcher.join()
+        if tally.failure is not None:  # e.g. the local stack stopped: one error, no traceback
+            raise tally.failure
         return self._report(plan, tally)
 
     # ------------------------------------------------------------------ sending
@@ -450,6 +455,24 @@ class LoadDriver:
             tally.mismatches += mismatch
 
     # ------------------------------------------------------------------ watching
+    def _watch_or_fail(
+        self,
+        plan: LoadPlan,
+        tally: _Tally,
+        events: tuple[threading.Event, threading.Event],
+        on_progress: Callable[[LoadProgress], None] | None,
+        on_outcome: Callable[[PaymentOutcome], None] | None,
+    ) -> None:
+        """`_watch`; an error there (the stack gone: a refused connection) stops the sending
+        and is kept for `run` to raise, instead of a thread's traceback and a report that
+        counts accepted payments as neither finished nor unfinished."""
+        sending, stop = events
+        try:
+            self._watch(plan, tally, sending, on_progress, on_outcome)
+        except Exception as exc:  # noqa: BLE001 - raised again by run(), in the caller's thread
+            tally.failure = exc
+            stop.set()
+
     def _watch(
         self,
         plan: LoadPlan,

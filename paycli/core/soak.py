@@ -29,6 +29,7 @@ stack-wide (a broken balance anywhere is still broken).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -248,7 +249,11 @@ class Soak:
             f"sending {plan.payments} payments over {plan.accounts} accounts,"
             f" {plan.concurrency} at a time, fault plan {plan.faults.name}"
         )
-        load = self._send(plan)
+        try:
+            load = self._send(plan)
+        except BaseException:  # Ctrl-C or an error while sending: leave no fault plan behind
+            self._clear_faults_after_a_stop()
+            raise
         send_s = self._clock() - began
         window = self._window(load, started_at, datetime.now(UTC))
         fired = self._set_faults(None) if self._s.faults is not None else fired
@@ -275,6 +280,14 @@ class Soak:
             return {}
         state = self._s.faults.set_plan(plan)
         return {str(k): int(v) for k, v in state.get("fired", {}).items()}
+
+    def _clear_faults_after_a_stop(self) -> None:
+        """Clear the plan this soak set (its own error, if any, is what gets reported); a
+        plan left set would fault every later payment on the stack, `pay` and `load` too."""
+        if self._s.faults is None:
+            return
+        with contextlib.suppress(Exception):
+            self._s.faults.set_plan(None)
 
     # ------------------------------------------------------------------ sending
     def _send(self, plan: SoakPlan) -> LoadReport:

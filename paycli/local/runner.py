@@ -249,14 +249,18 @@ class LambdaRunner:
         spec = pool.spec
         request_id = str(uuid.uuid4())
         payment_id = payment_id_of(event)
-        started = time.monotonic()
+        started = [time.monotonic()]
+
+        def acquired() -> None:  # waiting for a free worker is not part of the Timeout
+            started[0] = time.monotonic()
+
         # The function's environment in this thread too, as in process: the emulator's fault
         # seams see the calls this thread answers for the handler as a Lambda's.
         with self._environ.overlay(lambda_environment(spec, self.region)):
             body, error = pool.invoke(
-                request_id, payload, self._emitter(spec, request_id, payment_id)
+                request_id, payload, self._emitter(spec, request_id, payment_id), acquired
             )
-        duration = time.monotonic() - started
+        duration = time.monotonic() - started[0]
         if error is None and duration > spec.timeout:
             error = error_payload(TimeoutError(f"Task timed out after {spec.timeout:.2f} seconds"))
         record = report_record(

@@ -225,17 +225,35 @@ class LineBuffer:
 def reroute_log_handlers() -> None:
     """Point logging handlers that write to a console stream at the routed wrappers, so a
     logger built before the runner existed (a module imported earlier, or while a test runner
-    had swapped sys.stdout) is captured too."""
+    had swapped sys.stdout) is captured too.
+
+    A Powertools Logger's own handler writes to the sys.stdout of when the logger was first
+    built, which may be a stream long gone (a CLI runner's or a test's capture): it is pointed
+    at the routed stdout whatever it was (the handlers give their Logger no stream of its
+    own), as in Lambda that logger writes to the function's stdout. Other handlers move only
+    from a stream that is sys.stdout/sys.stderr now, or the one the wrappers last passed
+    writes through to."""
     targets: dict[int, ThreadRoutedStream] = {}
     for name, routed in _ROUTED.items():
         for stream in (routed.real, getattr(sys, name), getattr(sys, f"__{name}__")):
             if stream is not None and stream is not routed:
                 targets[id(stream)] = routed
+    stdout = _ROUTED.get("stdout")
     loggers = [logging.getLogger()]
     loggers += [
         obj for obj in logging.Logger.manager.loggerDict.values() if isinstance(obj, logging.Logger)
     ]
     for logger in loggers:
+        powertools = getattr(logger, "powertools_handler", None)
         for handler in logger.handlers:
-            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in targets:
+            if not isinstance(handler, logging.StreamHandler):
+                continue
+            if id(handler.stream) in targets:
                 handler.setStream(targets[id(handler.stream)])
+            elif (
+                handler is powertools
+                and type(handler) is logging.StreamHandler
+                and stdout is not None
+                and not isinstance(handler.stream, ThreadRoutedStream)
+            ):
+                handler.setStream(stdout)

@@ -263,13 +263,21 @@ class WorkerPool:
             self.cond.notify()
 
     def invoke(
-        self, request_id: str, payload: bytes, emit: Emit
+        self,
+        request_id: str,
+        payload: bytes,
+        emit: Emit,
+        acquired: Callable[[], None] = lambda: None,
     ) -> tuple[bytes, ErrorPayload | None]:
-        """Run one invocation on a worker; a crash or a timeout becomes Lambda's error."""
+        """Run one invocation on a worker; a crash or a timeout becomes Lambda's error.
+        `acquired` is called once a worker is this invocation's and started: the time before,
+        waiting for a free one or starting one (Lambda's Init phase, which has its own limit:
+        START_TIMEOUT), is not part of the function's Timeout."""
         worker = self.acquire()
         try:
             if worker is None:
                 worker = self.start_worker()
+            acquired()
             return worker.invoke(request_id, payload, emit)
         except WorkerExited:
             assert worker is not None

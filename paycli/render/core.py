@@ -159,7 +159,11 @@ class BaseRenderer:
         if self.json_output:
             self.json_line(data, indent=2)
         else:  # never crop: a whole column (an id, a URL) may make a line wider than the console
-            self.out.print(human(data), crop=False)
+            # Off a terminal a one-sentence result stays one line (`| grep moved` finds it);
+            # tables and multi-part views fit the width as on a terminal.
+            shown = human(data)
+            sentence = isinstance(shown, str | Text) and "\n" not in str(shown)
+            self.out.print(shown, crop=False, soft_wrap=sentence and not self.out.is_terminal)
 
     def json_line(self, data: Any, *, indent: int | None = None) -> None:
         """`data` as JSON on the output console's file (stdout unless a test injected another

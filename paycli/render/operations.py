@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -101,22 +102,25 @@ class OperationViews(BaseRenderer):
             title=f"AWS cost, {view['payments_per_month']:,} payments/month "
             f"({view['profile']}, {view['prices']['region']} prices of {view['prices']['checked']})"
         )
-        for column in ("component", "monthly USD", "per million USD", "usage"):
-            bill.add_column(column, justify="right" if "USD" in column else "left")
-        for part in view["components"]:
-            bill.add_row(
+        rows = [
+            (
                 part["name"],
                 f"{part['monthly_usd']:,.2f}",
                 f"{part['per_million_usd']:,.2f}",
                 part["usage"],
             )
-        bill.add_row(
-            "total",
-            f"{view['monthly_usd']:,.2f}",
-            f"{view['per_million_usd']:,.2f}",
-            "",
-            style="bold",
-        )
+            for part in view["components"]
+        ]
+        total = ("total", f"{view['monthly_usd']:,.2f}", f"{view['per_million_usd']:,.2f}", "")
+        for index, column in enumerate(("component", "monthly USD", "per million USD", "usage")):
+            cells = [row[index] for row in (*rows, total)]
+            if "USD" in column:  # amounts are read whole: never cut to "349,999,…"
+                bill.add_column(column, justify="right", no_wrap=True, min_width=_widest(cells))
+            else:  # free text wraps between words, a word is never cut or folded
+                bill.add_column(column, min_width=_longest_word(cells))
+        for row in rows:
+            bill.add_row(*row)
+        bill.add_row(*total, style="bold")
         express = view["express"]
         lines = [
             f"Dominant: {view['dominant']}.",
@@ -126,12 +130,32 @@ class OperationViews(BaseRenderer):
         ]
         capacity = view["capacity"]
         limits = Table(title="What binds first (default quotas)")
-        for column in ("limit", "binds at /s", "used", "design answer"):
-            limits.add_column(column, overflow="fold")
-        for limit in capacity["limits"]:
-            binds = "-" if limit["binds_at_per_s"] is None else f"{limit['binds_at_per_s']:,.0f}"
-            used = "-" if limit["utilisation"] is None else f"{limit['utilisation']:.0%}"
-            limits.add_row(limit["name"], binds, used, limit["answer"])
+        quota_rows = [
+            (
+                limit["name"],
+                "-" if limit["binds_at_per_s"] is None else f"{limit['binds_at_per_s']:,.0f}",
+                "-" if limit["utilisation"] is None else f"{limit['utilisation']:.0%}",
+                limit["answer"],
+            )
+            for limit in capacity["limits"]
+        ]
+        # Names in the answers (ThrottlingRateLimit, ReservedConcurrentExecutions) are copied
+        # into templates: text wraps between words, never inside one (rich folded them).
+        headers = ("limit", "binds at /s", "used", "design answer")
+        columns = [[header, *(row[i] for row in quota_rows)] for i, header in enumerate(headers)]
+        least = [_longest_word(cells) for cells in columns]
+        natural = [_widest(cells) for cells in columns]
+        room = self.out.width - (3 * len(headers) + 1) - natural[1] - natural[2]
+        answer = max(least[3], min(natural[3], room - least[0]))
+        name = max(least[0], min(natural[0], room - answer))
+        widths = (name, natural[1], natural[2], answer)
+        for header, width in zip(headers, widths, strict=True):
+            limits.add_column(header, width=width)
+        needed = sum(widths) + 3 * len(widths) + 1
+        if needed > self.out.width:  # words alone are wider: overflow, never squeeze
+            limits.width = needed
+        for quota_row in quota_rows:
+            limits.add_row(*quota_row)
         return Group(bill, *lines, limits)
 
     # ------------------------------------------------------------------ audit
@@ -224,3 +248,11 @@ class OperationViews(BaseRenderer):
             for statement, reason in zip(document["Statement"], reasons, strict=True)
         ]
         return self.fit_table(title, columns, rows)
+
+
+def _widest(cells: Sequence[str]) -> int:
+    return max((cell_len(cell) for cell in cells), default=1)
+
+
+def _longest_word(cells: Sequence[str]) -> int:
+    return max((cell_len(word) for cell in cells for word in cell.split()), default=1)

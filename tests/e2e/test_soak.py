@@ -8,6 +8,9 @@ The long run is documented in README (Soak): `paycli soak --payments 10000 ...`.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -176,3 +179,34 @@ def test_soak_refuses_bad_input_before_sending(soak_stack: LocalStackHandle) -> 
         assert message in result.output
         assert not result.stdout.strip()
     assert json.loads(cli("local", "faults", "show", "--json").stdout) == before
+
+
+def test_ctrl_c_in_a_soak_leaves_no_fault_plan_set(soak_stack: LocalStackHandle) -> None:
+    """Ctrl-C (SIGINT to a real `paycli soak` process) while it sends under `--faults all`:
+    exit 130, one line saying how far it got, and the stack has no fault plan left (it used to
+    stay set, faulting every later `pay` and `load` on the stack). Last in the module: the
+    stopped soak's payments are left as Ctrl-C left them."""
+    dynamodb = soak_stack.client("dynamodb")
+    table = soak_stack.outputs["PaymentsTableName"]
+
+    def payments() -> int:
+        return int(dynamodb.scan(TableName=table, Select="COUNT")["Count"])
+
+    before = payments()
+    args = ["soak", "--payments", "300", "--accounts", "3", "--faults", "all", "--json"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "paycli", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    ) as soak:  # fmt: skip
+        wait_until(lambda: payments() >= before + 5, timeout=120, what="the soak's payments")
+        soak.send_signal(signal.SIGINT)
+        stdout, stderr = soak.communicate(timeout=60)
+    assert soak.returncode == 130, stderr
+    assert stdout == ""
+    assert "Traceback" not in stderr
+    line = next(line for line in stderr.splitlines() if line.startswith("Interrupted:"))
+    assert line.startswith("Interrupted: soak stopped after "), stderr
+    assert line.endswith("no fault plan is left set")
+    shown = cli("local", "faults", "show", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["plan"] is None

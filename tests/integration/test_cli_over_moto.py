@@ -5,10 +5,17 @@ Each test asserts the exit code and the JSON on stdout (CONVENTIONS 9)."""
 
 from __future__ import annotations
 
+import gc
 import json
+import os
+import re
+import signal
+import socket
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -308,3 +315,144 @@ def test_soak_without_faults_settles_every_payment_and_audits_clean(cli: Cli) ->
     assert bad.exit_code == 2, bad.output
     assert "--payments" in _error_line(bad)
     assert bad.stdout == ""
+
+
+def _ctrl_c_once(ready: Callable[[], bool]) -> threading.Thread:
+    """A thread that sends this process SIGINT (Ctrl-C) once `ready()` holds (at most 60 s)."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_ctrl_c_in_load_stops_sending_and_reports_what_was_sent(
+    cli: Cli, stack: LocalStack
+) -> None:
+    """Ctrl-C after a few payments: no more are sent, those sent settle and are reported on
+    stdout (valid JSON), stderr ends with one line naming how many were sent, exit 130. It
+    used to exit 130 with nothing on stdout and not a word on stderr."""
+    account_id = _account(cli, "1000.00")
+    assert stack.deployment is not None
+    ddb, table = stack.client("dynamodb"), stack.deployment.outputs["PaymentsTableName"]
+
+    def three_sent() -> bool:
+        return int(ddb.scan(TableName=table, Select="COUNT")["Count"]) >= before + 3
+
+    before = int(ddb.scan(TableName=table, Select="COUNT")["Count"])
+    trigger = _ctrl_c_once(three_sent)
+    args = ["load", "--count", "500", "--rate", "5", "--account", account_id, "--mix", "card=1"]
+    result = _invoke(cli, *args)
+    trigger.join()
+    assert result.exit_code == 130, result.output
+    report = json.loads(result.stdout)
+    assert 3 <= report["accepted"] < 500
+    assert report["completed"] == report["accepted"]  # the accepted ones settled first
+    assert report["unfinished"] == 0
+    assert result.stderr.splitlines()[-1] == (
+        f"Interrupted: sent {report['accepted']} of 500 payments before Ctrl-C"
+        f" ({report['accepted']} accepted); the report covers those"
+    )
+    payments = cli("payments", "list", "--account", account_id, "--limit", "500")
+    assert len(payments) == report["accepted"]  # nothing sent after the stop
+
+
+def test_pay_shows_its_idempotency_key_before_an_answer_that_never_comes(cli: Cli) -> None:
+    """The generated Idempotency-Key is on stderr before the request, so when no answer comes
+    (the API unreachable here; a timeout or Ctrl-C alike) the operator holds the one key that
+    retries the payment safely. It used to be printed only after a 202."""
+    assert cli.context.target is not None
+    outputs = replace(cli.context.target.outputs(), ApiUrl="http://127.0.0.1:9/v1")  # closed
+    settings = cli.context.settings
+    dead = Cli(AppContext(settings, AwsTarget(settings, outputs=outputs)))
+    result = _invoke(dead, "pay", "card", "--amount", "1.00", "--account", "acc_unreached")
+    assert result.exit_code != 0
+    key_line, *rest = result.stderr.splitlines()
+    assert re.fullmatch(r"Idempotency-Key: paycli-[0-9a-f]{32}", key_line), result.stderr
+    assert any(line.startswith("Error: ") for line in rest)
+    assert result.stdout == ""
+
+    typed = _invoke(cli, "pay", "card", "--amount", "1.00", "--account", _account(cli))
+    assert typed.exit_code == 0, typed.output
+    key = json.loads(typed.stdout)["idempotency_key"]
+    assert typed.stderr.splitlines()[0] == f"Idempotency-Key: {key}"
+
+
+def test_load_checks_its_named_accounts_before_sending(cli: Cli) -> None:
+    """`load --account` with an account that does not exist, or holds another currency, is one
+    error before anything is sent; it used to send every payment, each refused (x count)."""
+    missing = f"acc_{uuid.uuid4().hex[:10]}"
+    result = _invoke(cli, "load", "--count", "3", "--account", missing)
+    assert result.exit_code == 3, result.output
+    assert missing in _error_line(result)
+    assert result.stdout == ""
+
+    yen = f"acc_{uuid.uuid4().hex[:10]}"
+    cli("accounts", "create", "--id", yen, "--balance", "1000", "--currency", "JPY")
+    result = _invoke(cli, "load", "--count", "3", "--account", yen)
+    assert result.exit_code == 2, result.output
+    assert _error_line(result) == f"Error: account '{yen}' holds JPY; load pays in USD"
+    assert cli("payments", "list", "--account", yen) == []
+
+
+def test_ctrl_c_ends_executions_watch_with_one_line(cli: Cli) -> None:
+    """A watch without --until-idle ends with Ctrl-C: the JSON lines printed so far are whole,
+    one line says how many changes it showed, exit 130 (it used to end without a word)."""
+    _account(cli)  # something has run on the stack, so the watch has rows
+    until = time.monotonic() + 2
+    trigger = _ctrl_c_once(lambda: time.monotonic() > until)
+    result = _invoke(cli, "executions", "watch", "--interval", "1")
+    trigger.join()
+    assert result.exit_code == 130, result.output
+    lines = result.stdout.splitlines()
+    assert all(json.loads(line)["execution_arn"] for line in lines)
+    assert result.stderr.splitlines()[-1] == (
+        f"Interrupted: stopped watching after {len(lines)} change(s)"
+    )
+
+
+def test_ctrl_c_before_the_api_answers_a_pay_names_the_key_to_retry_with(cli: Cli) -> None:
+    """Ctrl-C while the POST waits for its answer (an API that accepts the connection and never
+    answers): the payment may have been accepted, so the one line says so and the hint gives
+    the command's key, the one safe retry. Before, it said only that Ctrl-C stopped it."""
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    port = silent.getsockname()[1]
+    assert cli.context.target is not None
+    outputs = replace(cli.context.target.outputs(), ApiUrl=f"http://127.0.0.1:{port}/v1")
+    settings = cli.context.settings
+    hanging = Cli(AppContext(settings, AwsTarget(settings, outputs=outputs)))
+    held: list[socket.socket] = []
+
+    def ctrl_c_once_connected() -> None:
+        held.append(silent.accept()[0])  # the POST is on its way
+        os.kill(os.getpid(), signal.SIGINT)
+
+    trigger = threading.Thread(target=ctrl_c_once_connected, daemon=True)
+    trigger.start()
+    try:
+        result = _invoke(hanging, "pay", "card", "--amount", "1.00", "--account", "acc_x")
+        trigger.join()
+    finally:
+        for connection in (*held, silent):
+            connection.close()
+    assert result.exit_code == 130, result.output
+    key_line, stopped, hint = result.stderr.splitlines()
+    key = key_line.removeprefix("Idempotency-Key: ")
+    assert (
+        stopped
+        == "Interrupted: stopped before the API answered: the payment may have been accepted"
+    )
+    assert hint == (
+        f"Hint: run the same command with --idempotency-key {key}: it answers with that payment"
+        " if there is one, and never pays twice"
+    )
+    assert result.stdout == ""
+    del result
+    with warnings.catch_warnings():  # the interrupted request's socket: closed by exit in life
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from contention_support import account_keeps_changing
 from handler_harness import Stack, pay
-from paystack.domain.accounts import ledger_entries
+from paystack.domain.accounts import find_account, ledger_entries
 from paystack.domain.backoff import Backoff
-from paystack.domain.dynamo import utc_now
+from paystack.domain.dynamo import iso_timestamp, utc_now
 from paystack.domain.errors import PaymentNotFoundError
 from paystack.domain.settlement import (
     MAX_ATTEMPTS,
@@ -107,6 +108,26 @@ def test_concurrent_payments_on_one_account_all_settle_exactly(demo: Stack, dedu
     afters = sorted(r["balance_after_minor"] for r in results)
     assert afters == list(range(9_000, 10_000, 100))
     assert_ledger_explains_balance(demo, "acc_demo")
+
+
+def test_ledger_times_follow_the_balance_chain_when_an_earlier_started_settlement_commits_later(
+    demo: Stack,
+) -> None:
+    """DeductAmount takes its time once per invocation; a settlement that started first but
+    commits second (it lost the race for the account and retried, or its Lambda's clock is
+    behind) is entered after the winner, so its time must not be earlier: the audit's
+    ledger_out_of_order saw this under concurrent Lambda workers."""
+    earlier, later = approved(demo, key="early"), approved(demo, key="late")
+    started_first = utc_now()
+    started_second = started_first + timedelta(seconds=5)
+    settle_payment(demo.ddb, demo.tables, later, started_second, account_id="acc_demo")
+    settle_payment(demo.ddb, demo.tables, earlier, started_first, account_id="acc_demo")
+    entries = {e.entry_id: e for e in ledger_entries(demo.ddb, demo.tables, "acc_demo")}
+    winner, loser = entries[f"debit#{later}"], entries[f"debit#{earlier}"]
+    assert loser.balance_after_minor < winner.balance_after_minor  # entered second
+    assert loser.created_at >= winner.created_at == iso_timestamp(started_second)
+    assert demo.payment_item(earlier)["updated_at"]["S"] == loser.created_at
+    assert find_account(demo.ddb, demo.tables, "acc_demo").updated_at == loser.created_at
 
 
 def test_insufficient_funds_declines_and_leaves_the_balance(demo: Stack, deduct: Deduct) -> None:

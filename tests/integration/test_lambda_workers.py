@@ -5,6 +5,7 @@ the next invocation gets a fresh worker, and no process outlives the runner."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import textwrap
@@ -41,6 +42,11 @@ def handler(event, context):
     TABLE.put_item(Item={"k": context.aws_request_id, "pid": os.getpid()})
     print(json.dumps({"level": "INFO", "message": "stored", "colour": os.environ["COLOUR"]}))
     return {"pid": os.getpid(), "imported_in": IMPORTED_IN, "colour": os.environ["COLOUR"]}
+
+
+def pause(event, context):
+    time.sleep(event["seconds"])
+    return {"slept": event["seconds"]}
 
 
 def meet(event, context):
@@ -205,3 +211,25 @@ def test_workers_per_function_is_its_concurrency(table: Any, code: Path, tmp_pat
         assert sorted(r["saw"] for r in results) == expected
         assert len({r["pid"] for r in results}) == workers
         assert not any(_alive(r["pid"]) for r in results)
+
+
+def test_waiting_for_a_busy_worker_is_not_part_of_the_timeout(table: Any, code: Path) -> None:
+    """With one (warm) worker, a second invocation queues behind the first (1.2 s each,
+    Timeout 2 s): it runs 1.2 s and succeeds, as in process, where waiting for the sandbox is
+    not timed either. Counting the wait made payments FAILED with TimeoutError under load."""
+    runner = LambdaRunner(lambda_workers=1)
+    runner.register(dataclasses.replace(_spec(code, "pause"), timeout=2))
+    results: list[tuple[dict[str, Any], str | None]] = []
+    try:
+        assert _invoke(runner, {"seconds": 0}) == ({"slept": 0}, None)  # the cold start
+        threads = [
+            threading.Thread(target=lambda: results.append(_invoke(runner, {"seconds": 1.2})))
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        runner.close()
+    assert results == [({"slept": 1.2}, None), ({"slept": 1.2}, None)]

@@ -7,6 +7,7 @@ queue. Then DlqService's redrive on them.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import threading
 import time
@@ -21,7 +22,10 @@ from moto import mock_aws
 from queues import queue_depth
 from waiting import wait_until
 
+from paycli.core.aws import AwsTarget, StackOutputs
 from paycli.core.dlq import DlqService
+from paycli.core.services import Services
+from paycli.core.settings import Settings
 from paycli.local import patches
 
 REGION = "us-east-1"
@@ -397,3 +401,24 @@ def test_a_task_stays_running_with_its_handle_for_one_window(queues: Queues) -> 
     assert (task["Status"], task["ApproximateNumberOfMessagesMoved"]) == ("COMPLETED", 3)
     assert "TaskHandle" not in task
     assert time.monotonic() - started >= 1.0
+
+
+def test_the_move_task_path_builds_no_dynamodb_client(queues: Queues) -> None:
+    """`paycli dlq redrive` asks DynamoDB which payments are settled only in the loop
+    (`--max`): the move task path builds no DynamoDB client (50 ms of CPU before its start),
+    the loop builds one, once."""
+    queues.park(12)
+    names = {f.name: f"v-{f.name}" for f in dataclasses.fields(StackOutputs)}
+    names |= {"QueueUrl": queues.source, "DeadLetterQueueUrl": queues.dlq}
+    settings = Settings(target="aws", region=REGION, stack_name="pay")
+    target = AwsTarget(settings, outputs=StackOutputs(**names))
+    built: list[str] = []
+    target.session.events.register(
+        "creating-client-class", lambda **kwargs: built.append(kwargs["event_name"])
+    )
+    dlq = Services(target).dlq()
+    assert dlq.redrive().moved == 12
+    assert [name for name in built if "dynamodb" in name] == []
+    queues.park(5)
+    assert dlq.redrive(max_messages=5).moved == 5
+    assert [name for name in built if "dynamodb" in name] == ["creating-client-class.dynamodb"]

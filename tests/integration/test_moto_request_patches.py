@@ -346,3 +346,141 @@ def test_update_and_condition_expressions_give_the_same_items_when_cached(
     assert first["tally"] == {"N": "1"}
     assert first["tags"] == {"SS": ["b"]}
     assert "gone" not in first
+
+
+_SIGNED = {
+    "User-Agent": "Boto3/1.40.0 md/Botocore#1.44.8 ua/2.1 os/linux lang/python#3.11.7",
+    "X-Amz-Date": "20260101T000000Z",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/x/aws4_request, "
+    "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64,
+    "amz-sdk-invocation-id": "3f2a",
+    "amz-sdk-request": "attempt=1",
+}
+# (method, url, headers, body): each shape is built twice, the second from its template.
+ENVIRON_CORPUS: list[tuple[str, str, dict[str, Any], bytes | None]] = [
+    (
+        "POST",
+        "https://dynamodb.us-east-1.amazonaws.com/",
+        {
+            "X-Amz-Target": "DynamoDB_20120810.GetItem",
+            "Content-Type": "application/x-amz-json-1.0",
+            **_SIGNED,
+            "Content-Length": "56",
+        },
+        b'{"TableName": "t", "Key": {"pk": {"S": "Zo\xc3\xab"}}, "x": 1}',
+    ),
+    (
+        "POST",
+        "https://sqs.us-east-1.amazonaws.com/",
+        {
+            "X-Amz-Target": b"AmazonSQS.SendMessage",  # bytes values, as botocore may send
+            "Content-Type": b"application/x-amz-json-1.0",
+            **_SIGNED,
+            "Transfer-Encoding": "chunked",  # left out, as moto does
+        },
+        b'{"QueueUrl": "https://sqs.us-east-1.amazonaws.com/1/q", "MessageBody": "{}"}',
+    ),
+    (
+        "POST",
+        "https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/"
+        "arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Af/invocations?Qualifier=%24LATEST",
+        {"X-Amz-Invocation-Type": "RequestResponse", **_SIGNED},
+        b'{"payment_id": "pay_1"}',
+    ),
+    (
+        "PUT",
+        "http://127.0.0.1:5000/bucket/key%2Fwith%20space?x-id=PutObject",
+        {"x-amz-meta-my_key": "kept", "X-Amz-Meta-Other": "v", **_SIGNED},
+        b"\x00\xffbinary",
+    ),
+    (  # two names werkzeug folds into one key: never from a template
+        "POST",
+        "https://sqs.us-east-1.amazonaws.com/",
+        {"X-Thing": "a", "X_Thing": "b", **_SIGNED},
+        b"{}",
+    ),
+    ("GET", "https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/f", _SIGNED, b""),
+    ("GET", "https://sts.amazonaws.com/?Action=GetCallerIdentity", _SIGNED, None),
+]
+
+
+def _built(method: str, url: str, headers: dict[str, Any], body: bytes | None) -> Any:
+    from moto.core.request import Request  # noqa: PLC0415 - as patched (or not) now
+
+    request = Request.from_primitives(method, url, dict(headers), body)
+    environ = dict(request.environ)
+    environ.pop("wsgi.input")  # read below, as request.data
+    environ.pop("werkzeug.request", None)
+    return {
+        "environ": environ,
+        "headers": list(request.headers),
+        "data": request.data,
+        "raw_url": request.raw_url,
+        "values": request.values.to_dict(flat=False),
+        "content_type": request.content_type,
+    }
+
+
+@pytest.mark.parametrize("case", ENVIRON_CORPUS, ids=lambda case: f"{case[0]} {case[1][:40]}")
+def test_a_request_built_from_its_shapes_template_is_the_one_werkzeug_builds(
+    case: tuple[str, str, dict[str, Any], bytes | None],
+) -> None:
+    """request_environ_cache: the second request of a shape (method, URL, header names) is
+    built from the first one's environ; its environ, headers, body, URL and form values are
+    what moto's werkzeug path gives, for JSON, query and REST requests, bytes header values,
+    meta headers kept by their original names, and folded names (never cached)."""
+    stock = _built(*case)
+    with patches.applied():
+        assert "request_environ_cache" in patches.active()
+        first = _built(*case)
+        second = _built(*case)
+    assert first == stock
+    assert second == stock
+
+
+def test_a_cached_condition_parse_is_evaluated_against_each_items_state(
+    stack: LocalStack,
+) -> None:
+    """condition_parse_cache: the same condition with the same names and values, parsed once,
+    still decides per item and per moment (the second identical decrement fails once the
+    balance is too low); a name only the condition uses counts as used every time (the
+    parser's found-names come with the cached parse) and one nothing uses is refused every
+    time."""
+    ddb = stack.client("dynamodb")
+    key = {"pk": {"S": "cond"}, "sk": {"N": "0"}}
+    ddb.put_item(TableName=TABLE, Item={**key, "balance": {"N": "5"}})
+    decrement = {
+        "Update": {
+            "TableName": TABLE,
+            "Key": key,
+            "UpdateExpression": "SET balance = balance - :amount",
+            "ConditionExpression": "attribute_exists(pk) AND balance >= :amount",
+            "ExpressionAttributeValues": {":amount": {"N": "3"}},
+        }
+    }
+    ddb.transact_write_items(TransactItems=[decrement])
+    with pytest.raises(ClientError, match="TransactionCanceledException") as refused:
+        ddb.transact_write_items(TransactItems=[decrement])
+    reasons = refused.value.response["CancellationReasons"]
+    assert [reason["Code"] for reason in reasons] == ["ConditionalCheckFailed"]
+    item = ddb.get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]
+    assert item["balance"] == {"N": "2"}
+    for _ in range(2):
+        ddb.update_item(
+            TableName=TABLE,
+            Key=key,
+            UpdateExpression="SET balance = :v",
+            ConditionExpression="attribute_exists(#p)",
+            ExpressionAttributeNames={"#p": "pk"},
+            ExpressionAttributeValues={":v": {"N": "2"}},
+        )
+        with pytest.raises(ClientError, match="unused in expressions"):
+            ddb.update_item(
+                TableName=TABLE,
+                Key=key,
+                UpdateExpression="SET balance = :v",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#unused": "x"},
+                ExpressionAttributeValues={":v": {"N": "1"}},
+            )
+    assert "condition_parse_cache" in patches.active()

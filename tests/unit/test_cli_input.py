@@ -87,6 +87,14 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["payments", "list", "--since", "99999999999d"], "--since '99999999999d' reaches"),
         (["payments", "list", "--since", "9999999d"], "--since '9999999d' reaches back"),
         (["executions", "redrive", "--failed", "--since", "9999999d", "--yes"], "--since '999"),
+        ([*PAY, "--idempotency-key", PAN], "--idempotency-key must not contain a card number"),
+        (["soak", "--quiesce-timeout", "nan", "--faults", "none"], "--quiesce-timeout must be"),
+        (["soak", "--quiesce-timeout", "inf", "--faults", "none"], "--quiesce-timeout must be"),
+        (["load", "--account", PAN], "an account id must not be a card number"),
+        (["load", "--account", "acc op"], "an account id must be 1-64 letters"),
+        (["local", "up", "--lambda-workers", "100000"], "less than or equal to 16"),
+        (["cost", "--payments-per-month", TOO_MUCH], "--payments-per-month must be at most 1,"),
+        (["cost", "--rate", "1e12"], "--rate must be at most 10,000,000 payments per second"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_clear_line_and_exit_2(args: list[str], needle: str) -> None:
@@ -239,3 +247,19 @@ def test_a_group_with_no_command_still_shows_its_help() -> None:
     assert result.exit_code == ExitCode.USAGE
     assert "Usage: paycli payments" in result.output
     assert "Error:" not in result.output
+
+
+def test_the_cost_profile_is_read_in_any_case() -> None:
+    """`--profile EXPRESS` was refused ('is not one of'); the choice is case-insensitive."""
+    result = runner.invoke(app, ["cost", "--profile", "EXPRESS", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"profile": "express"' in result.stdout
+
+
+def test_pay_with_no_stack_says_so_without_showing_a_key_that_was_never_sent() -> None:
+    """The Idempotency-Key is shown just before the request (so a lost answer can be retried
+    safely); with no local stack running nothing is sent, so no key is shown: one error."""
+    result = runner.invoke(app, PAY)
+    assert result.exit_code == ExitCode.ENVIRONMENT, result.output
+    assert result.stderr.startswith("Error: the local stack is not running")
+    assert "Idempotency-Key" not in result.stderr

@@ -3,10 +3,14 @@ context, error shape, per-thread isolation, per-function modules and log capture
 
 from __future__ import annotations
 
+import importlib
+import io
 import json
 import os
+import sys
 import textwrap
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -305,6 +309,53 @@ def test_log_lines_are_captured_per_function_and_payment(
     assert runner.logs(function="chattyFunction") == chatty  # by logical id too
     on_disk = read_log_file(tmp_path / "logs" / "handler-logs.jsonl", function="chatty")
     assert [r["message"] for r in on_disk] == [r["message"] for r in chatty]
+
+
+def test_a_powertools_logger_built_before_the_runner_under_another_stdout_is_captured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Powertools Logger in a module the host imported earlier, while sys.stdout was another
+    stream (a test runner's capture, a CLI runner's buffer), still writes the function's lines
+    into its invocation's capture, not into that stream: a stack captures its functions' logs
+    whatever was imported before it."""
+    package = f"early_{uuid.uuid4().hex[:8]}"
+    source = tmp_path / "src" / package
+    source.mkdir(parents=True)
+    (source / "__init__.py").write_text("", encoding="utf-8")
+    (source / "shared.py").write_text(
+        f"from aws_lambda_powertools import Logger\n\nlogger = Logger(service={package!r})\n",
+        encoding="utf-8",
+    )
+    (source / "handlers.py").write_text(
+        f"from {package}.shared import logger\n\n\n"
+        "def handle(event, context):\n    logger.info('line from the function')\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    elsewhere = io.StringIO()
+    with monkeypatch.context() as swapped:
+        swapped.setattr(sys, "stdout", elsewhere)
+        importlib.import_module(f"{package}.shared")
+    runner = LambdaRunner(log_dir=tmp_path / "logs")
+    runner.register(
+        FunctionSpec(
+            logical_id="EarlyFunction",
+            function_name="early",
+            arn="arn:aws:lambda:us-east-1:123456789012:function:early",
+            code_dir=tmp_path / "src",
+            handler=f"{package}.handlers.handle",
+            environment={},
+            timeout=5,
+            memory_size=256,
+        )
+    )
+
+    result = runner.invoke("early", b"{}")
+
+    assert result.function_error is None, result.payload
+    lines = [r for r in runner.logs(function="early") if r["stream"] == "stdout"]
+    assert [r["message"] for r in lines] == ["line from the function"]
+    assert elsewhere.getvalue() == ""
 
 
 def test_moto_seam_sets_the_function_error_header(

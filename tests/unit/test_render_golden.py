@@ -240,3 +240,41 @@ def test_the_iam_policy_table_never_folds_an_action_or_an_arn() -> None:
         assert re.search(rf"│ {re.escape(arn)}\s*│", text), text
     assert "pay (the signed" in text
     assert "hidden" not in text
+
+
+def test_off_a_terminal_a_sentence_is_one_line_and_tables_still_fit() -> None:
+    """`paycli dlq redrive | cat` at 60 columns printed 'Would move 101 message(s) back on
+    local stack' and '(StartMessageMoveTask).' on two lines, so a grep for the sentence
+    missed; off a terminal a one-sentence result is one line, tables are as before."""
+    buffer = io.StringIO()
+    renderer = Renderer(where="local stack", out=Console(file=buffer, width=60))
+    view = {"method": "receive-send-delete", "dry_run": False, "candidates": 101, "moved": 101}
+    renderer.emit({**view, "failed": 0}, renderer.redrive_text)
+    renderer.emit(EXECUTIONS, renderer.executions_table)
+    sentence, *table = buffer.getvalue().splitlines()
+    assert sentence.startswith("Moved 101 of 101 message(s) back to the payment queue")
+    assert sentence.endswith("with receive-send-delete.")
+    alone = io.StringIO()  # the table as the goldens print it: unchanged
+    Console(file=alone, width=60).print(renderer.executions_table(EXECUTIONS), crop=False)
+    assert table == alone.getvalue().splitlines()
+
+
+def test_the_cost_tables_keep_amounts_and_names_whole_when_narrow() -> None:
+    """At 60 columns the bill cut amounts ('349,999,999,999,…' at a huge volume) and folded
+    names inside the answers ('ThrottlingRateLi' / 'mit'); amounts are whole, text wraps
+    between words only."""
+    from paycli.core.cost import cost_report  # noqa: PLC0415
+    from paycli.core.deploy import template_path  # noqa: PLC0415
+
+    view = cost_report(1_000_000_000_000, "standard", template_path(), 250.0)
+    buffer = io.StringIO()
+    renderer = Renderer(out=Console(file=buffer, width=60))
+    renderer.emit(view, renderer.cost_view)
+    text = buffer.getvalue()
+    assert "…" not in text
+    for part in view["components"]:
+        assert f"{part['monthly_usd']:,.2f}" in text
+    assert f"{view['monthly_usd']:,.2f}" in text
+    words = {word for line in text.splitlines() for word in line.split()}
+    assert "ThrottlingRateLimit/BurstLimit" in words
+    assert "ReservedConcurrentExecutions" in words

@@ -21,6 +21,7 @@ from paystack.domain.dynamo import (
     cancelled_item,
     from_item,
     iso_timestamp,
+    normalize_timestamp,
     to_item,
     to_value,
     transact,
@@ -132,8 +133,15 @@ def _try_settle(
 def _settlement_items(
     tables: TableNames, payment: Payment, account: Account, now: datetime
 ) -> list[TransactWriteItemTypeDef]:
-    """The three writes of a settlement, each with its guard."""
-    stamp = to_value(iso_timestamp(now))
+    """The three writes of a settlement, each with its guard.
+
+    Their time is never before the account's last change: `now` is taken once per invocation,
+    so a settlement that lost the race for the account to a later-started one (and retried)
+    would otherwise enter the ledger after it with an earlier time, and concurrent Lambdas'
+    clocks differ. The version guard makes the account's updated_at the previous entry's time,
+    so the ledger's times follow its balance chain (paycli audit: ledger_out_of_order)."""
+    stamp_text = max(iso_timestamp(now), normalize_timestamp(account.updated_at))
+    stamp = to_value(stamp_text)
     amount = to_value(payment.amount_minor)
     balance_after = account.balance_minor - payment.amount_minor
     return [
@@ -189,7 +197,7 @@ def _settlement_items(
                         "currency": payment.currency,
                         "balance_after_minor": balance_after,
                         "payment_id": payment.payment_id,
-                        "created_at": iso_timestamp(now),
+                        "created_at": stamp_text,
                     }
                 ),
                 "ConditionExpression": "attribute_not_exists(entry_id)",
