@@ -321,9 +321,7 @@ def _ctrl_c_once(ready: Callable[[], bool]) -> threading.Thread:
     """A thread that sends this process SIGINT (Ctrl-C) once `ready()` holds (at most 60 s)."""
 
     def watch() -> None:
-        deadline = time.monotonic() + 60
-        while not ready() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(ready, timeout=60, what="the moment to press Ctrl-C", fail=False)
         os.kill(os.getpid(), signal.SIGINT)
 
     thread = threading.Thread(target=watch, daemon=True)
