@@ -9,7 +9,8 @@ import json
 import os
 import re
 import signal
-import time
+import threading
+from types import FrameType
 from typing import Any
 
 import boto3
@@ -36,22 +37,32 @@ def test_ctrl_c_mid_redrive_finishes_the_batch_in_hand_and_says_what_moved(stack
     again by the next redrive) and printed nothing."""
     _park(stack, 23)
     signalled: list[bool] = []
+    handled = threading.Event()
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        handled.set()  # the main thread runs this, then gives up the run before it next waits
+        signal.default_int_handler(signum, frame)
 
     def settled(payment_ids: list[str]) -> set[str]:  # the loop asks before each send
         if not signalled:
             signalled.append(True)
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, while this batch is in hand
-            time.sleep(0.3)
+            # This runs in the loop's thread: without waiting for the main thread to take the
+            # Ctrl-C, the loop could receive a second batch first (20 moved, not 10, in CI).
+            assert handled.wait(10), "the main thread never took the Ctrl-C"
         return set()
 
     dlq = DlqService(
         stack.sqs, stack.queue_url, stack.dlq_url, move_task_supported=False, settled=settled
     )
     caught: BaseException | None = None
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         dlq.redrive(max_messages=23)
     except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt would be the bug
         caught = exc
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert isinstance(caught, StoppedByUserError), caught
     assert caught.message == (
         "moved 10 of 23 message(s) to the payment queue before Ctrl-C; the rest stay in the"

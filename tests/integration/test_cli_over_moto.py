@@ -16,7 +16,9 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -317,14 +319,34 @@ def test_soak_without_faults_settles_every_payment_and_audits_clean(cli: Cli) ->
     assert bad.stdout == ""
 
 
+@contextmanager
+def _ctrl_c_lands_only_in_invoke() -> Iterator[None]:
+    """While the block runs, SIGINT raises KeyboardInterrupt only when it arrives with `_invoke`
+    (the command under test) on the main thread's stack; one that comes before or after is
+    dropped. A press at the wrong moment then fails the test's own assertions instead of
+    interrupting pytest, which ends the whole session (a CI run stopped there once). Join the
+    pressing thread inside the block."""
+
+    def handler(_signum: int, frame: FrameType | None) -> None:
+        while frame is not None:
+            if frame.f_code is _invoke.__code__:
+                raise KeyboardInterrupt
+            frame = frame.f_back
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _ctrl_c_once(ready: Callable[[], bool]) -> threading.Thread:
-    """A thread that sends this process SIGINT (Ctrl-C) once `ready()` holds (at most 60 s)."""
+    """A thread that sends this process SIGINT (Ctrl-C) once `ready()` holds; if it never does
+    within 60 s, it presses nothing (the test's assertions say what went wrong)."""
 
     def watch() -> None:
-        deadline = time.monotonic() + 60
-        while not ready() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGINT)
+        if wait_until(ready, timeout=60, what="the moment to press Ctrl-C", fail=False):
+            os.kill(os.getpid(), signal.SIGINT)
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
@@ -345,10 +367,11 @@ def test_ctrl_c_in_load_stops_sending_and_reports_what_was_sent(
         return int(ddb.scan(TableName=table, Select="COUNT")["Count"]) >= before + 3
 
     before = int(ddb.scan(TableName=table, Select="COUNT")["Count"])
-    trigger = _ctrl_c_once(three_sent)
     args = ["load", "--count", "500", "--rate", "5", "--account", account_id, "--mix", "card=1"]
-    result = _invoke(cli, *args)
-    trigger.join()
+    with _ctrl_c_lands_only_in_invoke():
+        trigger = _ctrl_c_once(three_sent)
+        result = _invoke(cli, *args)
+        trigger.join()
     assert result.exit_code == 130, result.output
     report = json.loads(result.stdout)
     assert 3 <= report["accepted"] < 500
@@ -405,9 +428,10 @@ def test_ctrl_c_ends_executions_watch_with_one_line(cli: Cli) -> None:
     one line says how many changes it showed, exit 130 (it used to end without a word)."""
     _account(cli)  # something has run on the stack, so the watch has rows
     until = time.monotonic() + 2
-    trigger = _ctrl_c_once(lambda: time.monotonic() > until)
-    result = _invoke(cli, "executions", "watch", "--interval", "1")
-    trigger.join()
+    with _ctrl_c_lands_only_in_invoke():
+        trigger = _ctrl_c_once(lambda: time.monotonic() > until)
+        result = _invoke(cli, "executions", "watch", "--interval", "1")
+        trigger.join()
     assert result.exit_code == 130, result.output
     lines = result.stdout.splitlines()
     assert all(json.loads(line)["execution_arn"] for line in lines)
@@ -421,6 +445,7 @@ def test_ctrl_c_before_the_api_answers_a_pay_names_the_key_to_retry_with(cli: Cl
     answers): the payment may have been accepted, so the one line says so and the hint gives
     the command's key, the one safe retry. Before, it said only that Ctrl-C stopped it."""
     silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    silent.settimeout(60)  # a pay that never connects: no press, the assertions say so
     port = silent.getsockname()[1]
     assert cli.context.target is not None
     outputs = replace(cli.context.target.outputs(), ApiUrl=f"http://127.0.0.1:{port}/v1")
@@ -433,10 +458,11 @@ def test_ctrl_c_before_the_api_answers_a_pay_names_the_key_to_retry_with(cli: Cl
         os.kill(os.getpid(), signal.SIGINT)
 
     trigger = threading.Thread(target=ctrl_c_once_connected, daemon=True)
-    trigger.start()
     try:
-        result = _invoke(hanging, "pay", "card", "--amount", "1.00", "--account", "acc_x")
-        trigger.join()
+        with _ctrl_c_lands_only_in_invoke():
+            trigger.start()
+            result = _invoke(hanging, "pay", "card", "--amount", "1.00", "--account", "acc_x")
+            trigger.join()
     finally:
         for connection in (*held, silent):
             connection.close()

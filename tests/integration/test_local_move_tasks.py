@@ -259,9 +259,15 @@ def test_the_rate_is_never_exceeded_not_even_at_the_start(queues: Queues) -> Non
     queues.sqs.start_message_move_task(
         SourceArn=queues.arn(queues.dlq), MaxNumberOfMessagesPerSecond=10
     )
-    while (task := queues.latest())["Status"] == "RUNNING":
+
+    def finished() -> dict[str, Any] | None:  # each look is a sample of the task's progress
+        task = queues.latest()
+        if task["Status"] != "RUNNING":
+            return task
         seen.append((time.monotonic() - started, task["ApproximateNumberOfMessagesMoved"]))
-        time.sleep(0.05)
+        return None
+
+    task = wait_until(finished, timeout=30, what="the move task to end", interval=0.05)
     assert (task["Status"], task["ApproximateNumberOfMessagesMoved"]) == ("COMPLETED", 20)
     assert time.monotonic() - started >= 2.0
     assert len(seen) > 3

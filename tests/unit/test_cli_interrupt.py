@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 
 import pytest
 import typer
@@ -19,8 +18,8 @@ from paycli.core.errors import ExitCode, StoppedByUserError
 
 
 def _ctrl_c() -> None:
-    """SIGINT to this process: Python raises KeyboardInterrupt in the main thread."""
-    time.sleep(0.05)
+    """SIGINT to this process: Python raises KeyboardInterrupt in the main thread (which
+    `stoppable` has been waiting in since before the work began)."""
     os.kill(os.getpid(), signal.SIGINT)
 
 
@@ -44,9 +43,9 @@ def test_a_second_ctrl_c_raises_for_the_caller() -> None:
 
     def work(stop: threading.Event) -> int:
         _ctrl_c()
-        stop.wait(10)
+        assert stop.wait(10), "the first Ctrl-C did not set stop"
         _ctrl_c()
-        release.wait(10)
+        assert release.wait(10), "the test never released the work"
         return 0
 
     caught: BaseException | None = None
