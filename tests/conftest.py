@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -189,5 +190,11 @@ class _WeightedUnits:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A background job of a shell without job control (`cmd &` in a script, nohup) starts
+    # with SIGINT ignored, and every process it starts inherits that: the Ctrl-C tests, which
+    # press it on purpose (in this process or in a `paycli` child), would see nothing happen.
+    # A handler here is reset to the default in each child at exec, as in a terminal.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if config.pluginmanager.has_plugin("xdist"):
         config.pluginmanager.register(_WeightedUnits(), "paycli-weighted-units")

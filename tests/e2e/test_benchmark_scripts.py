@@ -72,6 +72,7 @@ def test_moto_call_costs_print_for_each_operation() -> None:
         "dynamodb.TransactWriteItems(settlement)",
         "sqs.SendMessage",
         "sqs.ReceiveMessage(200 queued)",
+        "sqs.GetQueueAttributes(200 queued)",
         "stepfunctions.execution",
     }
     assert all(value > 0 for value in figures.values())

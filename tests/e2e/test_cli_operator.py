@@ -187,7 +187,9 @@ def test_wrong_input_changes_nothing(account: str, args: list[str], code: int) -
 def test_unknown_account_is_not_found_and_nothing_is_written(local_stack: Any) -> None:
     result = cli("pay", "card", "--amount", "5", "--account", "acc_nobody_here")
     assert result.exit_code == ExitCode.NOT_FOUND, result.output
-    assert result.stderr.startswith("Error: ")
+    key_line, error_line, *_ = result.stderr.splitlines()
+    assert key_line.startswith("Idempotency-Key: paycli-")  # shown before the request is sent
+    assert error_line.startswith("Error: account 'acc_nobody_here' does not exist")
     assert cli_json("payments", "list", "--account", "acc_nobody_here") == []
 
 
