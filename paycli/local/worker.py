@@ -34,7 +34,7 @@ from io import BytesIO
 from multiprocessing.connection import Connection
 from typing import Any
 
-from paycli.local.dynamodb_process import DirectClient, is_dynamodb_url
+from paycli.local.dynamodb_process import DirectClient, is_dynamodb_url, request_parts
 from paycli.local.invocation import (
     Handler,
     error_payload,
@@ -82,27 +82,16 @@ class Channel:
         """botocore's before-send hook: the daemon answers; botocore parses the answer."""
         from botocore.awsrequest import AWSResponse  # noqa: PLC0415 - botocore loads lazily
 
-        body = request.body
-        if body is None:
-            body = b""
-        elif isinstance(body, str):
-            body = body.encode()
-        elif not isinstance(body, bytes | bytearray):
-            body = body.read()
-        headers = [
-            (k, v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()
-        ]
+        method, url, headers, body = request_parts(request)
         if "Authorization" not in request.headers:
-            headers += _credential_scope(request.url)
+            headers += _credential_scope(url)
         reply_headers: Any
-        if self.dynamodb is not None and is_dynamodb_url(request.url):
-            status, reply_headers, reply_body = self.dynamodb.forward(
-                (request.method, request.url, headers, bytes(body))
-            )
+        if self.dynamodb is not None and is_dynamodb_url(url):
+            status, reply_headers, reply_body = self.dynamodb.forward((method, url, headers, body))
         else:
-            self.conn.send(("aws", request.method, request.url, headers, bytes(body)))
+            self.conn.send(("aws", method, url, headers, body))
             _, status, reply_headers, reply_body = self.conn.recv()
-        return AWSResponse(request.url, status, reply_headers, _RawBody(reply_body))
+        return AWSResponse(url, status, reply_headers, _RawBody(reply_body))
 
 
 def _unsigned(**_kwargs: Any) -> Any:
