@@ -289,3 +289,22 @@ def local_stack_at(home: Path) -> Iterator[LocalStackHandle]:
                 os.environ.pop("PAYCLI_HOME", None)
             else:
                 os.environ["PAYCLI_HOME"] = previous
+
+
+def child_processes(pid: int, module: str) -> list[int]:
+    """Live processes running `python -m module` whose parent is `pid` (Linux /proc): a
+    stack's Lambda workers or its DynamoDB process."""
+    from paycli.local.state import pid_alive  # noqa: PLC0415
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid and f"-m {module} " in cmdline and pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found

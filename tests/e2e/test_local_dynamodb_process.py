@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from e2e_support import TEST_CARDS, LocalStackHandle, start_local_stack, stop_local_stack
+from e2e_support import (
+    TEST_CARDS,
+    LocalStackHandle,
+    child_processes,
+    start_local_stack,
+    stop_local_stack,
+)
 from waiting import wait_until
 
 from paycli.local import control
@@ -33,22 +39,6 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStac
         control.down()
 
 
-def _children(pid: int, module: str) -> list[int]:
-    """Live processes running `python -m module` whose parent is `pid` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if parent == pid and f"-m {module} " in cmdline and pid_alive(int(entry.name)):
-            found.append(int(entry.name))
-    return found
-
-
 def _settle_one(stack: LocalStackHandle, account: str) -> dict[str, object]:
     response = stack.pay_card(account, 250, TEST_CARDS["approved"])
     assert response.status == 202, response.json()
@@ -66,7 +56,7 @@ def test_payments_settle_with_dynamodb_in_its_own_process(stack: LocalStackHandl
     assert health["alive"] is True
     assert health["patches"] > 0  # moto in there is patched as the daemon's is
     assert health["requests"] > 0  # the daemon's own DynamoDB calls went there too
-    assert _children(stack.pid, "paycli.local.dynamodb_process") == [health["pid"]]
+    assert child_processes(stack.pid, "paycli.local.dynamodb_process") == [health["pid"]]
     stop_local_stack(stack)
     assert not pid_alive(health["pid"])
 
@@ -90,7 +80,7 @@ def test_a_killed_dynamodb_process_is_reported_and_requests_fail_clearly(
     assert health["alive"] is False
     assert health["exit"] == "signal 9"
     assert f"DynamoDB process (pid {pid}) exited" in str(control.status().problem)
-    workers = _children(stack.pid, "paycli.local.worker")
+    workers = child_processes(stack.pid, "paycli.local.worker")
     stop_local_stack(stack)
     assert not any(pid_alive(p) for p in workers)
 
@@ -99,7 +89,7 @@ def test_the_dynamodb_process_dies_with_a_killed_daemon(stack: LocalStackHandle)
     """SIGKILL to the daemon (no clean-up runs): the kernel ends its DynamoDB process too."""
     account = stack.create_account(1_000)
     _settle_one(stack, account)
-    children = _children(stack.pid, "paycli.local.dynamodb_process")
+    children = child_processes(stack.pid, "paycli.local.dynamodb_process")
     assert len(children) == 1
     os.kill(stack.pid, signal.SIGKILL)
     wait_until(lambda: not pid_alive(stack.pid), timeout=10, what="the daemon gone")

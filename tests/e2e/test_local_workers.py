@@ -10,7 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import TEST_CARDS, LocalStackHandle, start_local_stack, stop_local_stack
+from e2e_support import (
+    TEST_CARDS,
+    LocalStackHandle,
+    child_processes,
+    start_local_stack,
+    stop_local_stack,
+)
 from waiting import wait_until
 
 from paycli.local import control
@@ -29,22 +35,6 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStac
         control.down()
 
 
-def _workers_of(pid: int) -> list[int]:
-    """Live worker processes whose parent is `pid` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if parent == pid and "paycli.local.worker" in cmdline and pid_alive(int(entry.name)):
-            found.append(int(entry.name))
-    return found
-
-
 def _settle_one(stack: LocalStackHandle, account: str) -> dict[str, object]:
     response = stack.pay_card(account, 250, TEST_CARDS["approved"])
     assert response.status == 202, response.json()
@@ -58,7 +48,7 @@ def test_payments_settle_in_workers_and_a_killed_worker_is_replaced(
     health and the next payment still succeeds on fresh workers; `down` leaves none behind."""
     account = stack.create_account(10_000)
     assert _settle_one(stack, account)["status"] == "SUCCEEDED"
-    workers = _workers_of(stack.pid)
+    workers = child_processes(stack.pid, "paycli.local.worker")
     assert len(workers) >= 3  # ingress, validate, deduct at least: one process each
     for pid in workers:
         os.kill(pid, signal.SIGKILL)
@@ -71,7 +61,7 @@ def test_payments_settle_in_workers_and_a_killed_worker_is_replaced(
     # come after this line (it failed so once: 3 crashes of 4 killed).
     assert health["crashes"] >= 3
     assert stack.balance(account) == 10_000 - 2 * 250
-    fresh = _workers_of(stack.pid)
+    fresh = child_processes(stack.pid, "paycli.local.worker")
     assert fresh
     assert not set(fresh) & set(workers)
     stop_local_stack(stack)
@@ -82,7 +72,7 @@ def test_workers_die_with_a_killed_daemon(stack: LocalStackHandle) -> None:
     """SIGKILL to the daemon (no clean-up runs): its workers get SIGKILL from the kernel."""
     account = stack.create_account(1_000)
     _settle_one(stack, account)
-    workers = _workers_of(stack.pid)
+    workers = child_processes(stack.pid, "paycli.local.worker")
     assert workers
     os.kill(stack.pid, signal.SIGKILL)
     wait_until(lambda: not pid_alive(stack.pid), timeout=10, what="the daemon gone")
